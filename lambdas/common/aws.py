@@ -1,0 +1,54 @@
+"""boto3 clients, cached per container, and small helpers around botocore errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# botocore logs whole request bodies at DEBUG level, task tokens included. Keep it quiet even when
+# someone turns the root logger up to DEBUG.
+for _noisy in ("boto3", "botocore", "urllib3", "s3transfer"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+_DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+_clients: dict[tuple[str, str | None], Any] = {}
+
+
+def client(service: str, config: Config | None = None) -> Any:
+    """A boto3 client for `service`, created once per container (and per distinct config)."""
+    key = (service, repr(config.__dict__) if config else None)
+    if key not in _clients:
+        _clients[key] = boto3.client(service, config=config or _DEFAULT_CONFIG)
+    return _clients[key]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests call this between moto contexts)."""
+    _clients.clear()
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or the exception's class name otherwise."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+def require_env(name: str) -> str:
+    """The value of environment variable `name`; a clear error naming it when it is missing."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set; the function's deployment must set it")
+    return value
+
+
+class ConfigurationError(RuntimeError):
+    """The function was deployed without a setting it needs."""
+
+
+AwsError = (ClientError, BotoCoreError)
