@@ -1,0 +1,124 @@
+"""Shared, stateful foundation of a stack: the customer-managed KMS key and the encrypted bucket.
+
+Every other component encrypts with this key and keeps its artifacts, data, model outputs and data
+capture in this bucket, each under its own prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import policy_document
+
+
+@dataclass(frozen=True)
+class FoundationArgs:
+    prefix: str
+    """Physical name prefix, e.g. ``mlops-dev``."""
+    account_id: str
+    region: str
+    protect: bool = False
+    noncurrent_version_days: int = 90
+    """How long older object versions are kept."""
+
+
+class Foundation(pulumi.ComponentResource):
+    """KMS key (rotating) and an S3 bucket that is encrypted, versioned, private and TLS-only."""
+
+    kms_key_arn: pulumi.Output[str]
+    kms_key_id: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:foundation:Foundation", name, None, opts)
+        self._args = args
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{args.prefix}: encrypts the bucket, topics, logs, secrets and SageMaker volumes",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=self._key_policy(),
+            opts=stateful,
+        )
+        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{args.prefix}", target_key_id=key.key_id,
+                      opts=pulumi.ResourceOptions(parent=self))
+
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=f"{args.prefix}-{args.account_id}-{args.region}",
+                               force_destroy=not args.protect, opts=stateful)
+        child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketOwnershipControls(
+            f"{name}-bucket-ownership", bucket=bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-bucket-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        aws.s3.BucketVersioning(
+            f"{name}-bucket-versioning", bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"}, opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bucket-encryption", bucket=bucket.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                                "kms_master_key_id": key.arn},
+                    "bucket_key_enabled": True}], opts=child)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket-lifecycle", bucket=bucket.id,
+            rules=[{"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
+                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
+        aws.s3.BucketPolicy(f"{name}-bucket-policy", bucket=bucket.id, policy=policy_document({
+            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }), opts=child)
+
+        self.kms_key_arn = key.arn
+        self.kms_key_id = key.key_id
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.register_outputs({"kms_key_arn": self.kms_key_arn, "bucket_name": self.bucket_name,
+                               "bucket_arn": self.bucket_arn})
+
+    def _key_policy(self) -> pulumi.Output[str]:
+        """Key policy: the account administers the key through IAM; AWS services that encrypt on our
+        behalf (CloudWatch Logs, SNS publishers) may use it for this account only."""
+        a = self._args
+        account_root = f"arn:aws:iam::{a.account_id}:root"
+        return policy_document(
+            {
+                "Sid": "AccountAdministersKeyThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": account_root},
+                "Action": [
+                    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+                    "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
+                    "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+                    "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchLogsEncryptLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{a.region}.amazonaws.com"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                           "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                          f"arn:aws:logs:{a.region}:{a.account_id}:log-group:*"}},
+            },
+            {
+                "Sid": "AwsServicesPublishToEncryptedTopics",
+                "Effect": "Allow",
+                "Principal": {"Service": ["events.amazonaws.com", "codestar-notifications.amazonaws.com",
+                                          "cloudwatch.amazonaws.com"]},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": a.account_id}},
+            },
+        )

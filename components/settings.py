@@ -1,0 +1,366 @@
+"""Typed, validated stack settings.
+
+Every key the program reads is declared twice, on purpose: in ``Pulumi.yaml`` (type, description and
+default, which the Pulumi CLI applies) and in ``KEYS`` below (how the value is parsed and validated).
+``tests/test_settings.py`` keeps the two lists identical.
+
+``Settings.from_raw`` is a pure function over the raw config strings, so it can be tested without a
+Pulumi runtime; ``load_settings`` reads them from ``pulumi.Config``. Every problem found is reported at
+once, one line each, naming the key, the bad value and what is allowed, before any resource exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+PROJECT = "mlops"
+ENVIRONMENTS = ("dev", "staging", "prod")
+SOURCE_PROVIDERS = ("codestar", "codecommit", "s3")
+DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)
+CRITERIA = ("gini", "entropy", "log_loss")
+
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_CONNECTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
+_SAGEMAKER_INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.(x?large|\d+xlarge|medium|small|micro)$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+_REPOSITORY = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+_BRANCH = re.compile(r"^[\w./-]{1,255}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class SettingsError(ValueError):
+    """Stack configuration is invalid. ``problems`` holds one line per bad key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class _Invalid(Exception):
+    def __init__(self, allowed: str):
+        self.allowed = allowed
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parsers: raw string -> typed value, or _Invalid(what is allowed)
+
+
+def _string(pattern: re.Pattern[str] | None = None, allowed: str = "a non-empty string") -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not value or (pattern is not None and not pattern.match(value)):
+            raise _Invalid(allowed)
+        return value
+
+    return parse
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise _Invalid("one of " + ", ".join(options))
+        return raw
+
+    return parse
+
+
+def _integer(minimum: int, maximum: int | None = None, choices: tuple[int, ...] | None = None):
+    def parse(raw: str) -> int:
+        allowed = (f"one of {', '.join(map(str, choices))}" if choices else
+                   f"an integer from {minimum}" + (f" to {maximum}" if maximum is not None else " up"))
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise _Invalid(allowed) from None
+        if value < minimum or (maximum is not None and value > maximum) or (choices and value not in choices):
+            raise _Invalid(allowed)
+        return value
+
+    return parse
+
+
+def _number(minimum: float, maximum: float):
+    def parse(raw: str) -> float:
+        allowed = f"a number from {minimum} to {maximum}"
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise _Invalid(allowed) from None
+        if not minimum <= value <= maximum:
+            raise _Invalid(allowed)
+        return value
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in ("true", "false"):
+        raise _Invalid("true or false")
+    return lowered == "true"
+
+
+def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0):
+    def parse(raw: str) -> tuple:
+        allowed = f"a list of {item_allowed}" + (f" with at least {min_items} item(s)" if min_items else "")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise _Invalid(allowed) from None
+        if not isinstance(value, list) or len(value) < min_items:
+            raise _Invalid(allowed)
+        parsed = []
+        for element in value:
+            if not isinstance(element, str):
+                raise _Invalid(f"{allowed} (as strings); {element!r} is not a string")
+            try:
+                parsed.append(item(element))
+            except _Invalid:
+                raise _Invalid(f"{allowed}; {element!r} is not one") from None
+        return tuple(parsed)
+
+    return parse
+
+
+_instance_type = _string(_SAGEMAKER_INSTANCE, "a SageMaker instance type such as ml.m5.large (must start with 'ml.')")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: how to parse it, and whether it may be absent (empty string) or is required."""
+
+    parse: Callable[[str], Any]
+    optional: bool = False
+
+
+KEYS: dict[str, Key] = {
+    # identity and accounts
+    "environment": Key(_one_of(ENVIRONMENTS)),
+    "owner": Key(_string(_TAG_VALUE, "a team or person name (letters, digits, spaces and _.:/=+-@)")),
+    "costCenter": Key(_string(_TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")),
+    "region": Key(_string(_REGION, "an AWS region name such as eu-west-1")),
+    "allowedAccountIds": Key(_list(_string(_ACCOUNT, "12-digit AWS account ids"), "12-digit AWS account ids", 1)),
+    "deployRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) or empty"),
+                         optional=True),
+    "protect": Key(_boolean),
+    "logRetentionDays": Key(_integer(1, choices=LOG_RETENTION_DAYS)),
+    "notificationEmails": Key(_list(_string(_EMAIL, "e-mail addresses"), "e-mail addresses", 1)),
+    # training
+    "trainingInstanceType": Key(_instance_type),
+    "trainingInstanceCount": Key(_integer(1, 20)),
+    "trainingVolumeSizeGb": Key(_integer(1, 512)),
+    "trainingMaxRuntimeSeconds": Key(_integer(60, 432000)),
+    "trainingMaxDepth": Key(_integer(1, 64)),
+    "trainingMinSamplesLeaf": Key(_integer(1, 1000)),
+    "trainingCriterion": Key(_one_of(CRITERIA)),
+    "transformInstanceType": Key(_instance_type),
+    "minAccuracy": Key(_number(0.0, 1.0)),
+    # approval
+    "approvalTimeoutSeconds": Key(_integer(300, 31536000)),
+    # endpoint
+    "endpointInstanceType": Key(_instance_type),
+    "endpointInstanceCount": Key(_integer(1, 20)),
+    "endpointMinCapacity": Key(_integer(1, 20)),
+    "endpointMaxCapacity": Key(_integer(1, 40)),
+    "endpointDataCapturePercent": Key(_integer(0, 100)),
+    "endpointDeploymentStrategy": Key(_one_of(DEPLOYMENT_STRATEGIES)),
+    # source of the training pipeline
+    "sourceProvider": Key(_one_of(SOURCE_PROVIDERS)),
+    "sourceRepository": Key(_string(_REPOSITORY, "a repository name such as my-org/my-repo"), optional=True),
+    "sourceBranch": Key(_string(_BRANCH, "a git branch name such as main")),
+    "sourceConnectionArn": Key(_string(_CONNECTION_ARN, "a CodeStar connection ARN "
+                                       "(arn:aws:codestar-connections:<region>:<account>:connection/<uuid>)"),
+                               optional=True),
+    "sourceBucket": Key(_string(_BUCKET, "an S3 bucket name"), optional=True),
+    "sourceObjectKey": Key(_string(None, "an S3 object key such as sources/model.zip"), optional=True),
+}
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    max_runtime_seconds: int
+    transform_instance_type: str
+    min_accuracy: float
+    hyperparameters: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    instance_type: str
+    instance_count: int
+    min_capacity: int
+    max_capacity: int
+    data_capture_percent: int
+    deployment_strategy: str
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    provider: str
+    repository: str | None
+    branch: str
+    connection_arn: str | None
+    bucket: str | None
+    object_key: str | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    environment: str
+    owner: str
+    cost_center: str
+    region: str
+    allowed_account_ids: tuple[str, ...]
+    deploy_role_arn: str | None
+    protect: bool
+    log_retention_days: int
+    notification_emails: tuple[str, ...]
+    approval_timeout_seconds: int
+    training: TrainingSettings
+    endpoint: EndpointSettings
+    source: SourceSettings
+
+    @property
+    def prefix(self) -> str:
+        """Prefix for physical names: ``mlops-dev``."""
+        return f"{self.project}-{self.environment}"
+
+    @property
+    def account_id(self) -> str:
+        """The account this stack deploys into (the first allowed account)."""
+        return self.allowed_account_ids[0]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every resource carries, through the provider's ``default_tags``."""
+        return {
+            "Environment": self.environment,
+            "Project": self.project,
+            "Owner": self.owner,
+            "CostCenter": self.cost_center,
+            "ManagedBy": "pulumi",
+        }
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT) -> "Settings":
+        """Parse and validate raw config strings (``{"environment": "dev", ...}``, no namespace)."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for key, spec in KEYS.items():
+            text = raw.get(key)
+            if text is None or (spec.optional and text.strip() == ""):
+                if spec.optional:
+                    values[key] = None
+                else:
+                    problems.append(f"{project}:{key} is missing: it is required "
+                                    f"(set it with `pulumi config set {key} <value>`)")
+                continue
+            try:
+                values[key] = spec.parse(text)
+            except _Invalid as invalid:
+                problems.append(f"{project}:{key} = {text!r} is invalid: expected {invalid.allowed}")
+        unknown = sorted(set(raw) - set(KEYS))
+        problems.extend(f"{project}:{key} is not a known setting (known: see Pulumi.yaml)" for key in unknown)
+        if not problems:
+            problems.extend(_cross_checks(values, project))
+        if problems:
+            raise SettingsError(problems)
+        return cls(
+            project=project,
+            stack=stack,
+            environment=values["environment"],
+            owner=values["owner"],
+            cost_center=values["costCenter"],
+            region=values["region"],
+            allowed_account_ids=values["allowedAccountIds"],
+            deploy_role_arn=values["deployRoleArn"],
+            protect=values["protect"],
+            log_retention_days=values["logRetentionDays"],
+            notification_emails=values["notificationEmails"],
+            approval_timeout_seconds=values["approvalTimeoutSeconds"],
+            training=TrainingSettings(
+                instance_type=values["trainingInstanceType"],
+                instance_count=values["trainingInstanceCount"],
+                volume_size_gb=values["trainingVolumeSizeGb"],
+                max_runtime_seconds=values["trainingMaxRuntimeSeconds"],
+                transform_instance_type=values["transformInstanceType"],
+                min_accuracy=values["minAccuracy"],
+                hyperparameters={
+                    "max_depth": str(values["trainingMaxDepth"]),
+                    "min_samples_leaf": str(values["trainingMinSamplesLeaf"]),
+                    "criterion": values["trainingCriterion"],
+                },
+            ),
+            endpoint=EndpointSettings(
+                instance_type=values["endpointInstanceType"],
+                instance_count=values["endpointInstanceCount"],
+                min_capacity=values["endpointMinCapacity"],
+                max_capacity=values["endpointMaxCapacity"],
+                data_capture_percent=values["endpointDataCapturePercent"],
+                deployment_strategy=values["endpointDeploymentStrategy"],
+            ),
+            source=SourceSettings(
+                provider=values["sourceProvider"],
+                repository=values["sourceRepository"],
+                branch=values["sourceBranch"],
+                connection_arn=values["sourceConnectionArn"],
+                bucket=values["sourceBucket"],
+                object_key=values["sourceObjectKey"],
+            ),
+        )
+
+
+def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
+    """Rules that relate several keys; run only once every key parsed on its own."""
+    problems = []
+    if v["endpointMinCapacity"] > v["endpointMaxCapacity"]:
+        problems.append(f"{project}:endpointMinCapacity = {v['endpointMinCapacity']} is invalid: expected at most "
+                        f"endpointMaxCapacity ({v['endpointMaxCapacity']})")
+    if not v["endpointMinCapacity"] <= v["endpointInstanceCount"] <= v["endpointMaxCapacity"]:
+        problems.append(f"{project}:endpointInstanceCount = {v['endpointInstanceCount']} is invalid: expected a count "
+                        f"between endpointMinCapacity ({v['endpointMinCapacity']}) and endpointMaxCapacity "
+                        f"({v['endpointMaxCapacity']})")
+    if v["endpointDeploymentStrategy"] != "all-at-once" and v["endpointInstanceCount"] < 2:
+        problems.append(f"{project}:endpointDeploymentStrategy = {v['endpointDeploymentStrategy']!r} is invalid "
+                        f"with endpointInstanceCount = {v['endpointInstanceCount']}: canary and linear traffic "
+                        f"shifting need at least 2 instances; use all-at-once or raise the count")
+    provider = v["sourceProvider"]
+    required = {"codestar": ("sourceRepository", "sourceConnectionArn"),
+                "codecommit": ("sourceRepository",),
+                "s3": ("sourceBucket", "sourceObjectKey")}[provider]
+    for key in required:
+        if v[key] is None:
+            problems.append(f"{project}:{key} is missing: it is required when sourceProvider is {provider!r}")
+    return problems
+
+
+def load_settings() -> Settings:
+    """Read every declared key from the stack's config and validate it (raises SettingsError)."""
+    import pulumi
+
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    config = pulumi.Config(PROJECT)
+    raw = {key: config.get(key) for key in KEYS}
+    # Keys set in the stack file but never read are typos (``trainingInstanceTyp``): report them too.
+    namespace = f"{PROJECT}:"
+    for full_key in {*CONFIG.get(), *get_config_env()}:
+        if full_key.startswith(namespace) and full_key[len(namespace):] not in KEYS:
+            raw[full_key[len(namespace):]] = str(pulumi.runtime.get_config(full_key))
+    return Settings.from_raw(raw, stack=pulumi.get_stack(), project=PROJECT)

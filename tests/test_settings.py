@@ -1,0 +1,119 @@
+"""Stack settings: every key declared in Pulumi.yaml, validated with errors that name key, value, rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from components.settings import KEYS, Settings, SettingsError
+from tools.mockrun import ROOT, STACKS, load_stack_config
+
+
+def raw_settings(stack: str = "dev", **changes: str | None) -> dict[str, str]:
+    raw = {k.split(":", 1)[1]: v for k, v in load_stack_config(stack).items() if k.startswith("mlops:")}
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return raw
+
+
+def test_every_key_in_pulumi_yaml_is_parsed_and_vice_versa():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == set(KEYS)
+    for key, decl in declared.items():
+        assert decl.get("type") in {"string", "integer", "boolean", "array"}, key
+        assert decl.get("description"), key
+
+
+def test_required_keys_have_no_default_and_optional_ones_do():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    required = {k for k, d in declared.items() if "default" not in d}
+    assert required == {"environment", "owner", "costCenter", "allowedAccountIds", "notificationEmails"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_file_is_valid(stack):
+    settings = Settings.from_raw(raw_settings(stack), stack=stack)
+    assert settings.environment == stack
+    assert settings.tags["Environment"] == stack
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("environment", "qa", "expected one of dev, staging, prod"),
+        ("trainingInstanceCount", "-1", "expected an integer from 1 to 20"),
+        ("endpointInstanceCount", "two", "expected an integer from 1 to 20"),
+        ("notificationEmails", json.dumps(["ops@example.com", "not-an-email"]), "expected a list of e-mail"),
+        ("notificationEmails", "ops@example.com", "expected a list of e-mail"),
+        ("trainingInstanceType", "m5.large", "must start with 'ml.'"),
+        ("endpointInstanceType", "ml.banana", "SageMaker instance type"),
+        ("allowedAccountIds", json.dumps(["12345"]), "12-digit AWS account ids"),
+        ("allowedAccountIds", "[]", "with at least 1 item"),
+        ("logRetentionDays", "10", "one of 1, 3, 5, 7, 14"),
+        ("protect", "yes", "true or false"),
+        ("minAccuracy", "1.5", "a number from 0.0 to 1.0"),
+        ("deployRoleArn", "arn:aws:iam::123:user/x", "IAM role ARN"),
+        ("region", "Europe", "AWS region name"),
+        ("sourceProvider", "svn", "one of codestar, codecommit, s3"),
+    ],
+)
+def test_invalid_value_names_key_value_and_what_is_allowed(key, value, expected):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_raw(raw_settings(**{key: value}), stack="dev")
+    (problem,) = error.value.problems
+    assert problem.startswith(f"mlops:{key} = {value!r} is invalid")
+    assert expected in problem
+
+
+@pytest.mark.parametrize("key", ["environment", "owner", "costCenter", "allowedAccountIds", "notificationEmails"])
+def test_missing_required_key(key):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_raw(raw_settings(**{key: None}), stack="dev")
+    assert error.value.problems == [
+        f"mlops:{key} is missing: it is required (set it with `pulumi config set {key} <value>`)"]
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(SettingsError) as error:
+        Settings.from_raw(raw_settings(trainingInstanceCount="0", environment="test", owner=None), stack="dev")
+    assert len(error.value.problems) == 3
+
+
+def test_unknown_key_is_reported_as_a_probable_typo():
+    with pytest.raises(SettingsError, match="mlops:trainingInstanceTyp is not a known setting"):
+        Settings.from_raw(raw_settings(trainingInstanceTyp="ml.m5.large"), stack="dev")
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"endpointMinCapacity": "3", "endpointMaxCapacity": "2", "endpointInstanceCount": "2"},
+         "endpointMinCapacity = 3 is invalid: expected at most endpointMaxCapacity (2)"),
+        ({"endpointInstanceCount": "5"}, "endpointInstanceCount = 5 is invalid"),
+        ({"endpointDeploymentStrategy": "canary"}, "canary and linear traffic shifting need at least 2 instances"),
+        ({"sourceConnectionArn": ""}, "sourceConnectionArn is missing: it is required when sourceProvider is 'codestar'"),
+        ({"sourceProvider": "s3"}, "sourceBucket is missing: it is required when sourceProvider is 's3'"),
+    ],
+)
+def test_cross_key_rules(changes, expected):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_raw(raw_settings(**changes), stack="dev")
+    assert any(expected in p for p in error.value.problems), error.value.problems
+
+
+def test_settings_are_immutable():
+    settings = Settings.from_raw(raw_settings(), stack="dev")
+    with pytest.raises(AttributeError):
+        settings.environment = "prod"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        settings.training.instance_count = 3  # type: ignore[misc]
+
+
+def test_hyperparameters_come_from_config_as_strings():
+    settings = Settings.from_raw(raw_settings(trainingMaxDepth="7", trainingCriterion="entropy"), stack="dev")
+    assert settings.training.hyperparameters == {"max_depth": "7", "min_samples_leaf": "1", "criterion": "entropy"}

@@ -1,0 +1,363 @@
+"""Run the whole Pulumi program under Pulumi's mocks and record every resource it registers.
+
+Used by the offline preview (``python -m tools.preview``) and by the tests. The program runs with the
+stack's real config: ``Pulumi.yaml`` defaults overlaid with ``Pulumi.<stack>.yaml`` values, as the CLI
+would pass them (mocks read neither file by themselves).
+
+What the mocks do:
+- ``preview=False``, so every ``apply`` runs and every Output resolves: checks inside ``apply`` count.
+- Each resource gets its inputs back as outputs plus the computed outputs AWS would add (ARNs, URLs,
+  ids) from ``OUTPUT_TEMPLATES``, using the stack's account and region so ARNs look like the real ones.
+- An invoke without a mock raises ``UnmockedInvokeError`` instead of silently returning ``{}``.
+- A subclass of the SDK's ``MockMonitor`` records the parent, provider and protect flag of every
+  registration, which the ``Mocks`` API alone does not show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "mlops"
+STACKS = ("dev", "staging", "prod")
+
+
+class UnmockedInvokeError(RuntimeError):
+    """The program called a data source (invoke) that the mocks do not know."""
+
+
+class StackConfigError(ValueError):
+    """The stack file itself is missing or unreadable."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stack configuration as the CLI would hand it to the program
+
+
+def _to_config_string(value: Any) -> str:
+    """Config values reach the program as strings: objects/lists as JSON, booleans as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, str]:
+    """``Pulumi.yaml`` defaults overlaid with ``Pulumi.<stack>.yaml`` values, keys namespaced."""
+    project_file = root / "Pulumi.yaml"
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        raise StackConfigError(f"no stack file {stack_file.name}: known stacks are {', '.join(known)}")
+    project = yaml.safe_load(project_file.read_text()) or {}
+    config: dict[str, str] = {}
+    for key, decl in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{project['name']}:{key}"
+        if isinstance(decl, dict) and "default" in decl:
+            config[full] = _to_config_string(decl["default"])
+        elif not isinstance(decl, dict):
+            config[full] = _to_config_string(decl)
+    try:
+        stack_config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    except yaml.YAMLError as exc:
+        raise StackConfigError(f"{stack_file.name} is not valid YAML: {exc}") from None
+    for key, value in stack_config.items():
+        if isinstance(value, dict) and "secure" in value:
+            value = "<secret>"  # ciphertext cannot be decrypted offline
+        config[key] = _to_config_string(value)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------------
+# Computed outputs that AWS would return
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    account: str
+    region: str
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _physical(name: str, inputs: Mapping[str, Any], key: str = "name") -> str:
+    value = inputs.get(key)
+    return value if isinstance(value, str) and value else name
+
+
+def _generic(token: str, name: str, inputs: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
+    service = token.split(":")[1].split("/")[0]
+    resource = token.split(":")[2]
+    return {"arn": f"arn:aws:{service}:{ctx.region}:{ctx.account}:{_kebab(resource)}/{_physical(name, inputs)}"}
+
+
+Template = Callable[[str, Mapping[str, Any], _Ctx], dict[str, Any]]
+
+
+def _api_id(name: str) -> str:
+    return f"{abs(hash(name)) % 10**10:010d}"[:10]
+
+
+OUTPUT_TEMPLATES: dict[str, Template] = {
+    "aws:kms/key:Key": lambda n, i, c: {
+        "arn": f"arn:aws:kms:{c.region}:{c.account}:key/{n}-0000", "keyId": f"{n}-0000"},
+    "aws:kms/alias:Alias": lambda n, i, c: {"arn": f"arn:aws:kms:{c.region}:{c.account}:{_physical(n, i)}"},
+    "aws:s3/bucket:Bucket": lambda n, i, c: {
+        "arn": f"arn:aws:s3:::{_physical(n, i, 'bucket')}", "bucket": _physical(n, i, "bucket"),
+        "bucketRegionalDomainName": f"{_physical(n, i, 'bucket')}.s3.{c.region}.amazonaws.com"},
+    "aws:iam/role:Role": lambda n, i, c: {
+        "arn": f"arn:aws:iam::{c.account}:role/{_physical(n, i)}", "name": _physical(n, i)},
+    "aws:iam/policy:Policy": lambda n, i, c: {
+        "arn": f"arn:aws:iam::{c.account}:policy/{_physical(n, i)}", "name": _physical(n, i)},
+    "aws:sns/topic:Topic": lambda n, i, c: {"arn": f"arn:aws:sns:{c.region}:{c.account}:{_physical(n, i)}"},
+    "aws:sqs/queue:Queue": lambda n, i, c: {
+        "arn": f"arn:aws:sqs:{c.region}:{c.account}:{_physical(n, i)}",
+        "url": f"https://sqs.{c.region}.amazonaws.com/{c.account}/{_physical(n, i)}"},
+    "aws:cloudwatch/logGroup:LogGroup": lambda n, i, c: {
+        "arn": f"arn:aws:logs:{c.region}:{c.account}:log-group:{_physical(n, i)}", "name": _physical(n, i)},
+    "aws:lambda/function:Function": lambda n, i, c: {
+        "arn": f"arn:aws:lambda:{c.region}:{c.account}:function:{_physical(n, i)}",
+        "name": _physical(n, i),
+        "invokeArn": f"arn:aws:apigateway:{c.region}:lambda:path/2015-03-31/functions/"
+                     f"arn:aws:lambda:{c.region}:{c.account}:function:{_physical(n, i)}/invocations"},
+    "aws:sfn/stateMachine:StateMachine": lambda n, i, c: {
+        "arn": f"arn:aws:states:{c.region}:{c.account}:stateMachine:{_physical(n, i)}", "name": _physical(n, i)},
+    "aws:ecr/repository:Repository": lambda n, i, c: {
+        "arn": f"arn:aws:ecr:{c.region}:{c.account}:repository/{_physical(n, i)}",
+        "repositoryUrl": f"{c.account}.dkr.ecr.{c.region}.amazonaws.com/{_physical(n, i)}",
+        "registryId": c.account},
+    "aws:secretsmanager/secret:Secret": lambda n, i, c: {
+        "arn": f"arn:aws:secretsmanager:{c.region}:{c.account}:secret:{_physical(n, i)}-AbCdEf"},
+    "aws:dynamodb/table:Table": lambda n, i, c: {
+        "arn": f"arn:aws:dynamodb:{c.region}:{c.account}:table/{_physical(n, i)}"},
+    "aws:apigateway/restApi:RestApi": lambda n, i, c: {
+        "id": _api_id(n), "rootResourceId": f"{_api_id(n)[:6]}root",
+        "executionArn": f"arn:aws:execute-api:{c.region}:{c.account}:{_api_id(n)}"},
+    "aws:apigateway/stage:Stage": lambda n, i, c: {
+        "invokeUrl": f"https://{i.get('restApi', 'api')}.execute-api.{c.region}.amazonaws.com/{i.get('stageName')}",
+        "executionArn": f"arn:aws:execute-api:{c.region}:{c.account}:{i.get('restApi')}/{i.get('stageName')}",
+        "arn": f"arn:aws:apigateway:{c.region}::/restapis/{i.get('restApi')}/stages/{i.get('stageName')}"},
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": lambda n, i, c: {
+        "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:model-package-group/"
+               f"{_physical(n, i, 'modelPackageGroupName')}"},
+    "aws:sagemaker/endpoint:Endpoint": lambda n, i, c: {
+        "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:endpoint/{_physical(n, i)}", "name": _physical(n, i)},
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": lambda n, i, c: {
+        "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:endpoint-config/{_physical(n, i)}",
+        "name": _physical(n, i)},
+    "aws:sagemaker/model:Model": lambda n, i, c: {
+        "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:model/{_physical(n, i)}", "name": _physical(n, i)},
+    "aws:codepipeline/pipeline:Pipeline": lambda n, i, c: {
+        "arn": f"arn:aws:codepipeline:{c.region}:{c.account}:{_physical(n, i)}", "name": _physical(n, i)},
+    "aws:codebuild/project:Project": lambda n, i, c: {
+        "arn": f"arn:aws:codebuild:{c.region}:{c.account}:project/{_physical(n, i)}", "name": _physical(n, i)},
+    "aws:cloudwatch/eventRule:EventRule": lambda n, i, c: {
+        "arn": f"arn:aws:events:{c.region}:{c.account}:rule/{_physical(n, i)}", "name": _physical(n, i)},
+}
+
+
+def fake_outputs(token: str, name: str, inputs: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
+    template = OUTPUT_TEMPLATES.get(token)
+    computed = template(name, inputs, ctx) if template else _generic(token, name, inputs, ctx)
+    outputs = dict(inputs)
+    outputs.setdefault("name", name)
+    outputs.update({k: v for k, v in computed.items() if k not in inputs or k == "arn"})
+    return outputs
+
+
+# ---------------------------------------------------------------------------------------------------
+# Recording mocks
+
+
+@dataclass
+class RecordedResource:
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    provider: str | None
+    protect: bool
+    id: str | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+    @property
+    def parent_name(self) -> str | None:
+        return self.parent.split("::")[-1] if self.parent else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "urn": self.urn, "parent": self.parent,
+                "custom": self.custom, "provider": self.provider, "protect": self.protect, "id": self.id,
+                "inputs": self.inputs, "outputs": self.outputs}
+
+
+def _make_mocks(ctx: _Ctx):
+    import pulumi
+
+    class RecordingMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            if args.typ.startswith("pulumi:providers:") or not args.custom:
+                return (f"{args.name}_id" if args.custom else None), dict(args.inputs)
+            outputs = fake_outputs(args.typ, args.name, args.inputs, ctx)
+            return outputs.get("id") or args.name, outputs
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            token = args.token
+            if token == "aws:index/getCallerIdentity:getCallerIdentity":
+                return {"accountId": ctx.account, "arn": f"arn:aws:iam::{ctx.account}:user/preview",
+                        "userId": "AIDAPREVIEW", "id": ctx.account}
+            if token == "aws:index/getRegion:getRegion":
+                return {"region": ctx.region, "name": ctx.region, "id": ctx.region,
+                        "endpoint": f"ec2.{ctx.region}.amazonaws.com", "description": ctx.region}
+            if token == "aws:index/getPartition:getPartition":
+                return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
+                        "reverseDnsPrefix": "com.amazonaws"}
+            raise UnmockedInvokeError(f"invoke {token} has no mock: add one to tools/mockrun.py "
+                                      f"(arguments: {dict(args.args)})")
+
+    return RecordingMocks()
+
+
+def _make_monitor(mocks, records: list[RecordedResource]):
+    from pulumi.runtime.mocks import MockMonitor
+
+    class RecordingMonitor(MockMonitor):
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                registration = self.resources[response.urn]
+                from pulumi.runtime import rpc
+                from pulumi.runtime.sync_await import _sync_await
+
+                inputs = _plain(_sync_await(_deserialize(rpc, request.object)))
+                records.append(RecordedResource(
+                    type=request.type, name=request.name, urn=response.urn,
+                    parent=request.parent or None, custom=bool(request.custom),
+                    provider=request.provider or None, protect=bool(request.protect),
+                    id=registration.id, inputs=inputs, outputs=_plain(registration.state)))
+            return response
+
+    return RecordingMonitor(mocks)
+
+
+async def _deserialize(rpc, struct):
+    return rpc.deserialize_properties(struct)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy of a property value (resource references become their URN)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return f"<{type(value).__name__}>"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the program
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    config: dict[str, str]
+    resources: list[RecordedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def by_type(self, token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == token]
+
+    def one(self, token: str, name: str | None = None) -> RecordedResource:
+        found = [r for r in self.by_type(token) if name is None or r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {token} named {name!r}, found {[r.name for r in found]}")
+        return found[0]
+
+    def named(self, name: str) -> RecordedResource:
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one resource named {name!r}, found {len(found)}")
+        return found[0]
+
+
+def _account_and_region(config: Mapping[str, str]) -> _Ctx:
+    try:
+        accounts = json.loads(config.get(f"{PROJECT}:allowedAccountIds", "[]"))
+        account = accounts[0] if accounts and isinstance(accounts[0], str) else "000000000000"
+    except (json.JSONDecodeError, TypeError, KeyError, IndexError):
+        account = "000000000000"
+    return _Ctx(account=account, region=config.get(f"{PROJECT}:region") or "eu-west-1")
+
+
+def run_program(stack: str, *, config: Mapping[str, str] | None = None,
+                overrides: Mapping[str, str | None] | None = None,
+                program: Path = ROOT / "__main__.py") -> ProgramRun:
+    """Run ``program`` for ``stack`` under mocks and return what it registered.
+
+    ``config`` replaces the stack's config entirely; ``overrides`` changes single keys (short keys
+    like ``"trainingInstanceCount"`` are put in the project namespace; a value of None removes the
+    key). Exceptions from the program (SettingsError among them) propagate unchanged.
+    """
+    import pulumi
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    values = dict(config) if config is not None else load_stack_config(stack)
+    for key, value in (overrides or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if value is None:
+            values.pop(full, None)
+        else:
+            values[full] = value
+    ctx = _account_and_region(values)
+    records: list[RecordedResource] = []
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    added_path = str(program.parent) not in sys.path
+    if added_path:
+        sys.path.insert(0, str(program.parent))
+    try:
+        pulumi.runtime.reset_options(project=PROJECT, stack=stack)
+        mocks = _make_mocks(ctx)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+                                 monitor=_make_monitor(mocks, records))
+        pulumi.runtime.set_all_config(values)
+        from pulumi.runtime.settings import SETTINGS
+
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        outputs = _sync_await(_resolve_stack_outputs())
+    finally:
+        if added_path:
+            sys.path.remove(str(program.parent))
+        pulumi.runtime.reset_options()
+        asyncio.set_event_loop(None)
+        loop.close()
+    return ProgramRun(stack=stack, config=values, resources=records, outputs=outputs)
+
+
+async def _resolve_stack_outputs() -> dict[str, Any]:
+    from pulumi.runtime.settings import get_root_resource
+
+    root = get_root_resource()
+    resolved = {}
+    for key, value in (getattr(root, "outputs", None) or {}).items():
+        resolved[key] = _plain(await value.future()) if hasattr(value, "future") else _plain(value)
+    return resolved

@@ -1,0 +1,116 @@
+"""Offline preview: what ``pulumi up`` would create for a stack, without AWS or the Pulumi CLI.
+
+    python -m tools.preview --stack dev           # a tree of components and resources + counts
+    python -m tools.preview --stack prod --json   # one JSON document
+
+Runs the program under Pulumi's mocks with the stack's real config (``tools.mockrun``), then judges the
+recorded resources with the policy pack through its gRPC analyzer interface, as ``pulumi preview
+--policy-pack policies`` would.
+
+Exit codes: 0 success, 1 a mandatory policy violation, 2 invalid stack configuration (the reason on
+stderr, one line per problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+from tools.mockrun import STACKS, ProgramRun, RecordedResource, StackConfigError, run_program
+
+EXIT_OK, EXIT_VIOLATION, EXIT_CONFIG = 0, 1, 2
+
+
+def _default_policy_check(run: ProgramRun) -> list[dict[str, Any]]:
+    """The policy pack's verdict on the stack; an empty list until the pack exists."""
+    try:
+        from tools.policy_runner import run_policy_pack
+    except ImportError:
+        return []
+    return run_policy_pack([r.as_dict() for r in run.resources], stack=run.stack)
+
+
+def render_tree(run: ProgramRun) -> str:
+    """Components with their children indented below them; type and logical name on each line."""
+    children: dict[str | None, list[RecordedResource]] = {}
+    urns = {r.urn for r in run.resources}
+    for resource in run.resources:
+        parent = resource.parent if resource.parent in urns else None
+        children.setdefault(parent, []).append(resource)
+    lines = [f"stack {run.stack}"]
+
+    def walk(parent: str | None, depth: int) -> None:
+        for resource in sorted(children.get(parent, []), key=lambda r: (r.custom, r.type, r.name)):
+            marker = "+ " if resource.custom else "■ "
+            flags = "  [protected]" if resource.protect else ""
+            lines.append(f"{'    ' * depth}{marker}{resource.type}  {resource.name}{flags}")
+            walk(resource.urn, depth + 1)
+
+    walk(None, 1)
+    return "\n".join(lines)
+
+
+def render_counts(run: ProgramRun) -> str:
+    counts = Counter(r.type for r in run.resources)
+    width = max(map(len, counts), default=0)
+    rows = [f"  {token:<{width}}  {n:>3}" for token, n in sorted(counts.items())]
+    return "\n".join(["resources by type:", *rows, f"  {'total':<{width}}  {sum(counts.values()):>3}"])
+
+
+def render_violations(violations: Sequence[dict[str, Any]]) -> str:
+    if not violations:
+        return "policy violations: none"
+    rows = [f"  [{v.get('enforcement', '?')}] {v.get('policy')}: {v.get('name') or v.get('urn') or 'stack'}: "
+            f"{v.get('message')}" for v in violations]
+    return "\n".join([f"policy violations: {len(violations)}", *rows])
+
+
+def as_document(run: ProgramRun, violations: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    names = {r.urn: r.name for r in run.resources}
+    return {
+        "stack": run.stack,
+        "resources": [{"type": r.type, "name": r.name, "parent": names.get(r.parent), "inputs": r.inputs}
+                      for r in run.resources],
+        "outputs": run.outputs,
+        "violations": list(violations),
+    }
+
+
+def main(argv: Sequence[str] | None = None, *,
+         policy_check: Callable[[ProgramRun], list[dict[str, Any]]] = _default_policy_check,
+         program=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, choices=STACKS, help="the stack to preview")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the tree")
+    parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    args = parser.parse_args(argv)
+
+    from components.settings import SettingsError
+
+    try:
+        run = run_program(args.stack) if program is None else run_program(args.stack, program=program)
+    except (SettingsError, StackConfigError) as error:
+        lines = error.problems if isinstance(error, SettingsError) else [str(error)]
+        for line in lines:
+            print(f"error: stack {args.stack}: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    violations = [] if args.no_policy else policy_check(run)
+
+    if args.json:
+        json.dump(as_document(run, violations), sys.stdout, indent=2, sort_keys=False, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(render_tree(run))
+        print()
+        print(render_counts(run))
+        print()
+        print(render_violations(violations))
+    mandatory = [v for v in violations if v.get("enforcement") == "mandatory"]
+    return EXIT_VIOLATION if mandatory else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
