@@ -20,6 +20,9 @@ PROJECT = "mlops"
 ENVIRONMENTS = ("dev", "staging", "prod")
 SOURCE_PROVIDERS = ("codestar", "codecommit", "s3")
 DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
+# workflow: the training workflow deploys and smoke-tests this stack's endpoint (dev).
+# promotion: the endpoint is a Pulumi resource of this stack, set by model promotion (staging, prod).
+MODEL_DEPLOYMENTS = ("workflow", "promotion")
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
@@ -175,6 +178,7 @@ KEYS: dict[str, Key] = {
     "endpointMaxCapacity": Key(_integer(1, 40)),
     "endpointDataCapturePercent": Key(_integer(0, 100)),
     "endpointDeploymentStrategy": Key(_one_of(DEPLOYMENT_STRATEGIES)),
+    "modelDeployment": Key(_one_of(MODEL_DEPLOYMENTS)),
     # source of the training pipeline
     "sourceProvider": Key(_one_of(SOURCE_PROVIDERS)),
     "sourceRepository": Key(_string(_REPOSITORY, "a repository name such as my-org/my-repo"), optional=True),
@@ -206,6 +210,8 @@ class EndpointSettings:
     max_capacity: int
     data_capture_percent: int
     deployment_strategy: str
+    managed_by: str
+    """``workflow`` or ``promotion``: who deploys models to this stack's endpoint."""
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,7 @@ class Settings:
                 max_capacity=values["endpointMaxCapacity"],
                 data_capture_percent=values["endpointDataCapturePercent"],
                 deployment_strategy=values["endpointDeploymentStrategy"],
+                managed_by=values["modelDeployment"],
             ),
             source=SourceSettings(
                 provider=values["sourceProvider"],
