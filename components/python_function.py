@@ -1,0 +1,106 @@
+"""A Lambda function from a folder of ``lambdas/``, with its own least-privilege role and log group.
+
+Every function the platform deploys is built the same way:
+- code: ``lambdas/<folder>/`` plus the shared ``lambdas/common/`` package (stdlib + boto3 only);
+- runtime python3.12, arm64, X-Ray tracing active, environment encrypted with the stack's KMS key;
+- a log group ``/aws/lambda/<name>`` with the stack's retention, KMS-encrypted, created before the
+  function so Lambda never creates an unmanaged one;
+- a role trusted by Lambda for this account only, allowed exactly the given statements plus writing to
+  its own log group (and X-Ray, which has no resource-level permissions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import assume_role_policy, policy_document, statement
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+RUNTIME = "python3.12"
+
+
+@dataclass(frozen=True)
+class PythonFunctionArgs:
+    function_name: str
+    """Physical name, e.g. ``mlops-dev-approval-request``."""
+    folder: str
+    """Folder under ``lambdas/`` holding ``handler.py``."""
+    description: str
+    account_id: str
+    region: str
+    kms_key_arn: pulumi.Input[str]
+    log_retention_days: int
+    statements: Sequence[dict[str, Any]] = ()
+    """Extra IAM statements (see ``components.iam.statement``): exact actions, exact resources."""
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    timeout_seconds: int = 30
+    memory_mb: int = 256
+
+
+def code_archive(folder: str) -> pulumi.AssetArchive:
+    """The function's folder at the archive root plus the shared ``common`` package."""
+    source = LAMBDAS_DIR / folder
+    if not (source / "handler.py").is_file():
+        raise FileNotFoundError(f"lambdas/{folder}/handler.py does not exist")
+    return pulumi.AssetArchive({
+        ".": pulumi.FileArchive(str(source)),
+        "common": pulumi.FileArchive(str(LAMBDAS_DIR / "common")),
+    })
+
+
+class PythonFunction(pulumi.ComponentResource):
+    function_arn: pulumi.Output[str]
+    function_name: pulumi.Output[str]
+    invoke_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PythonFunctionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:lambda:PythonFunction", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        function_arn = f"arn:aws:lambda:{args.region}:{args.account_id}:function:{args.function_name}"
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/lambda/{args.function_name}",
+            retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn, opts=child)
+        role = aws.iam.Role(
+            f"{name}-role", name=f"{args.function_name}-fn",
+            description=f"Execution role of the {args.function_name} Lambda function",
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com", source_account=args.account_id,
+                                                  source_arn=function_arn),
+            opts=child)
+        role_policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(
+            statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                      [pulumi.Output.concat(log_group.arn, ":*")]),
+            # X-Ray has no resource-level permissions: "*" is the only valid resource for these two.
+            statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
+            statement("DecryptEnvironment", ["kms:Decrypt"], [args.kms_key_arn]),
+            *args.statements,
+        ), opts=child)
+
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            name=args.function_name,
+            description=args.description,
+            runtime=RUNTIME,
+            architectures=["arm64"],
+            handler="handler.handler",
+            code=code_archive(args.folder),
+            role=role.arn,
+            timeout=args.timeout_seconds,
+            memory_size=args.memory_mb,
+            kms_key_arn=args.kms_key_arn,
+            tracing_config={"mode": "Active"},
+            logging_config={"log_format": "JSON", "log_group": log_group.name},
+            environment={"variables": dict(args.environment)} if args.environment else None,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
+        )
+        self.function_arn = function.arn
+        self.function_name = function.name
+        self.invoke_arn = function.invoke_arn
+        self.role_arn = role.arn
+        self.register_outputs({"function_arn": self.function_arn, "role_arn": self.role_arn})
