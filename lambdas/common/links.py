@@ -84,15 +84,15 @@ def parse_params(raw: dict[str, str] | None) -> LinkParams:
     missing = [name for name in ("id", "decision", "expires", "sig") if not raw.get(name)]
     if missing:
         raise InvalidLink(
-            f"the link is incomplete: missing {', '.join(missing)}. Open the link exactly as it appears in the e-mail."
+            f"The link is incomplete: missing {', '.join(missing)}. Open the link exactly as it appears in the e-mail."
         )
     approval_id, decision, expires, sig = (raw["id"], raw["decision"], raw["expires"], raw["sig"])
     if not _ID_RE.match(approval_id):
-        raise InvalidLink("the link's id is malformed: it must be 22 URL-safe characters.")
+        raise InvalidLink("The link's id is malformed: it must be 22 URL-safe characters.")
     if decision not in DECISIONS:
-        raise InvalidLink("the link's decision is malformed: it must be 'approve' or 'reject'.")
+        raise InvalidLink("The link's decision is malformed: it must be 'approve' or 'reject'.")
     if not _EXPIRES_RE.match(expires):
-        raise InvalidLink("the link's expiry is malformed: it must be a Unix time in seconds.")
+        raise InvalidLink("The link's expiry is malformed: it must be a Unix time in seconds.")
     if not _SIG_RE.match(sig):
-        raise InvalidLink("the link's signature is malformed: it must be 64 lowercase hexadecimal characters.")
+        raise InvalidLink("The link's signature is malformed: it must be 64 lowercase hexadecimal characters.")
     return LinkParams(approval_id=approval_id, decision=decision, expires=int(expires), sig=sig)

@@ -81,8 +81,9 @@ def form_fields(event: dict) -> dict[str, str]:
             f"the form must be sent as application/x-www-form-urlencoded, not {media_type or 'an empty content type'}",
             status=415,
         )
+    text = body_text(event)
     try:
-        parsed = parse_qs(body_text(event), keep_blank_values=True, strict_parsing=False, max_num_fields=20)
+        parsed = parse_qs(text, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
     except ValueError as exc:
         raise BadRequest(f"the form body cannot be read: {exc}") from None
     repeated = sorted(name for name, values in parsed.items() if len(values) > 1)
@@ -122,7 +123,8 @@ def page(status: int, title: str, body_html: str, extra_headers: dict[str, str] 
 
 def message_page(status: int, title: str, message: str, extra_headers: dict[str, str] | None = None) -> dict:
     css = ' class="err"' if status >= 400 else ""
-    return page(status, title, f"<p{css}>{esc(message)}</p>", extra_headers)
+    sentence = message[:1].upper() + message[1:]
+    return page(status, title, f"<p{css}>{esc(sentence)}</p>", extra_headers)
 
 
 def json_response(status: int, payload: dict, extra_headers: dict[str, str] | None = None) -> dict:
