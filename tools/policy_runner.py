@@ -321,12 +321,15 @@ def _provider_urn(reference: str | None) -> str | None:
     return reference.rsplit("::", 1)[0]
 
 
-def _check_record(index: int, record: Any) -> None:
+def _as_record(index: int, record: Any) -> Mapping[str, Any]:
+    if hasattr(record, "as_dict"):  # tools.mockrun.RecordedResource
+        record = record.as_dict()
     if not isinstance(record, Mapping):
         raise PolicyPackError(f"resources[{index}] must be a mapping, got {type(record).__name__}")
     missing = [key for key in ("type", "name", "urn") if not isinstance(record.get(key), str) or not record.get(key)]
     if missing:
         raise PolicyPackError(f"resources[{index}] lacks non-empty string field(s): {', '.join(missing)}")
+    return record
 
 
 # ----------------------------------------------------------------------------------------------
@@ -335,7 +338,7 @@ def _check_record(index: int, record: Any) -> None:
 
 
 def run_policy_pack(
-    resources: list[Mapping[str, Any]],
+    resources: Iterable[Mapping[str, Any]],
     *,
     stack: str,
     project: str = "mlops",
@@ -356,8 +359,7 @@ def run_policy_pack(
     ``urn``/``type``/``name`` are None for violations of the stack as a whole. Raises
     PolicyConfigError for an invalid configuration and PolicyPackError if the pack fails.
     """
-    for index, record in enumerate(resources):
-        _check_record(index, record)
+    resources = [_as_record(index, record) for index, record in enumerate(resources)]
     by_urn = {r["urn"]: r for r in resources}
     pack_path = pathlib.Path(pack_dir)
     if config is None:
@@ -421,7 +423,9 @@ def run_policy_pack(
 
             violations: list[dict[str, Any]] = []
             for record in resources:
-                options = analyzer_pb2.AnalyzerResourceOptions(parent=record.get("parent") or "")
+                options = analyzer_pb2.AnalyzerResourceOptions(
+                    parent=record.get("parent") or "", protect=bool(record.get("protect"))
+                )
                 response = stub.Analyze(
                     analyzer_pb2.AnalyzeRequest(
                         type=record["type"],
@@ -443,7 +447,9 @@ def run_policy_pack(
                     properties=_struct(
                         {**(record.get("inputs") or {}), **(record.get("outputs") or {})}, f"{record['name']}.outputs"
                     ),
-                    options=analyzer_pb2.AnalyzerResourceOptions(parent=record.get("parent") or ""),
+                    options=analyzer_pb2.AnalyzerResourceOptions(
+                        parent=record.get("parent") or "", protect=bool(record.get("protect"))
+                    ),
                     provider=provider_message(record, analyzer_pb2.AnalyzerProviderResource),
                     parent=record.get("parent") or "",
                 )

@@ -1,0 +1,138 @@
+"""IAM rules: wildcard actions, NotAction, sensitive actions on "*", PassRole, managed policies, trust."""
+
+import json
+
+import pytest
+
+from policies.rules import iam
+from tests.policies.helpers import expect, run_resource_policy
+
+POLICY = "aws:iam/policy:Policy"
+ROLE = "aws:iam/role:Role"
+BUCKET_ARN = "arn:aws:s3:::mlops-prod-artifacts"
+ROLE_ARN = "arn:aws:iam::111122223333:role/mlops-prod-sagemaker"
+
+
+def doc(*statements, as_json=True, single=False):
+    body = {"Version": "2012-10-17", "Statement": statements[0] if single else list(statements)}
+    return json.dumps(body) if as_json else body
+
+
+def allow(action, resource=BUCKET_ARN, **extra):
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+WILDCARD_CASES = [
+    ("specific actions, JSON string", {"policy": doc(allow(["s3:GetObject", "s3:PutObject"], f"{BUCKET_ARN}/*"))}, None),
+    ("prefix wildcard is fine", {"policy": doc(allow("s3:Get*", f"{BUCKET_ARN}/*"))}, None),
+    ("s3:* as string", {"policy": doc(allow("s3:*"))}, "wildcard actions s3:*"),
+    ("* in a list", {"policy": doc(allow(["s3:GetObject", "*"]))}, "wildcard actions *"),
+    ("single Statement object", {"policy": doc(allow("sagemaker:*"), single=True)}, "sagemaker:*"),
+    ("document as object, not string", {"policy": doc(allow("states:*"), as_json=False)}, "states:*"),
+    ("upper-case service", {"policy": doc(allow("S3:*"))}, "S3:*"),
+    ("deny with s3:* is fine", {"policy": doc({"Effect": "Deny", "Action": "s3:*", "Resource": "*"})}, None),
+    ("not JSON", {"policy": "{not json"}, "is not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("label,props,expected", WILDCARD_CASES, ids=[c[0] for c in WILDCARD_CASES])
+def test_wildcard_actions(label, props, expected):
+    expect(run_resource_policy(iam.wildcard_actions, POLICY, props), expected)
+
+
+def test_wildcard_actions_in_role_inline_policies_and_role_policies():
+    inline = {"inlinePolicies": [{"name": "ok", "policy": doc(allow("s3:GetObject"))},
+                                 {"name": "bad", "policy": doc(allow("iam:*"))}],
+              "assumeRolePolicy": "{}"}
+    expect(run_resource_policy(iam.wildcard_actions, ROLE, inline), "inline policy 'bad'")
+    expect(run_resource_policy(iam.wildcard_actions, "aws:iam/rolePolicy:RolePolicy", {"policy": doc(allow("*"))}), "*")
+
+
+NOTACTION_CASES = [
+    ("allow with Action", {"policy": doc(allow("s3:GetObject"))}, None),
+    ("allow with NotAction", {"policy": doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})}, "NotAction"),
+    ("deny with NotAction is fine", {"policy": doc({"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"})}, None),
+]
+
+
+@pytest.mark.parametrize("label,props,expected", NOTACTION_CASES, ids=[c[0] for c in NOTACTION_CASES])
+def test_notaction_allow(label, props, expected):
+    expect(run_resource_policy(iam.notaction_allow, POLICY, props), expected)
+
+
+SENSITIVE_CASES = [
+    ("sensitive action on named resource", {"policy": doc(allow("states:StartExecution", "arn:aws:states:eu-west-1:1:stateMachine:x"))}, None),
+    ("non-sensitive action on *", {"policy": doc(allow(["ecr:GetAuthorizationToken", "xray:PutTraceSegments"], "*"))}, None),
+    ("StartExecution on *", {"policy": doc(allow("states:StartExecution", "*"))}, "states:StartExecution"),
+    ("case differences", {"policy": doc(allow("STATES:startexecution", ["*"]))}, "states:StartExecution"),
+    ("wildcard pattern covering a sensitive action", {"policy": doc(allow("secretsmanager:Get*", "*"))}, "secretsmanager:GetSecretValue"),
+    ("NotResource counts as open", {"policy": doc({"Effect": "Allow", "Action": "s3:GetObject", "NotResource": BUCKET_ARN})}, "NotResource"),
+]
+
+
+@pytest.mark.parametrize("label,props,expected", SENSITIVE_CASES, ids=[c[0] for c in SENSITIVE_CASES])
+def test_sensitive_wildcard_resource(label, props, expected):
+    expect(run_resource_policy(iam.sensitive_wildcard_resource, POLICY, props), expected)
+
+
+def test_sensitive_actions_configurable():
+    props = {"policy": doc(allow("ecr:GetAuthorizationToken", "*"))}
+    config = {"sensitiveActions": ["ecr:GetAuthorizationToken"]}
+    expect(run_resource_policy(iam.sensitive_wildcard_resource, POLICY, props, config=config), "ecr:GetAuthorizationToken")
+
+
+PASSED_TO = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+PASSROLE_CASES = [
+    ("named role with condition", {"policy": doc(allow("iam:PassRole", ROLE_ARN, Condition=PASSED_TO))}, None),
+    ("condition key case-insensitive", {"policy": doc(allow("iam:passrole", [ROLE_ARN], Condition={"StringLike": {"IAM:PassedToService": "states.*"}}))}, None),
+    ("on *", {"policy": doc(allow("iam:PassRole", "*", Condition=PASSED_TO))}, "iam:PassRole on *"),
+    ("on role/*", {"policy": doc(allow("iam:PassRole", "arn:aws:iam::1:role/*", Condition=PASSED_TO))}, "role/*"),
+    ("without condition", {"policy": doc(allow("iam:PassRole", ROLE_ARN))}, "without an iam:PassedToService"),
+    ("via iam:Pass* wildcard", {"policy": doc(allow("iam:Pass*", ROLE_ARN))}, "iam:PassedToService"),
+    ("unrelated actions ignored", {"policy": doc(allow("s3:GetObject", "*"))}, None),
+]
+
+
+@pytest.mark.parametrize("label,props,expected", PASSROLE_CASES, ids=[c[0] for c in PASSROLE_CASES])
+def test_passrole(label, props, expected):
+    expect(run_resource_policy(iam.passrole_conditions, POLICY, props), expected)
+
+
+ADMIN_CASES = [
+    ("RolePolicyAttachment", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+     {"policyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}, None),
+    ("AdministratorAccess", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+     {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, "AdministratorAccess"),
+    ("SageMaker full access", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+     {"policyArn": "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"}, "AmazonSageMakerFullAccess"),
+    ("role managedPolicyArns list", ROLE, {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonS3FullAccess"]}, "AmazonS3FullAccess"),
+    ("exclusive attachments", "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+     {"policyArns": ["arn:aws:iam::aws:policy/PowerUserAccess"]}, "PowerUserAccess"),
+]
+
+
+@pytest.mark.parametrize("label,rtype,props,expected", ADMIN_CASES, ids=[c[0] for c in ADMIN_CASES])
+def test_admin_managed_policies(label, rtype, props, expected):
+    expect(run_resource_policy(iam.admin_managed_policies, rtype, props), expected)
+
+
+def trust(principal, effect="Allow"):
+    return {"assumeRolePolicy": doc({"Effect": effect, "Principal": principal, "Action": "sts:AssumeRole"})}
+
+
+TRUST_CASES = [
+    ("service principal", trust({"Service": "sagemaker.amazonaws.com"}), None),
+    ("service list", trust({"Service": ["states.amazonaws.com", "lambda.amazonaws.com"]}), None),
+    ("specific account", trust({"AWS": "arn:aws:iam::111122223333:root"}), None),
+    ("Principal *", trust("*"), "wildcard principals"),
+    ("AWS *", trust({"AWS": "*"}), "AWS: *"),
+    ("AWS list with *", trust({"AWS": ["arn:aws:iam::111122223333:root", "*"]}), "AWS: *"),
+    ("wildcard account in ARN", trust({"AWS": "arn:aws:iam::*:root"}), "arn:aws:iam::*:root"),
+    ("deny * is fine", trust("*", effect="Deny"), None),
+    ("invalid JSON", {"assumeRolePolicy": "nope"}, "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("label,props,expected", TRUST_CASES, ids=[c[0] for c in TRUST_CASES])
+def test_trust_policy(label, props, expected):
+    expect(run_resource_policy(iam.wildcard_trust, ROLE, props), expected)
