@@ -15,12 +15,15 @@ The flow (docs/workflow.md has the diagram)::
     → SmokeTest → CheckSmokeTest → NotifySuccess → BuildResult → Succeeded
 
     rejection / approval timeout → MarkModelPackageRejected → NotifyFailure → Failed
-    any other error              → NotifyFailure → Failed (Error and Cause from $.failure)
+    any other error → <Step>Failed (names the step) → NotifyFailure → Failed (Error, Cause from $.failure)
 
 State data stays small: each step stores only what later steps read, under its own key
 (``$.run``, ``$.training``, ``$.transform``, ``$.evaluation``, ``$.modelPackage``, ``$.approval``,
-``$.deployment``, ``$.endpoint``, ``$.smokeTest``); a caught error goes to ``$.failure``
-(``{"Error", "Cause"}``), which the failure notification and the Fail state read.
+``$.deployment``, ``$.endpoint``, ``$.smokeTest``). A caught error goes to ``$.failure``; a Pass state
+per step then replaces its Error with a name that says which step failed (``TrainingFailed``, ...,
+see `STEP_ERRORS`) and keeps the original Cause (for a failed job: the Describe*Job output). The
+failure notification and the Fail state read ``$.failure``, so the execution's error is never a
+reserved ``States.*`` name.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "WorkflowDefinitionParams",
     "build_definition",
     "S",
+    "STEP_ERRORS",
     "LAMBDA_TRANSIENT_ERRORS",
     "SAGEMAKER_TRANSIENT_ERRORS",
     "SAGEMAKER_SDK_TRANSIENT_ERRORS",
@@ -84,12 +88,41 @@ class S:
     ENDPOINT_WAIT_TIMED_OUT = "EndpointWaitTimedOut"
     SMOKE_TEST = "SmokeTest"
     CHECK_SMOKE_TEST = "CheckSmokeTest"
-    SMOKE_TEST_FAILED = "SmokeTestFailed"
+    SMOKE_TEST_NO_RESULT = "SmokeTestWithoutResult"
     NOTIFY_SUCCESS = "NotifySuccess"
     BUILD_RESULT = "BuildResult"
     SUCCEEDED = "Succeeded"
     NOTIFY_FAILURE = "NotifyFailure"
     FAILED = "Failed"
+    # One Pass per step error (see STEP_ERRORS): the state is named after the error it sets.
+    TRAINING_FAILED = "TrainingFailed"
+    MODEL_CREATION_FAILED = "ModelCreationFailed"
+    BATCH_TRANSFORM_FAILED = "BatchTransformFailed"
+    EVALUATION_FAILED = "EvaluationFailed"
+    REGISTRATION_FAILED = "ModelRegistrationFailed"
+    APPROVAL_UPDATE_FAILED = "ModelApprovalUpdateFailed"
+    DEPLOYMENT_FAILED = "DeploymentFailed"
+    SMOKE_TEST_FAILED = "SmokeTestFailed"
+    SUCCESS_NOTIFICATION_FAILED = "SuccessNotificationFailed"
+
+
+# Task state -> the error the execution ends with when that task fails (the Pass state of that name
+# sets it; the original error's Cause is kept).
+STEP_ERRORS: dict[str, str] = {
+    S.TRAIN: S.TRAINING_FAILED,
+    S.CREATE_MODEL: S.MODEL_CREATION_FAILED,
+    S.EVALUATE: S.BATCH_TRANSFORM_FAILED,
+    S.EVALUATE_MODEL: S.EVALUATION_FAILED,
+    S.REGISTER_MODEL: S.REGISTRATION_FAILED,
+    S.APPROVE_PACKAGE: S.APPROVAL_UPDATE_FAILED,
+    S.CREATE_ENDPOINT_CONFIG: S.DEPLOYMENT_FAILED,
+    S.FIND_ENDPOINT: S.DEPLOYMENT_FAILED,
+    S.CREATE_ENDPOINT: S.DEPLOYMENT_FAILED,
+    S.UPDATE_ENDPOINT: S.DEPLOYMENT_FAILED,
+    S.DESCRIBE_ENDPOINT: S.DEPLOYMENT_FAILED,
+    S.SMOKE_TEST: S.SMOKE_TEST_FAILED,
+    S.NOTIFY_SUCCESS: S.SUCCESS_NOTIFICATION_FAILED,
+}
 
 
 # Error names, as Step Functions reports them.
@@ -294,7 +327,7 @@ def _is_text(value: Any) -> bool:
 def build_definition(p: WorkflowDefinitionParams) -> dict[str, Any]:
     """The state machine definition for `p` as a JSON-serialisable dict."""
     states: dict[str, Any] = {}
-    for part in (_input_states, _training_states, _approval_states, _deploy_states, _finish_states):
+    for part in (_input_states, _training_states, _approval_states, _deploy_states, _finish_states, _step_failure_states):
         states.update(part(p))
     return {
         "Comment": (
@@ -332,6 +365,7 @@ def _catch_all(next_state: str = S.NOTIFY_FAILURE) -> dict[str, Any]:
 
 def _task(
     p: WorkflowDefinitionParams,
+    name: str,
     resource: str,
     parameters: dict[str, Any],
     next_state: str,
@@ -355,14 +389,14 @@ def _task(
     retry = _retry(p, retry_on)
     if retry:
         state["Retry"] = retry
-    state["Catch"] = catch if catch is not None else [_catch_all()]
+    state["Catch"] = catch if catch is not None else [_catch_all(STEP_ERRORS[name])]
     state["Next"] = next_state
     return state
 
 
-def _lambda_task(p, function_arn: str, payload: dict[str, Any], next_state: str, **kwargs) -> dict[str, Any]:
+def _lambda_task(p, name: str, function_arn: str, payload: dict[str, Any], next_state: str, **kwargs) -> dict[str, Any]:
     return _task(
-        p, "arn:aws:states:::lambda:invoke", {"FunctionName": function_arn, "Payload": payload}, next_state,
+        p, name, "arn:aws:states:::lambda:invoke", {"FunctionName": function_arn, "Payload": payload}, next_state,
         retry_on=LAMBDA_TRANSIENT_ERRORS, **kwargs,
     )
 
@@ -498,7 +532,7 @@ def _training_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
     }
     return {
         S.TRAIN: _task(
-            p, "arn:aws:states:::sagemaker:createTrainingJob.sync",
+            p, S.TRAIN, "arn:aws:states:::sagemaker:createTrainingJob.sync",
             {
                 "TrainingJobName.$": "$.run.name",
                 "RoleArn": p.sagemaker_role_arn,
@@ -532,7 +566,7 @@ def _training_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             result_path="$.training",
         ),
         S.CREATE_MODEL: _task(
-            p, "arn:aws:states:::sagemaker:createModel",
+            p, S.CREATE_MODEL, "arn:aws:states:::sagemaker:createModel",
             {
                 "ModelName.$": "$.run.name",
                 "ExecutionRoleArn": p.sagemaker_role_arn,
@@ -546,7 +580,7 @@ def _training_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             result_path="$.model",
         ),
         S.EVALUATE: _task(
-            p, "arn:aws:states:::sagemaker:createTransformJob.sync",
+            p, S.EVALUATE, "arn:aws:states:::sagemaker:createTransformJob.sync",
             {
                 "TransformJobName.$": "$.run.name",
                 "ModelName.$": "$.run.name",
@@ -578,7 +612,7 @@ def _training_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             result_path="$.transform",
         ),
         S.EVALUATE_MODEL: _lambda_task(
-            p, p.evaluate_function_arn,
+            p, S.EVALUATE_MODEL, p.evaluate_function_arn,
             {"transformOutput.$": "$.transform.outputPath", "minAccuracy": p.min_accuracy},
             S.CHECK_EVALUATION,
             result_selector={"report.$": "$.Payload"},
@@ -610,7 +644,7 @@ def _training_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             "States.JsonToString($.evaluation.report)",
         ),
         S.REGISTER_MODEL: _task(
-            p, "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
+            p, S.REGISTER_MODEL, "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
             {
                 "ModelPackageGroupName": p.model_package_group_name,
                 "ModelPackageDescription.$": "States.Format('Commit {}, trained by {}', $.run.commitId, $.training.jobName)",
@@ -649,7 +683,7 @@ def _approval_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
     }
     return {
         S.REQUEST_APPROVAL: _task(
-            p, "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            p, S.REQUEST_APPROVAL, "arn:aws:states:::lambda:invoke.waitForTaskToken",
             {
                 "FunctionName": p.approval_request_function_arn,
                 "Payload": {
@@ -686,7 +720,7 @@ def _approval_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             "$.modelPackage.arn", "$.failure.Error", "$.failure.Cause", next_state=S.MARK_REJECTED,
         ),
         S.MARK_REJECTED: _task(
-            p, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage", mark("Rejected", "$.failure.Cause"),
+            p, S.MARK_REJECTED, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage", mark("Rejected", "$.failure.Cause"),
             S.NOTIFY_FAILURE,
             retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
             comment="The package must not stay PendingManualApproval: record why it was not approved.",
@@ -695,7 +729,7 @@ def _approval_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.markRejectedError", "Next": S.NOTIFY_FAILURE}],
         ),
         S.APPROVE_PACKAGE: _task(
-            p, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage",
+            p, S.APPROVE_PACKAGE, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage",
             mark("Approved", "States.Format('Approved by {} at {}: {}', $.approval.approver, $.approval.decidedAt, $.approval.comment)"),
             S.CREATE_ENDPOINT_CONFIG,
             retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
@@ -711,7 +745,7 @@ def _approval_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
 def _deploy_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
     sm = SAGEMAKER_TRANSIENT_ERRORS
     endpoint_update = lambda action: _task(  # noqa: E731
-        p, f"arn:aws:states:::sagemaker:{action}Endpoint",
+        p, S.CREATE_ENDPOINT if action == "create" else S.UPDATE_ENDPOINT, f"arn:aws:states:::sagemaker:{action}Endpoint",
         {"EndpointName": p.endpoint_name, "EndpointConfigName.$": "$.run.name"},
         S.START_ENDPOINT_WAIT,
         retry_on=sm,
@@ -724,7 +758,7 @@ def _deploy_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
     )
     return {
         S.CREATE_ENDPOINT_CONFIG: _task(
-            p, "arn:aws:states:::sagemaker:createEndpointConfig",
+            p, S.CREATE_ENDPOINT_CONFIG, "arn:aws:states:::sagemaker:createEndpointConfig",
             {
                 "EndpointConfigName.$": "$.run.name",
                 "ProductionVariants": [{
@@ -742,7 +776,7 @@ def _deploy_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             result_path=None,
         ),
         S.FIND_ENDPOINT: _task(
-            p, "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+            p, S.FIND_ENDPOINT, "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
             {"EndpointName": p.endpoint_name},
             S.EXISTING_ENDPOINT_STATUS,
             retry_on=SAGEMAKER_SDK_THROTTLING_ERRORS,
@@ -759,7 +793,12 @@ def _deploy_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             "Choices": [{"Variable": "$.endpointLookup.Cause", "StringMatches": ENDPOINT_NOT_FOUND_CAUSE, "Next": S.CREATE_ENDPOINT}],
             "Default": S.LOOKUP_FAILED,
         },
-        S.LOOKUP_FAILED: {"Type": "Pass", "InputPath": "$.endpointLookup", "ResultPath": "$.failure", "Next": S.NOTIFY_FAILURE},
+        S.LOOKUP_FAILED: {
+            "Type": "Pass",
+            "Parameters": {"Error": S.DEPLOYMENT_FAILED, "Cause.$": "$.endpointLookup.Cause"},
+            "ResultPath": "$.failure",
+            "Next": S.NOTIFY_FAILURE,
+        },
         S.EXISTING_ENDPOINT_STATUS: {
             "Type": "Choice",
             "Choices": [
@@ -785,7 +824,7 @@ def _deploy_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
         S.START_ENDPOINT_WAIT: {"Type": "Pass", "Result": {"polls": 0}, "ResultPath": "$.endpointWait", "Next": S.WAIT_FOR_ENDPOINT},
         S.WAIT_FOR_ENDPOINT: {"Type": "Wait", "Seconds": p.endpoint_poll_seconds, "Next": S.DESCRIBE_ENDPOINT},
         S.DESCRIBE_ENDPOINT: _task(
-            p, "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+            p, S.DESCRIBE_ENDPOINT, "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
             {"EndpointName": p.endpoint_name},
             S.CHECK_ENDPOINT_STATUS,
             retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
@@ -820,7 +859,7 @@ def _deploy_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             "$.endpoint.status",
         ),
         S.SMOKE_TEST: _lambda_task(
-            p, p.smoke_test_function_arn, {"data": p.smoke_test_record}, S.CHECK_SMOKE_TEST,
+            p, S.SMOKE_TEST, p.smoke_test_function_arn, {"data": p.smoke_test_record}, S.CHECK_SMOKE_TEST,
             comment="A real invocation of the endpoint through the inference proxy.",
             result_selector={"response.$": "$.Payload"},
             result_path="$.smokeTest",
@@ -831,10 +870,10 @@ def _deploy_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
                 {"Variable": "$.smokeTest.response.result", "IsPresent": True},
                 {"Not": {"Variable": "$.smokeTest.response.result", "IsNull": True}},
             ], "Next": S.NOTIFY_SUCCESS}],
-            "Default": S.SMOKE_TEST_FAILED,
+            "Default": S.SMOKE_TEST_NO_RESULT,
         },
-        S.SMOKE_TEST_FAILED: _failure_pass(
-            "SmokeTestFailed",
+        S.SMOKE_TEST_NO_RESULT: _failure_pass(
+            S.SMOKE_TEST_FAILED,
             f"Endpoint {p.endpoint_name} answered the sample record without a result: {{}}",
             "States.JsonToString($.smokeTest.response)",
         ),
@@ -848,7 +887,7 @@ def _deploy_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
 def _finish_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
     return {
         S.NOTIFY_SUCCESS: _lambda_task(
-            p, p.notify_function_arn,
+            p, S.NOTIFY_SUCCESS, p.notify_function_arn,
             {
                 "status": "SUCCEEDED",
                 "commitId.$": "$.run.commitId",
@@ -860,7 +899,6 @@ def _finish_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
             S.BUILD_RESULT,
             result_path=None,
             # The model is live; if the e-mail cannot go out the execution still fails so someone looks.
-            catch=[_catch_all(S.FAILED)],
         ),
         S.BUILD_RESULT: {
             "Type": "Pass",
@@ -880,7 +918,7 @@ def _finish_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
         },
         S.SUCCEEDED: {"Type": "Succeed"},
         S.NOTIFY_FAILURE: _lambda_task(
-            p, p.notify_function_arn,
+            p, S.NOTIFY_FAILURE, p.notify_function_arn,
             {
                 "status": "FAILED",
                 "commitId.$": "$.run.commitId",
@@ -894,3 +932,17 @@ def _finish_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
         ),
         S.FAILED: {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"},
     }
+
+
+def _step_failure_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
+    """One Pass per step error: Error names the step, Cause is the caught error's cause."""
+    states = {}
+    for error in dict.fromkeys(STEP_ERRORS.values()):
+        states[error] = {
+            "Type": "Pass",
+            "Parameters": {"Error": error, "Cause.$": "$.failure.Cause"},
+            "ResultPath": "$.failure",
+            # The notification function may be what failed; do not try it twice.
+            "Next": S.FAILED if error == S.SUCCESS_NOTIFICATION_FAILED else S.NOTIFY_FAILURE,
+        }
+    return states
