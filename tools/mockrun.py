@@ -225,6 +225,9 @@ def _make_mocks(ctx: _Ctx):
             if token == "aws:index/getPartition:getPartition":
                 return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
                         "reverseDnsPrefix": "com.amazonaws"}
+            if token == "aws:secretsmanager/getRandomPassword:getRandomPassword":
+                length = int(args.args.get("passwordLength") or 32)
+                return {"randomPassword": "p" * length, "id": "random-password"}
             raise UnmockedInvokeError(f"invoke {token} has no mock: add one to tools/mockrun.py "
                                       f"(arguments: {dict(args.args)})")
 

@@ -1,0 +1,159 @@
+"""TrainingWorkflow and ApprovalApi components under mocks: wiring, least privilege, logging, tracing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import as_list, policy_statements
+from tools.mockrun import ROOT, run_program
+
+PROGRAM = ROOT / "tests" / "programs" / "workflow_stack.py"
+# Actions AWS documents without resource-level permissions: "*" is the only valid resource for them.
+NO_RESOURCE_LEVEL = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                     "xray:GetSamplingTargets", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
+                     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                     "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
+
+_RUNS: dict[str, object] = {}
+
+
+@pytest.fixture(params=["dev", "prod"])
+def run(request):
+    if request.param not in _RUNS:
+        _RUNS[request.param] = run_program(request.param, program=PROGRAM)
+    return _RUNS[request.param]
+
+
+def role_statements(run, role_name_suffix: str) -> list[dict]:
+    policies = [p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith(role_name_suffix)]
+    assert len(policies) == 1, [p.name for p in run.by_type("aws:iam/rolePolicy:RolePolicy")]
+    return policy_statements(policies[0].inputs["policy"])
+
+
+def definition(run) -> dict:
+    return json.loads(run.one("aws:sfn/stateMachine:StateMachine").inputs["definition"])
+
+
+def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(run):
+    for policy in run.by_type("aws:iam/rolePolicy:RolePolicy"):
+        for stmt in policy_statements(policy.inputs["policy"]):
+            actions = as_list(stmt["Action"])
+            assert all("*" not in action for action in actions), (policy.name, actions)
+            if "*" in as_list(stmt["Resource"]):
+                assert set(actions) <= NO_RESOURCE_LEVEL, (policy.name, stmt["Sid"], actions)
+
+
+def test_pass_role_names_the_sagemaker_role_for_sagemaker_only(run):
+    sagemaker_role = run.one("aws:iam/role:Role", f"mlops-{run.stack}-workflow-sagemaker-role")
+    passes = [s for p in run.by_type("aws:iam/rolePolicy:RolePolicy") for s in policy_statements(p.inputs["policy"])
+              if "iam:PassRole" in as_list(s["Action"])]
+    assert len(passes) == 1
+    assert passes[0]["Resource"] == [sagemaker_role.outputs["arn"]]
+    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_state_machine_role_scopes_sagemaker_to_this_stack(run):
+    statements = {s["Sid"]: s for s in role_statements(run, "-workflow-policy")}
+    deploy = statements["DeployStageEndpoint"]["Resource"]
+    account = json.loads(run.config["mlops:allowedAccountIds"])[0]
+    assert f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/mlops-{run.stack}-endpoint" in deploy
+    train = statements["TrainAndEvaluate"]["Resource"]
+    assert all(f":training-job/mlops-{run.stack}-" in r or f":transform-job/mlops-{run.stack}-" in r for r in train)
+    invoked = set(statements["InvokeWorkflowFunctions"]["Resource"])
+    referenced = {state["Parameters"]["FunctionName"] for state in definition(run)["States"].values()
+                  if state.get("Type") == "Task" and "lambda:invoke" in state["Resource"]}
+    assert referenced == invoked
+
+
+def test_trust_policies_name_the_service_and_this_account(run):
+    account = json.loads(run.config["mlops:allowedAccountIds"])[0]
+    for role in run.by_type("aws:iam/role:Role"):
+        (stmt,) = policy_statements(role.inputs["assumeRolePolicy"])
+        assert set(stmt["Principal"]) == {"Service"} and "*" not in stmt["Principal"]["Service"]
+        assert stmt["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+
+
+def test_logging_without_execution_data_and_tracing(run):
+    machine = run.one("aws:sfn/stateMachine:StateMachine")
+    logging = machine.inputs["loggingConfiguration"]
+    assert logging["level"] == "ALL"
+    assert logging["includeExecutionData"] is False  # the approval task's input holds the task token
+    assert machine.inputs["tracingConfiguration"] == {"enabled": True}
+    log_group = run.one("aws:cloudwatch/logGroup:LogGroup", f"mlops-{run.stack}-workflow-logs")
+    assert log_group.inputs["retentionInDays"] == int(run.config["mlops:logRetentionDays"])
+    assert logging["logDestination"] == log_group.outputs["arn"] + ":*"
+
+
+def test_definition_uses_stack_settings(run):
+    states = definition(run)["States"]
+    assert states["RequestApproval"]["TimeoutSeconds"] == int(run.config["mlops:approvalTimeoutSeconds"])
+    assert states["RequestApproval"]["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert states["Train"]["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
+    training = states["Train"]["Parameters"]
+    assert training["ResourceConfig"]["InstanceType"] == run.config["mlops:trainingInstanceType"]
+    assert states["CreateEndpoint"]["Parameters"]["EndpointName"] == f"mlops-{run.stack}-endpoint"
+
+
+def test_definition_is_statelint_clean(run, tmp_path):
+    statelint = shutil.which("statelint", path=str(Path(sys.executable).parent))
+    path = tmp_path / "definition.json"
+    path.write_text(json.dumps(definition(run)))
+    result = subprocess.run([statelint, str(path)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def test_every_lambda_traced_encrypted_with_retained_logs(run):
+    retention = int(run.config["mlops:logRetentionDays"])
+    key = run.one("aws:kms/key:Key").outputs["arn"]
+    for function in run.by_type("aws:lambda/function:Function"):
+        assert function.inputs["tracingConfig"] == {"mode": "Active"}
+        assert function.inputs["kmsKeyArn"] == key
+        log_group = function.inputs["loggingConfig"]["logGroup"]
+        (group,) = [g for g in run.by_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs["name"] == log_group]
+        assert group.inputs["retentionInDays"] == retention and group.inputs["kmsKeyId"] == key
+        assert log_group == f"/aws/lambda/{function.inputs['name']}"
+
+
+def test_approval_functions_wired_to_table_secret_api_and_workflow(run):
+    functions = {f.inputs["name"]: f for f in run.by_type("aws:lambda/function:Function")}
+    request = functions[f"mlops-{run.stack}-approval-request"].inputs["environment"]["variables"]
+    decision = functions[f"mlops-{run.stack}-approval-decision"].inputs["environment"]["variables"]
+    assert request["APPROVAL_API_URL"] == run.outputs["approvalUrl"]
+    assert request["LINK_TTL_SECONDS"] == run.config["mlops:approvalTimeoutSeconds"]
+    assert request["APPROVALS_TABLE"] == decision["APPROVALS_TABLE"] == f"mlops-{run.stack}-approvals"
+    assert request["SIGNING_SECRET_ARN"] == decision["SIGNING_SECRET_ARN"]
+    statements = {s["Sid"]: s for s in role_statements(run, "-approval-decide-policy")}
+    assert statements["ResumeWorkflow"]["Resource"] == [run.outputs["stateMachineArn"]]
+    assert set(statements["ResumeWorkflow"]["Action"]) == {"states:SendTaskSuccess", "states:SendTaskFailure"}
+
+
+def test_approval_api_methods_carry_the_signed_link_marker_and_stage_is_logged_and_throttled(run):
+    methods = run.by_type("aws:apigateway/method:Method")
+    assert sorted(m.inputs["httpMethod"] for m in methods) == ["GET", "POST"]
+    for method in methods:
+        assert method.inputs["authorization"] == "NONE"
+        assert "method.request.querystring.sig" in method.inputs["requestParameters"]
+    stage = run.one("aws:apigateway/stage:Stage")
+    assert stage.inputs["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
+    assert stage.inputs["xrayTracingEnabled"] is True
+    settings = run.one("aws:apigateway/methodSettings:MethodSettings").inputs["settings"]
+    assert settings["throttlingRateLimit"] <= 10 and settings["dataTraceEnabled"] is False
+    for permission in run.by_type("aws:lambda/permission:Permission"):
+        assert permission.inputs["sourceArn"].endswith("/decision")
+
+
+def test_approval_state_is_encrypted_and_key_is_kept_across_deployments(run):
+    table = run.one("aws:dynamodb/table:Table")
+    assert table.inputs["serverSideEncryption"]["enabled"] is True
+    assert table.inputs["ttl"] == {"attributeName": "ttl", "enabled": True}
+    secret = run.one("aws:secretsmanager/secret:Secret")
+    assert secret.inputs["kmsKeyId"] == run.one("aws:kms/key:Key").outputs["arn"]
+    assert secret.protect == table.protect == (run.stack == "prod")
+    assert run.one("aws:sagemaker/modelPackageGroup:ModelPackageGroup").protect == (run.stack == "prod")
