@@ -23,6 +23,8 @@ DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
 # workflow: the training workflow deploys and smoke-tests this stack's endpoint (dev).
 # promotion: the endpoint is a Pulumi resource of this stack, set by model promotion (staging, prod).
 MODEL_DEPLOYMENTS = ("workflow", "promotion")
+# iam: callers sign requests with SigV4 (execute-api:Invoke); api-key: an API key and a usage plan.
+INFERENCE_AUTH = ("iam", "api-key")
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
@@ -40,6 +42,11 @@ _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 _REPOSITORY = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 _BRANCH = re.compile(r"^[\w./-]{1,255}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z]{2}(-gov)?-[a-z]+-\d:(\d{12}):model-package/[A-Za-z0-9](-*[A-Za-z0-9]){0,62}/\d+$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_BACKEND_URL = re.compile(r"^(https://[\w.-]+(:\d+)?(/\S*)?|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|"
+                          r"azblob://\S+|gs://\S+)$")
 
 
 class SettingsError(ValueError):
@@ -179,6 +186,27 @@ KEYS: dict[str, Key] = {
     "endpointDataCapturePercent": Key(_integer(0, 100)),
     "endpointDeploymentStrategy": Key(_one_of(DEPLOYMENT_STRATEGIES)),
     "modelDeployment": Key(_one_of(MODEL_DEPLOYMENTS)),
+    "modelPackageArn": Key(_string(_MODEL_PACKAGE_ARN, "a versioned model package ARN "
+                                   "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>) "
+                                   "or empty"), optional=True),
+    "registryAccountId": Key(_string(_ACCOUNT, "the 12-digit account id holding the model package group, "
+                                     "or empty for this stack's account"), optional=True),
+    "modelFeatureCount": Key(_integer(1, 10000)),
+    # inference API
+    "inferenceAuth": Key(_one_of(INFERENCE_AUTH)),
+    "inferenceThrottleRateLimit": Key(_integer(1, 10000)),
+    "inferenceThrottleBurstLimit": Key(_integer(1, 5000)),
+    # model promotion (runs in the stack that owns the model registry)
+    "promotionStagingRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) "
+                                           "or empty"), optional=True),
+    "promotionProdRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) or empty"),
+                                optional=True),
+    "promotionBranch": Key(_string(_BRANCH, "a git branch name such as main")),
+    "promotionPulumiBackendUrl": Key(_string(_BACKEND_URL, "a Pulumi backend URL: https://api.pulumi.com, "
+                                             "s3://<bucket>[/<path>], azblob://... or gs://...")),
+    "promotionPulumiTokenSecretArn": Key(_string(_SECRET_ARN, "a Secrets Manager secret ARN "
+                                                 "(arn:aws:secretsmanager:<region>:<account>:secret:<name>) or empty"),
+                                         optional=True),
     # source of the training pipeline
     "sourceProvider": Key(_one_of(SOURCE_PROVIDERS)),
     "sourceRepository": Key(_string(_REPOSITORY, "a repository name such as my-org/my-repo"), optional=True),
@@ -212,6 +240,34 @@ class EndpointSettings:
     deployment_strategy: str
     managed_by: str
     """``workflow`` or ``promotion``: who deploys models to this stack's endpoint."""
+    model_package_arn: str | None = None
+    """The pinned model package (promotion passes it with ``--config``); None: newest Approved."""
+    registry_account_id: str | None = None
+    """Account holding the model package group; None: this stack's account."""
+    feature_count: int = 4
+    """Numeric features per record the model expects (the inference proxy checks it)."""
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    auth: str
+    """``iam`` (SigV4) or ``api-key`` (API key + usage plan)."""
+    throttle_rate_limit: int
+    throttle_burst_limit: int
+
+
+@dataclass(frozen=True)
+class PromotionSettings:
+    staging_role_arn: str | None
+    prod_role_arn: str | None
+    branch: str
+    pulumi_backend_url: str
+    pulumi_token_secret_arn: str | None
+
+    @property
+    def enabled(self) -> bool:
+        """Promotion runs in this stack when both deploy roles are configured."""
+        return bool(self.staging_role_arn and self.prod_role_arn)
 
 
 @dataclass(frozen=True)
@@ -241,6 +297,8 @@ class Settings:
     training: TrainingSettings
     endpoint: EndpointSettings
     source: SourceSettings
+    inference: InferenceSettings
+    promotion: PromotionSettings
 
     @property
     def prefix(self) -> str:
@@ -321,6 +379,9 @@ class Settings:
                 data_capture_percent=values["endpointDataCapturePercent"],
                 deployment_strategy=values["endpointDeploymentStrategy"],
                 managed_by=values["modelDeployment"],
+                model_package_arn=values["modelPackageArn"],
+                registry_account_id=values["registryAccountId"],
+                feature_count=values["modelFeatureCount"],
             ),
             source=SourceSettings(
                 provider=values["sourceProvider"],
@@ -329,6 +390,18 @@ class Settings:
                 connection_arn=values["sourceConnectionArn"],
                 bucket=values["sourceBucket"],
                 object_key=values["sourceObjectKey"],
+            ),
+            inference=InferenceSettings(
+                auth=values["inferenceAuth"],
+                throttle_rate_limit=values["inferenceThrottleRateLimit"],
+                throttle_burst_limit=values["inferenceThrottleBurstLimit"],
+            ),
+            promotion=PromotionSettings(
+                staging_role_arn=values["promotionStagingRoleArn"],
+                prod_role_arn=values["promotionProdRoleArn"],
+                branch=values["promotionBranch"],
+                pulumi_backend_url=values["promotionPulumiBackendUrl"],
+                pulumi_token_secret_arn=values["promotionPulumiTokenSecretArn"],
             ),
         )
 
@@ -347,6 +420,7 @@ def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
         problems.append(f"{project}:endpointDeploymentStrategy = {v['endpointDeploymentStrategy']!r} is invalid "
                         f"with endpointInstanceCount = {v['endpointInstanceCount']}: canary and linear traffic "
                         f"shifting need at least 2 instances; use all-at-once or raise the count")
+    problems.extend(_endpoint_and_promotion_checks(v, project))
     provider = v["sourceProvider"]
     required = {"codestar": ("sourceRepository", "sourceConnectionArn"),
                 "codecommit": ("sourceRepository",),
@@ -354,6 +428,37 @@ def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
     for key in required:
         if v[key] is None:
             problems.append(f"{project}:{key} is missing: it is required when sourceProvider is {provider!r}")
+    return problems
+
+
+def _endpoint_and_promotion_checks(v: Mapping[str, Any], project: str) -> list[str]:
+    """Model source, registry account and promotion roles must agree with who deploys the endpoint."""
+    problems = []
+    registry = v["registryAccountId"] or v["allowedAccountIds"][0]
+    package = v["modelPackageArn"]
+    if package is not None:
+        package_account = _MODEL_PACKAGE_ARN.match(package).group(2)
+        if v["modelDeployment"] != "promotion":
+            problems.append(f"{project}:modelPackageArn = {package!r} is invalid with modelDeployment = "
+                            f"{v['modelDeployment']!r}: the training workflow chooses this stack's model; "
+                            f"pin a package only in stacks with modelDeployment = 'promotion'")
+        elif package_account != registry:
+            problems.append(f"{project}:modelPackageArn = {package!r} is invalid: the package is in account "
+                            f"{package_account} but the model registry is in account {registry} "
+                            f"(registryAccountId, empty means this stack's account)")
+    roles = {key: v[key] for key in ("promotionStagingRoleArn", "promotionProdRoleArn")}
+    if any(roles.values()):
+        if v["modelDeployment"] != "workflow":
+            for key, value in roles.items():
+                if value:
+                    problems.append(f"{project}:{key} = {value!r} is invalid with modelDeployment = "
+                                    f"{v['modelDeployment']!r}: promotion runs in the stack that owns the model "
+                                    f"registry (modelDeployment = 'workflow')")
+        else:
+            for key, value in roles.items():
+                if not value:
+                    problems.append(f"{project}:{key} is missing: promotion needs both promotionStagingRoleArn "
+                                    f"and promotionProdRoleArn (or neither, for no promotion)")
     return problems
 
 
