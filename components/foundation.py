@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import policy_document
+from components.iam import assume_role_policy, policy_document, statement
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,32 @@ class Foundation(pulumi.ComponentResource):
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }), opts=child)
 
+        self._api_gateway_logging(name)
+
         self.kms_key_arn = key.arn
         self.kms_key_id = key.key_id
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         self.register_outputs({"kms_key_arn": self.kms_key_arn, "bucket_name": self.bucket_name,
                                "bucket_arn": self.bucket_arn})
+
+    def _api_gateway_logging(self, name: str) -> None:
+        """API Gateway writes access and execution logs through one role per account and region
+        (``aws.apigateway.Account``). One stack per account owns it; the role may only write logs."""
+        a = self._args
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-apigateway-logs-role", name=f"{a.prefix}-apigateway-cloudwatch",
+            description="Lets API Gateway write access and execution logs to CloudWatch Logs",
+            assume_role_policy=assume_role_policy("apigateway.amazonaws.com", source_account=a.account_id),
+            opts=child)
+        log_groups = f"arn:aws:logs:{a.region}:{a.account_id}:log-group"
+        aws.iam.RolePolicy(f"{name}-apigateway-logs-policy", role=role.id, policy=policy_document(
+            statement("WriteApiLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups",
+                                       "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                      [f"{log_groups}:*"]),
+        ), opts=child)
+        aws.apigateway.Account(f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=child)
 
     def _key_policy(self) -> pulumi.Output[str]:
         """Key policy: the account administers the key through IAM; AWS services that encrypt on our
