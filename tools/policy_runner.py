@@ -314,6 +314,15 @@ def _struct(props: Mapping[str, Any] | None, where: str) -> struct_pb2.Struct:
     return struct
 
 
+def _state(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a stack policy sees: a bridged provider's state holds every input, the computed
+    outputs and the ``id``; mocks may return less, so inputs fill in and the record's id is added."""
+    state = {**(record.get("inputs") or {}), **(record.get("outputs") or {})}
+    if record.get("custom", True) and record.get("id") and "id" not in state:
+        state["id"] = record["id"]
+    return state
+
+
 def _provider_urn(reference: str | None) -> str | None:
     """A provider reference is ``<provider urn>::<provider id>``."""
     if not reference:
@@ -443,10 +452,7 @@ def run_policy_pack(
                     type=record["type"],
                     name=record["name"],
                     urn=record["urn"],
-                    # A provider's state holds all inputs plus computed outputs; mocks may return less.
-                    properties=_struct(
-                        {**(record.get("inputs") or {}), **(record.get("outputs") or {})}, f"{record['name']}.outputs"
-                    ),
+                    properties=_struct(_state(record), f"{record['name']}.outputs"),
                     options=analyzer_pb2.AnalyzerResourceOptions(
                         parent=record.get("parent") or "", protect=bool(record.get("protect"))
                     ),

@@ -126,3 +126,13 @@ def test_bad_records_and_broken_packs_fail_clearly(tmp_path):
     (tmp_path / "__main__.py").write_text("raise SystemExit('boom: pack failed to load')\n")
     with pytest.raises(PolicyPackError, match="did not print its port"):
         run_policy_pack([], stack="prod", pack_dir=tmp_path, config={})
+
+
+def test_record_id_stands_in_for_the_missing_id_output():
+    # Mocks keep the resource id beside the outputs; a bridged provider's state has it as "id".
+    resources = compliant_bucket()
+    bucket = resources[0]
+    bucket["id"], bucket["outputs"] = "artifacts-mock-id", {"bucket": "physical-name", "arn": BUCKET_ARN}
+    for companion in resources[1:5]:
+        companion["inputs"]["bucket"] = companion["outputs"]["bucket"] = "artifacts-mock-id"
+    assert run_policy_pack([aws_provider(), *resources], stack="prod") == []
