@@ -16,14 +16,18 @@ for _noisy in ("boto3", "botocore", "urllib3", "s3transfer"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 _DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
-_clients: dict[tuple[str, str | None], Any] = {}
+_clients: dict[tuple[str, int], Any] = {}
 
 
 def client(service: str, config: Config | None = None) -> Any:
-    """A boto3 client for `service`, created once per container (and per distinct config)."""
-    key = (service, repr(config.__dict__) if config else None)
+    """A boto3 client for `service`, created once per container and per Config object.
+
+    Pass module-level Config constants: the cache is keyed by the object's identity.
+    """
+    config = config or _DEFAULT_CONFIG
+    key = (service, id(config))
     if key not in _clients:
-        _clients[key] = boto3.client(service, config=config or _DEFAULT_CONFIG)
+        _clients[key] = boto3.client(service, config=config)
     return _clients[key]
 
 

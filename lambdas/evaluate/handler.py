@@ -18,6 +18,7 @@ from common.logs import get_logger
 log = get_logger("evaluate")
 
 MAX_ERRORS_SHOWN = 3
+LIST_PAGE_SIZE = 1000
 
 
 class InvalidEvaluationRequest(ValueError):
@@ -40,7 +41,7 @@ def handler(event, context):
     objects = 0
     problems: list[str] = []
 
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": LIST_PAGE_SIZE}):
         for obj in page.get("Contents", []):
             if obj["Key"].endswith("/"):
                 continue  # a "folder" placeholder
