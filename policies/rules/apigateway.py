@@ -1,7 +1,7 @@
 """API Gateway (REST): methods are authorised, stages log access and throttle.
 
 Opt-out marker. A method may have ``authorization="NONE"`` only when it declares the signed-link
-request parameter ``method.request.querystring.signature`` in its ``request_parameters`` (required
+request parameter ``method.request.querystring.sig`` in its ``request_parameters`` (required
 or not). It states, in the API definition itself, that the integration authorises every request
 by an HMAC-signed link (the approval API's approve/reject links), and reviewers can grep for it.
 The parameter name is configurable per environment (``signedLinkParameter``). CORS preflight
@@ -20,7 +20,7 @@ METHOD_TYPE = "aws:apigateway/method:Method"
 STAGE_TYPE = "aws:apigateway/stage:Stage"
 METHOD_SETTINGS_TYPE = "aws:apigateway/methodSettings:MethodSettings"
 
-SIGNED_LINK_PARAMETER = "method.request.querystring.signature"
+SIGNED_LINK_PARAMETER = "method.request.querystring.sig"
 _AUTHORISED = {"AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS"}
 
 
@@ -100,7 +100,7 @@ method_authorization = resource_rule(
     remediation=(
         "Set `authorization='AWS_IAM'` (or CUSTOM/COGNITO_USER_POOLS with an authorizer). Only for methods "
         "whose integration verifies an HMAC-signed link, keep NONE and declare "
-        "`request_parameters={'method.request.querystring.signature': True}` (see policies/README.md)."
+        "`request_parameters={'method.request.querystring.sig': True}` (see policies/README.md)."
     ),
     resource_types={METHOD_TYPE},
     check=check_method_authorization,

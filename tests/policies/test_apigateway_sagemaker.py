@@ -6,7 +6,7 @@ from policies.rules import apigateway, sagemaker
 from tests.policies.helpers import expect, run_resource_policy, run_stack_policy, stack_resource
 
 METHOD = apigateway.METHOD_TYPE
-SIGNED = {"method.request.querystring.signature": True}
+SIGNED = {"method.request.querystring.sig": True}
 
 METHOD_CASES = [
     ("IAM", {"httpMethod": "POST", "authorization": "AWS_IAM"}, None, None),
@@ -14,7 +14,7 @@ METHOD_CASES = [
     ("open method", {"httpMethod": "POST", "authorization": "NONE"}, None, "has authorization NONE"),
     ("signed-link marker", {"httpMethod": "GET", "authorization": "NONE", "requestParameters": SIGNED}, None, None),
     ("marker declared optional still counts", {"httpMethod": "POST", "authorization": "NONE",
-                                               "requestParameters": {"method.request.querystring.signature": False}}, None, None),
+                                               "requestParameters": {"method.request.querystring.sig": False}}, None, None),
     ("other parameter is no marker", {"httpMethod": "GET", "authorization": "NONE",
                                       "requestParameters": {"method.request.querystring.token": True}}, None, "signed-link marker"),
     ("CORS preflight exempt", {"httpMethod": "OPTIONS", "authorization": "NONE"}, None, None),
