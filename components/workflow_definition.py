@@ -411,6 +411,15 @@ def _failure_pass(error: str, cause_format: str, *args: str, next_state: str = S
     return {"Type": "Pass", "Parameters": _fail_with(error, cause_format, *args), "ResultPath": "$.failure", "Next": next_state}
 
 
+def _approval_failure(failure: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "Type": "Pass",
+        "Parameters": {**failure, **({"Description.$": description} if description.startswith("States.") else {"Description": description})},
+        "ResultPath": "$.failure",
+        "Next": S.MARK_REJECTED,
+    }
+
+
 def _is_s3_uri_or_absent(path: str) -> dict[str, Any]:
     """Choice rule that matches when the optional field at `path` is present but not an s3:// string."""
     return {"And": [
@@ -706,21 +715,24 @@ def _approval_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
                 _catch_all(S.APPROVAL_REQUEST_FAILED),
             ],
         ),
-        S.APPROVAL_REJECTED: _failure_pass(
-            REJECTED_ERROR, "Model package {} was rejected by the approver: {}",
-            "$.modelPackage.arn", "$.failure.Cause", next_state=S.MARK_REJECTED,
+        # Each sets $.failure = {Error, Cause, Description}; Description goes to the registry.
+        S.APPROVAL_REJECTED: _approval_failure(
+            {"Error": REJECTED_ERROR, "Cause.$": "$.failure.Cause"},  # the decision's {approver, comment, decidedAt}
+            "States.Format('Rejected by the approver: {}', $.failure.Cause)",
         ),
-        S.APPROVAL_TIMED_OUT: _failure_pass(
-            "ApprovalTimedOut",
-            f"No approval decision for model package {{}} within {p.approval_timeout_seconds} seconds",
-            "$.modelPackage.arn", next_state=S.MARK_REJECTED,
+        S.APPROVAL_TIMED_OUT: _approval_failure(
+            {"Error": "ApprovalTimedOut", "Cause.$": (
+                f"States.Format('No approval decision for model package {{}} within {p.approval_timeout_seconds} "
+                "seconds', $.modelPackage.arn)"
+            )},
+            f"No approval decision within {p.approval_timeout_seconds} seconds",
         ),
-        S.APPROVAL_REQUEST_FAILED: _failure_pass(
-            "ApprovalRequestFailed", "The approval request for model package {} could not be sent ({}): {}",
-            "$.modelPackage.arn", "$.failure.Error", "$.failure.Cause", next_state=S.MARK_REJECTED,
+        S.APPROVAL_REQUEST_FAILED: _approval_failure(
+            {"Error": "ApprovalRequestFailed", "Cause.$": "$.failure.Cause"},
+            "States.Format('The approval request could not be sent ({}): {}', $.failure.Error, $.failure.Cause)",
         ),
         S.MARK_REJECTED: _task(
-            p, S.MARK_REJECTED, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage", mark("Rejected", "$.failure.Cause"),
+            p, S.MARK_REJECTED, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage", mark("Rejected", "$.failure.Description"),
             S.NOTIFY_FAILURE,
             retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
             comment="The package must not stay PendingManualApproval: record why it was not approved.",

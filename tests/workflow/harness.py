@@ -34,6 +34,8 @@ moto 5.2.5 internals it patches (pin moto exactly; these are private), and why:
 7. ``StateTaskServiceAwsSdk._eval_service_task`` returns the response as JSON data: moto leaves
    datetime objects in AWS SDK results, which AWS never hands to a state (``States.JsonToString``
    of a DescribeEndpoint result would fail).
+8. ``StepFunctionResponse.send_task_failure`` passes ``cause`` on to the backend (moto 5.2.5's
+   response handler drops it, so a rejection would reach the workflow without its cause).
 
 SageMaker jobs are simulated by `SageMakerScenario`: how many polls a job stays InProgress, whether
 training or the transform fails (and why), what the model predicts (the transform writes
@@ -69,6 +71,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from moto.sns.models import sns_backends
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
@@ -89,6 +92,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from components.workflow_definition import WorkflowDefinitionParams, build_definition
 
@@ -512,6 +516,13 @@ class WorkflowHarness:
             original_sdk_task(service, env, *args, **kwargs)
             env.stack.append(json.loads(to_json_str(env.stack.pop())))
 
+        def send_task_failure(response):
+            response.stepfunction_backend.send_task_failure(
+                response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
+            )
+            return EmptyResult()
+
+        stack.enter_context(mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure))
         stack.enter_context(mock.patch.object(state_task_factory, "state_task_service_for", service_for))
         stack.enter_context(mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", sdk_task_as_json))
         stack.enter_context(mock.patch.object(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.05))
