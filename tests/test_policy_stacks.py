@@ -1,0 +1,24 @@
+"""The policy pack over the real program, through its gRPC analyzer interface, as the preview runs it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools import preview
+from tools.mockrun import ROOT
+from tools.policy_runner import run_policy_pack
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_stack_passes_the_pack(stack, stack_run):
+    violations = run_policy_pack(stack_run(stack).resources, stack=stack)
+    assert violations == [], violations
+
+
+def test_broken_resources_are_reported_and_the_preview_exits_1(capsys):
+    code = preview.main(["--stack", "prod"], program=ROOT / "tests" / "programs" / "broken_stack.py")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "[mandatory]" in out
+    assert "deliberately-untagged-bucket" in out
+    assert "deliberately-careless-policy" in out
