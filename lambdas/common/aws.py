@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 # botocore logs whole request bodies at DEBUG level, task tokens included. Keep it quiet even when
 # someone turns the root logger up to DEBUG.
@@ -54,5 +54,3 @@ def require_env(name: str) -> str:
 class ConfigurationError(RuntimeError):
     """The function was deployed without a setting it needs."""
 
-
-AwsError = (ClientError, BotoCoreError)
