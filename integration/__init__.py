@@ -1,0 +1,1 @@
+"""Integration tests run by the model promotion against the staging endpoint (see run.py)."""
