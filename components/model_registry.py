@@ -105,3 +105,8 @@ def registry_policy_document(group_arn: pulumi.Input[str], group_name: pulumi.In
                 f"arn:aws:sagemaker:{region}:{registry_account}:model-package/", group_name, "/*"),
         },
     )
+
+
+def registry_bucket_name(settings: Settings) -> str:
+    """The registry stack's bucket (``Foundation`` naming), where the workflow keeps model artifacts."""
+    return f"{settings.project}-{REGISTRY_ENVIRONMENT}-{registry_account_id(settings)}-{settings.region}"

@@ -1,0 +1,192 @@
+"""The inference API: API Gateway (REST) ``POST /predict`` in front of the inference proxy Lambda.
+
+Every stack has one, in front of the stack's stable endpoint (dev: the endpoint the training workflow
+deploys; staging and prod: ``ModelEndpoint``). The Lambda's environment names that endpoint; callers
+never choose it. The URL depends only on the API and its stage, so it stays the same across model
+updates.
+
+- Authorisation: ``iam`` (SigV4; callers need ``execute-api:Invoke``, the component creates a managed
+  policy allowing exactly ``POST /predict`` on this stage) or ``api-key`` (an API key, a usage plan with
+  the same throttling, ``x-api-key`` header).
+- Request validation: the body must be a JSON object with ``data`` (a CSV string or a list of records);
+  API Gateway answers 400 with a JSON error before the Lambda runs, which checks the rest.
+- Stage: access logs (JSON, own log group with retention and KMS), X-Ray tracing, throttling on every
+  method (MethodSettings ``*/*``), CloudWatch metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import policy_document, statement
+from components.python_function import PythonFunction, PythonFunctionArgs
+
+AUTH_MODES = ("iam", "api-key")
+RESOURCE_PATH = "predict"
+MAX_RECORDS = 100
+
+ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller", "apiKeyId": "$context.identity.apiKeyId",
+    "method": "$context.httpMethod", "path": "$context.resourcePath", "status": "$context.status",
+    "latencyMs": "$context.responseLatency", "integrationLatencyMs": "$context.integration.latency",
+    "error": "$context.error.message", "userAgent": "$context.identity.userAgent",
+}, separators=(",", ":"))
+
+# JSON schema (draft-04, what API Gateway models speak) of the request body; the Lambda checks the
+# records themselves (feature count, numbers) and says precisely what is wrong.
+REQUEST_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "title": "PredictRequest",
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": ["string", "array"],
+            "minLength": 1,
+            "minItems": 1,
+            "maxItems": MAX_RECORDS,
+            "items": {"type": ["string", "array"]},
+        },
+    },
+}
+
+BAD_BODY_MESSAGE = ('{"error": "the body must be a JSON object with a \\"data\\" field: one record as a CSV '
+                    'string (\\"5.1,3.5,1.4,0.2\\") or a list of 1 to ' + str(MAX_RECORDS) +
+                    ' records (CSV strings or lists of numbers)"}')
+
+
+@dataclass(frozen=True)
+class InferenceApiArgs:
+    prefix: str
+    account_id: str
+    region: str
+    endpoint_name: str
+    """The stack's stable endpoint (``components.model_endpoint.endpoint_name``)."""
+    feature_count: int
+    kms_key_arn: pulumi.Input[str]
+    log_retention_days: int
+    auth: str = "iam"
+    throttle_rate_limit: int = 50
+    throttle_burst_limit: int = 100
+    stage_name: str = "v1"
+
+    def __post_init__(self):
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"InferenceApiArgs.auth = {self.auth!r} is invalid: expected one of {', '.join(AUTH_MODES)}")
+
+
+class InferenceApi(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    """``https://<api>.execute-api.<region>.amazonaws.com/v1/predict``: stable across model updates."""
+    function_arn: pulumi.Output[str]
+    """The inference proxy; the dev training workflow invokes it directly as its smoke test."""
+    function_name: pulumi.Output[str]
+    rest_api_id: pulumi.Output[str]
+    invoke_policy_arn: pulumi.Output[str] | None
+    """IAM mode: managed policy allowing ``POST /predict`` on this stage; attach it to callers."""
+    api_key_id: pulumi.Output[str] | None
+    """API-key mode: id of the key (``aws apigateway get-api-key --api-key <id> --include-value``)."""
+
+    def __init__(self, name: str, args: InferenceApiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:inference:InferenceApi", name, None, opts)
+        a = args
+        child = pulumi.ResourceOptions(parent=self)
+        endpoint_arn = f"arn:aws:sagemaker:{a.region}:{a.account_id}:endpoint/{a.endpoint_name}"
+
+        function = PythonFunction(f"{name}-proxy", PythonFunctionArgs(
+            function_name=f"{a.prefix}-inference", folder="inference_proxy",
+            description=f"Inference API: validates records and invokes the {a.endpoint_name} endpoint",
+            account_id=a.account_id, region=a.region, kms_key_arn=a.kms_key_arn,
+            log_retention_days=a.log_retention_days,
+            statements=[statement("InvokeStackEndpoint", ["sagemaker:InvokeEndpoint"], [endpoint_arn])],
+            environment={"ENDPOINT_NAME": a.endpoint_name, "FEATURE_COUNT": str(a.feature_count),
+                         "MAX_RECORDS": str(MAX_RECORDS)},
+            timeout_seconds=28,  # API Gateway REST integrations give up after 29 s
+        ), opts=child)
+
+        api = aws.apigateway.RestApi(
+            f"{name}-api", name=f"{a.prefix}-inference",
+            description=f"Predictions from the {a.endpoint_name} SageMaker endpoint",
+            endpoint_configuration={"types": "REGIONAL"},
+            api_key_source="HEADER", opts=child)
+        predict = aws.apigateway.Resource(f"{name}-predict", rest_api=api.id, parent_id=api.root_resource_id,
+                                          path_part=RESOURCE_PATH, opts=child)
+        body_model = aws.apigateway.Model(
+            f"{name}-request-model", rest_api=api.id, name="PredictRequest", content_type="application/json",
+            schema=json.dumps(REQUEST_SCHEMA), description="Body of POST /predict", opts=child)
+        validator = aws.apigateway.RequestValidator(
+            f"{name}-validator", rest_api=api.id, name="body", validate_request_body=True,
+            validate_request_parameters=False, opts=child)
+        bad_body = aws.apigateway.Response(
+            f"{name}-bad-body", rest_api_id=api.id, response_type="BAD_REQUEST_BODY", status_code="400",
+            response_templates={"application/json": BAD_BODY_MESSAGE}, opts=child)
+
+        method = aws.apigateway.Method(
+            f"{name}-post", rest_api=api.id, resource_id=predict.id, http_method="POST",
+            authorization="AWS_IAM" if a.auth == "iam" else "NONE",
+            api_key_required=a.auth == "api-key",
+            request_models={"application/json": body_model.name},
+            request_validator_id=validator.id, opts=child)
+        integration = aws.apigateway.Integration(
+            f"{name}-integration", rest_api=api.id, resource_id=predict.id, http_method=method.http_method,
+            type="AWS_PROXY", integration_http_method="POST", uri=function.invoke_arn, opts=child)
+        method_arn = pulumi.Output.concat(api.execution_arn, f"/{a.stage_name}/POST/{RESOURCE_PATH}")
+        aws.lambda_.Permission(
+            f"{name}-permission", action="lambda:InvokeFunction", function=function.function_name,
+            principal="apigateway.amazonaws.com", source_arn=method_arn, opts=child)
+
+        deployment = aws.apigateway.Deployment(
+            f"{name}-deployment", rest_api=api.id,
+            # Redeploy whenever what the methods mean changes (auth mode, body schema, error body).
+            triggers={"redeployment": _fingerprint(a.auth, REQUEST_SCHEMA, BAD_BODY_MESSAGE)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[method, integration, bad_body]))
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-access-logs", name=f"/aws/apigateway/{a.prefix}-inference",
+            retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
+        stage = aws.apigateway.Stage(
+            f"{name}-stage", rest_api=api.id, deployment=deployment.id, stage_name=a.stage_name,
+            xray_tracing_enabled=True,
+            access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT}, opts=child)
+        aws.apigateway.MethodSettings(
+            f"{name}-throttling", rest_api=api.id, stage_name=stage.stage_name, method_path="*/*",
+            settings={"throttling_rate_limit": a.throttle_rate_limit,
+                      "throttling_burst_limit": a.throttle_burst_limit,
+                      "metrics_enabled": True, "logging_level": "ERROR", "data_trace_enabled": False},
+            opts=child)
+
+        self.invoke_policy_arn = None
+        self.api_key_id = None
+        if a.auth == "iam":
+            policy = aws.iam.Policy(
+                f"{name}-invoke-policy", name=f"{a.prefix}-inference-invoke",
+                description=f"May call POST /{RESOURCE_PATH} on the {a.prefix} inference API",
+                policy=policy_document(statement("InvokePredict", ["execute-api:Invoke"], [method_arn])),
+                opts=child)
+            self.invoke_policy_arn = policy.arn
+        else:
+            key = aws.apigateway.ApiKey(f"{name}-key", name=f"{a.prefix}-inference",
+                                        description="Key for the inference API (x-api-key header)", opts=child)
+            plan = aws.apigateway.UsagePlan(
+                f"{name}-usage-plan", name=f"{a.prefix}-inference",
+                api_stages=[{"api_id": api.id, "stage": stage.stage_name}],
+                throttle_settings={"rate_limit": a.throttle_rate_limit, "burst_limit": a.throttle_burst_limit},
+                opts=child)
+            aws.apigateway.UsagePlanKey(f"{name}-usage-plan-key", key_id=key.id, key_type="API_KEY",
+                                        usage_plan_id=plan.id, opts=child)
+            self.api_key_id = key.id
+
+        self.url = pulumi.Output.concat(stage.invoke_url, f"/{RESOURCE_PATH}")
+        self.function_arn = function.function_arn
+        self.function_name = function.function_name
+        self.rest_api_id = api.id
+        self.register_outputs({"url": self.url, "function_arn": self.function_arn})
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

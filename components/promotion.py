@@ -1,0 +1,437 @@
+"""Model promotion: an Approved model package travels dev -> staging -> integration tests -> approval -> prod.
+
+Runs in the stack that owns the model registry (``modelDeployment: workflow``):
+
+    SageMaker "Model Package State Change", ModelApprovalStatus Approved, this group only
+      -> EventBridge rule -> trigger state machine (one SDK call, no code): StartPipelineExecution with
+         the pipeline variable MODEL_PACKAGE_ARN from the event, the event id as idempotency token
+      -> promotion pipeline (CodePipeline V2, queued executions)
+         Source          the repository's promotionBranch (no change detection: approvals start it)
+         DeployStaging   CodeBuild: pulumi up --stack staging --config modelPackageArn=<arn>
+                         (the staging stack's provider assumes its deployRoleArn)
+         IntegrationTests CodeBuild: integration/run.py invokes the staging endpoint with the known
+                         records of integration/cases/*.json; JUnit report + report URL; any failure
+                         stops the pipeline
+         ApproveProd     manual approval, notified on the stack's topic with the report link
+         DeployProd      CodeBuild: pulumi up --stack prod --config modelPackageArn=<arn>
+      failed / succeeded executions -> notification rule -> the stack's topic
+
+Rolling back is promoting the previous package: start the pipeline with MODEL_PACKAGE_ARN set to it.
+The model package group is shared with the staging and prod accounts by resource policy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import assume_role_policy, policy_document, statement
+from components.model_registry import registry_policy_document
+from components.settings import Settings, SourceSettings
+
+PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
+EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
+STAGE_NAMES = ("Source", "DeployStaging", "IntegrationTests", "ApproveProd", "DeployProd")
+BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+TESTER_ROLE_SUFFIX = "endpoint-tester"
+
+
+def approved_package_event_pattern(group_name: str) -> dict[str, Any]:
+    """EventBridge pattern: this group's packages becoming Approved; Pending and Rejected never match."""
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": [EVENT_DETAIL_TYPE],
+        "detail": {"ModelPackageGroupName": [group_name], "ModelApprovalStatus": ["Approved"]},
+    }
+
+
+def account_of(role_arn: str) -> str:
+    return role_arn.split(":")[4]
+
+
+def tester_role_name(target_prefix: str) -> str:
+    """Role in the staging stack that the integration tests assume to invoke its endpoint."""
+    return f"{target_prefix}-{TESTER_ROLE_SUFFIX}"
+
+
+def integration_test_role_name(registry_prefix: str) -> str:
+    """Role of the integration-test CodeBuild project, in the registry stack."""
+    return f"{registry_prefix}-promotion-tests"
+
+
+def integration_test_role_arn(settings: Settings, registry_prefix: str) -> str:
+    """ARN of the integration-test role, as a staging stack names it in its tester role's trust policy."""
+    account = settings.endpoint.registry_account_id or settings.account_id
+    return f"arn:aws:iam::{account}:role/{integration_test_role_name(registry_prefix)}"
+
+
+@dataclass(frozen=True)
+class PromotionTarget:
+    stack: str
+    """Stack name, also the environment: ``staging`` or ``prod``."""
+    deploy_role_arn: str
+    """The target stack's deployRoleArn: its provider assumes it, so the deploy build may too."""
+
+
+@dataclass(frozen=True)
+class PromotionArgs:
+    project: str
+    prefix: str
+    account_id: str
+    region: str
+    kms_key_arn: pulumi.Input[str]
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    model_package_group_name: pulumi.Input[str]
+    model_package_group_arn: pulumi.Input[str]
+    staging: PromotionTarget
+    prod: PromotionTarget
+    source: SourceSettings
+    branch: str
+    pulumi_backend_url: str
+    pulumi_token_secret_arn: str | None
+    log_retention_days: int
+    pulumi_version: str = "3.272.0"
+    build_timeout_minutes: int = 60
+    approval_hours: int = 72
+
+    def target_prefix(self, target: PromotionTarget) -> str:
+        return f"{self.project}-{target.stack}"
+
+
+class Promotion(pulumi.ComponentResource):
+    pipeline_name: pulumi.Output[str]
+    pipeline_arn: pulumi.Output[str]
+    rule_name: pulumi.Output[str]
+    event_pattern: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PromotionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:promotion:Promotion", name, None, opts)
+        self._args = a = args
+        self._name = name
+        child = pulumi.ResourceOptions(parent=self)
+        self._pipeline_name = f"{a.prefix}-promotion"
+        self._pipeline_arn = f"arn:aws:codepipeline:{a.region}:{a.account_id}:{self._pipeline_name}"
+        # CodePipeline keeps artifacts under the first 20 characters of the pipeline name.
+        self._artifacts = pulumi.Output.concat(a.bucket_arn, f"/{self._pipeline_name[:20]}/*")
+
+        consumers = sorted({account_of(t.deploy_role_arn) for t in (a.staging, a.prod)} - {a.account_id})
+        if consumers:
+            aws.sagemaker.ModelPackageGroupPolicy(
+                f"{name}-registry-policy", model_package_group_name=a.model_package_group_name,
+                resource_policy=registry_policy_document(a.model_package_group_arn, a.model_package_group_name,
+                                                         consumers, a.region, a.account_id),
+                opts=child)
+
+        deploy_staging = self._deploy_project(a.staging)
+        tests = self._test_project()
+        deploy_prod = self._deploy_project(a.prod)
+        pipeline_role = self._pipeline_role([deploy_staging, tests, deploy_prod])
+        pipeline = aws.codepipeline.Pipeline(
+            f"{name}-pipeline", name=self._pipeline_name, pipeline_type="V2", execution_mode="QUEUED",
+            role_arn=pipeline_role.arn,
+            artifact_stores=[{"location": a.bucket_name, "type": "S3",
+                              "encryption_key": {"id": a.kms_key_arn, "type": "KMS"}}],
+            variables=[{"name": PACKAGE_VARIABLE,
+                        "description": "ARN of the Approved model package to promote (set by the approval "
+                                       "event; set it by hand to roll back to an earlier package)"}],
+            stages=[
+                {"name": "Source", "actions": [self._source_action()]},
+                {"name": "DeployStaging", "actions": [self._build_action(
+                    "Deploy", deploy_staging, namespace="DeployStaging")]},
+                {"name": "IntegrationTests", "actions": [self._build_action(
+                    "RunIntegrationTests", tests, namespace="IntegrationTests")]},
+                {"name": "ApproveProd", "actions": [{
+                    "name": "Approve", "category": "Approval", "owner": "AWS", "provider": "Manual",
+                    "version": "1",
+                    "configuration": {
+                        "NotificationArn": a.topic_arn,
+                        "CustomData": (f"Model package #{{variables.{PACKAGE_VARIABLE}}} is live in staging and "
+                                       f"passed the integration tests. Review the test report (link), then "
+                                       f"approve to deploy it to prod or reject to stop the promotion."),
+                        "ExternalEntityLink": "#{IntegrationTests.REPORT_URL}",
+                    },
+                }]},
+                {"name": "DeployProd", "actions": [self._build_action(
+                    "Deploy", deploy_prod, namespace="DeployProd")]},
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_role]))
+
+        aws.codestarnotifications.NotificationRule(
+            f"{name}-notifications", name=f"{a.prefix}-promotion",
+            resource=pipeline.arn, detail_type="FULL",
+            event_type_ids=["codepipeline-pipeline-pipeline-execution-failed",
+                            "codepipeline-pipeline-pipeline-execution-succeeded",
+                            "codepipeline-pipeline-manual-approval-failed"],
+            targets=[{"address": a.topic_arn, "type": "SNS"}], opts=child)
+
+        trigger = self._trigger_state_machine()
+        pattern = pulumi.Output.from_input(a.model_package_group_name).apply(
+            lambda group: json.dumps(approved_package_event_pattern(group)))
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-approved-rule", name=f"{a.prefix}-model-approved",
+            description="A model package in the group became Approved: start its promotion",
+            event_pattern=pattern, opts=child)
+        events_role = aws.iam.Role(
+            f"{name}-events-role", name=f"{a.prefix}-promotion-events",
+            description="EventBridge starts the promotion trigger state machine",
+            assume_role_policy=assume_role_policy("events.amazonaws.com", source_account=a.account_id),
+            opts=child)
+        aws.iam.RolePolicy(f"{name}-events-policy", role=events_role.id, policy=policy_document(
+            statement("StartTrigger", ["states:StartExecution"], [trigger.arn])), opts=child)
+        aws.cloudwatch.EventTarget(
+            f"{name}-approved-target", rule=rule.name, arn=trigger.arn, role_arn=events_role.arn,
+            retry_policy={"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}, opts=child)
+
+        self.pipeline_name = pipeline.name
+        self.pipeline_arn = pipeline.arn
+        self.rule_name = rule.name
+        self.event_pattern = rule.event_pattern
+        self.register_outputs({"pipeline_name": self.pipeline_name, "rule_name": self.rule_name})
+
+    # ---------------------------------------------------------------------------------------------
+    # Pipeline pieces
+
+    def _source_action(self) -> dict[str, Any]:
+        a, source = self._args, self._args.source
+        base = {"name": "Source", "category": "Source", "owner": "AWS", "version": "1",
+                "output_artifacts": ["source"]}
+        if source.provider == "codestar":
+            return {**base, "provider": "CodeStarSourceConnection", "configuration": {
+                "ConnectionArn": source.connection_arn, "FullRepositoryId": source.repository,
+                "BranchName": a.branch, "DetectChanges": "false", "OutputArtifactFormat": "CODE_ZIP"}}
+        if source.provider == "codecommit":
+            return {**base, "provider": "CodeCommit", "configuration": {
+                "RepositoryName": source.repository, "BranchName": a.branch, "PollForSourceChanges": "false"}}
+        return {**base, "provider": "S3", "configuration": {
+            "S3Bucket": source.bucket, "S3ObjectKey": source.object_key, "PollForSourceChanges": "false"}}
+
+    @staticmethod
+    def _build_action(name: str, project: aws.codebuild.Project, namespace: str) -> dict[str, Any]:
+        return {"name": name, "category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1",
+                "input_artifacts": ["source"], "namespace": namespace,
+                "configuration": {"ProjectName": project.name, "EnvironmentVariables": json.dumps([
+                    {"name": PACKAGE_VARIABLE, "value": f"#{{variables.{PACKAGE_VARIABLE}}}", "type": "PLAINTEXT"}])}}
+
+    def _pipeline_role(self, projects: list[aws.codebuild.Project]) -> aws.iam.Role:
+        a, source = self._args, self._args.source
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{self._name}-pipeline-role", name=f"{a.prefix}-promotion-pipeline",
+            description="CodePipeline service role of the model promotion",
+            assume_role_policy=assume_role_policy("codepipeline.amazonaws.com", source_account=a.account_id),
+            opts=child)
+        statements = [
+            statement("Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [self._artifacts]),
+            statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [a.bucket_arn]),
+            statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [a.kms_key_arn]),
+            statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [p.arn for p in projects]),
+            statement("NotifyApprovers", ["sns:Publish"], [a.topic_arn]),
+        ]
+        if source.provider == "codestar":
+            statements.append(statement("UseConnection", ["codestar-connections:UseConnection"],
+                                        [source.connection_arn]))
+        elif source.provider == "codecommit":
+            statements.append(statement("ReadRepository", [
+                "codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive",
+                "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"],
+                [f"arn:aws:codecommit:{a.region}:{a.account_id}:{source.repository}"]))
+        else:
+            statements.append(statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
+                                        [f"arn:aws:s3:::{source.bucket}/{source.object_key}"]))
+            statements.append(statement("ReadSourceBucket", ["s3:GetBucketVersioning"],
+                                        [f"arn:aws:s3:::{source.bucket}"]))
+        aws.iam.RolePolicy(f"{self._name}-pipeline-policy", role=role.id, policy=policy_document(*statements),
+                           opts=child)
+        return role
+
+    # ---------------------------------------------------------------------------------------------
+    # CodeBuild projects
+
+    def _project(self, key: str, description: str, buildspec: str, statements: list[dict[str, Any]],
+                 environment: dict[str, str]) -> aws.codebuild.Project:
+        a = self._args
+        child = pulumi.ResourceOptions(parent=self)
+        project_name = f"{a.prefix}-promotion-{key}"
+        role_name = (integration_test_role_name(a.prefix) if key == "tests" else project_name)
+        project_arn = f"arn:aws:codebuild:{a.region}:{a.account_id}:project/{project_name}"
+        logs = aws.cloudwatch.LogGroup(
+            f"{self._name}-{key}-logs", name=f"/aws/codebuild/{project_name}",
+            retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
+        role = aws.iam.Role(
+            f"{self._name}-{key}-role", name=role_name, description=f"CodeBuild role: {description}",
+            assume_role_policy=assume_role_policy("codebuild.amazonaws.com", source_account=a.account_id,
+                                                  source_arn=project_arn),
+            opts=child)
+        policy = aws.iam.RolePolicy(f"{self._name}-{key}-policy", role=role.id, policy=policy_document(
+            statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                      [pulumi.Output.concat(logs.arn, ":*")]),
+            statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
+            statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [a.kms_key_arn]),
+            *statements,
+        ), opts=child)
+        variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
+        if a.pulumi_token_secret_arn:
+            variables.append({"name": "PULUMI_ACCESS_TOKEN", "value": a.pulumi_token_secret_arn,
+                              "type": "SECRETS_MANAGER"})
+        return aws.codebuild.Project(
+            f"{self._name}-{key}", name=project_name, description=description,
+            service_role=role.arn, encryption_key=a.kms_key_arn,
+            build_timeout=a.build_timeout_minutes,
+            artifacts={"type": "CODEPIPELINE"},
+            source={"type": "CODEPIPELINE", "buildspec": buildspec},
+            environment={"compute_type": "BUILD_GENERAL1_SMALL", "image": BUILD_IMAGE, "type": "LINUX_CONTAINER",
+                         "image_pull_credentials_type": "CODEBUILD", "environment_variables": variables},
+            logs_config={"cloudwatch_logs": {"group_name": logs.name, "status": "ENABLED"}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+
+    def _pulumi_statements(self) -> list[dict[str, Any]]:
+        a = self._args
+        statements = []
+        if a.pulumi_token_secret_arn:
+            statements.append(statement("ReadPulumiToken", ["secretsmanager:GetSecretValue"],
+                                        [a.pulumi_token_secret_arn]))
+        if a.pulumi_backend_url.startswith("s3://"):
+            bucket, _, path = a.pulumi_backend_url[len("s3://"):].partition("/")
+            statements += [
+                statement("ListPulumiState", ["s3:ListBucket"], [f"arn:aws:s3:::{bucket}"]),
+                statement("ReadWritePulumiState", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                          [f"arn:aws:s3:::{bucket}/{path.strip('/') + '/' if path.strip('/') else ''}.pulumi/*"]),
+            ]
+        return statements
+
+    def _deploy_project(self, target: PromotionTarget) -> aws.codebuild.Project:
+        a = self._args
+        return self._project(
+            f"deploy-{target.stack}", f"deploys an approved model package to the {target.stack} stack",
+            DEPLOY_BUILDSPEC,
+            [statement("AssumeTargetDeployRole", ["sts:AssumeRole"], [target.deploy_role_arn]),
+             *self._pulumi_statements()],
+            {"TARGET_STACK": target.stack, "PULUMI_BACKEND_URL": a.pulumi_backend_url,
+             "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true"})
+
+    def _test_project(self) -> aws.codebuild.Project:
+        a = self._args
+        staging_prefix = a.target_prefix(a.staging)
+        tester_role = f"arn:aws:iam::{account_of(a.staging.deploy_role_arn)}:role/{tester_role_name(staging_prefix)}"
+        report_group = f"arn:aws:codebuild:{a.region}:{a.account_id}:report-group/{a.prefix}-promotion-tests-*"
+        return self._project(
+            "tests", "runs the integration tests against the staging endpoint", TEST_BUILDSPEC,
+            [statement("AssumeStagingTester", ["sts:AssumeRole"], [tester_role]),
+             statement("PublishTestReports", ["codebuild:CreateReportGroup", "codebuild:CreateReport",
+                                              "codebuild:UpdateReport", "codebuild:BatchPutTestCases"],
+                       [report_group])],
+            {"ENDPOINT_NAME": f"{staging_prefix}-endpoint", "TESTER_ROLE_ARN": tester_role,
+             "TARGET_REGION": a.region})
+
+    # ---------------------------------------------------------------------------------------------
+    # Trigger
+
+    def _trigger_state_machine(self) -> aws.sfn.StateMachine:
+        """One aws-sdk task: StartPipelineExecution with the package ARN as pipeline variable and the
+        event id as idempotency token (EventBridge delivers at least once)."""
+        a = self._args
+        child = pulumi.ResourceOptions(parent=self)
+        name = f"{a.prefix}-promotion-trigger"
+        arn = f"arn:aws:states:{a.region}:{a.account_id}:stateMachine:{name}"
+        logs = aws.cloudwatch.LogGroup(
+            f"{self._name}-trigger-logs", name=f"/aws/vendedlogs/states/{name}",
+            retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
+        role = aws.iam.Role(
+            f"{self._name}-trigger-role", name=name, description="Starts the promotion pipeline for an approved package",
+            assume_role_policy=assume_role_policy("states.amazonaws.com", source_account=a.account_id, source_arn=arn),
+            opts=child)
+        policy = aws.iam.RolePolicy(f"{self._name}-trigger-policy", role=role.id, policy=policy_document(
+            statement("StartPromotion", ["codepipeline:StartPipelineExecution"], [self._pipeline_arn]),
+            # CloudWatch Logs delivery and X-Ray have no resource-level permissions: "*" is required.
+            statement("DeliverLogs", ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                                      "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                                      "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], ["*"]),
+            statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                                  "xray:GetSamplingRules", "xray:GetSamplingTargets"], ["*"]),
+        ), opts=child)
+        definition = json.dumps(trigger_definition(self._pipeline_name), indent=2)
+        return aws.sfn.StateMachine(
+            f"{self._name}-trigger", name=name, role_arn=role.arn, definition=definition,
+            logging_configuration={"level": "ERROR", "include_execution_data": False,
+                                   "log_destination": pulumi.Output.concat(logs.arn, ":*")},
+            tracing_configuration={"enabled": True},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+
+
+def trigger_definition(pipeline_name: str) -> dict[str, Any]:
+    return {
+        "Comment": "Start the promotion pipeline for the package in an Approved state-change event",
+        "StartAt": "StartPromotion",
+        "States": {
+            "StartPromotion": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:codepipeline:startPipelineExecution",
+                "Parameters": {
+                    "Name": pipeline_name,
+                    "ClientRequestToken.$": "$.id",
+                    "Variables": [{"Name": PACKAGE_VARIABLE, "Value.$": "$.detail.ModelPackageArn"}],
+                },
+                "Retry": [{"ErrorEquals": ["CodePipeline.ConcurrentPipelineExecutionsLimitExceededException",
+                                           "CodePipeline.ThrottlingException", "States.Timeout"],
+                           "IntervalSeconds": 30, "MaxAttempts": 5, "BackoffRate": 2.0}],
+                "End": True,
+            },
+        },
+    }
+
+
+# The deploy build: the Pulumi CLI, the program's requirements, then `pulumi up` on the target stack with
+# the package pinned for this run; the target stack's provider assumes its deployRoleArn.
+DEPLOY_BUILDSPEC = """\
+version: 0.2
+env:
+  shell: bash
+  exported-variables: [MODEL_PACKAGE_ARN, TARGET_STACK]
+phases:
+  install:
+    commands:
+      - curl -fsSL https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION"
+      - export PATH="$HOME/.pulumi/bin:$PATH"
+      - python3 -m venv .venv && .venv/bin/pip install --quiet -r requirements.txt
+  build:
+    commands:
+      - export PATH="$HOME/.pulumi/bin:$PATH"
+      - |
+        if [[ ! "$MODEL_PACKAGE_ARN" =~ ^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/.+/[0-9]+$ ]]; then
+          echo "MODEL_PACKAGE_ARN='$MODEL_PACKAGE_ARN' is not a versioned model package ARN: start the promotion with the pipeline variable MODEL_PACKAGE_ARN set to an Approved package"
+          exit 1
+        fi
+      - pulumi login "$PULUMI_BACKEND_URL"
+      - pulumi stack select "$TARGET_STACK"
+      - pulumi config set modelPackageArn "$MODEL_PACKAGE_ARN"
+      - pulumi up --yes --non-interactive --policy-pack policies --policy-pack-config "policies/config/$TARGET_STACK.json"
+      - test "$(pulumi stack output modelPackageArn)" = "$MODEL_PACKAGE_ARN"
+"""
+
+# The integration tests: known records and expected answers from integration/cases/*.json, sent to the
+# staging endpoint with the tester role; JUnit report in CodeBuild, the build URL exported for approvers.
+TEST_BUILDSPEC = """\
+version: 0.2
+env:
+  shell: bash
+  exported-variables: [REPORT_URL]
+phases:
+  install:
+    commands:
+      - python3 -m venv .venv && .venv/bin/pip install --quiet -r integration/requirements.txt
+  build:
+    commands:
+      - export REPORT_URL="$CODEBUILD_BUILD_URL"
+      - .venv/bin/python integration/run.py --endpoint "$ENDPOINT_NAME" --region "$TARGET_REGION" --role-arn "$TESTER_ROLE_ARN" --cases integration/cases --report-dir integration-report --expected-package "$MODEL_PACKAGE_ARN"
+reports:
+  integration-tests:
+    files: [junit.xml]
+    base-directory: integration-report
+    file-format: JUNITXML
+"""
