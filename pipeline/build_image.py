@@ -192,7 +192,7 @@ def build_and_push(repository: Repository, revision: Revision, context: Path) ->
     if not (context / "Dockerfile").is_file():
         raise InputError(f"{context}/Dockerfile not found: the build context is the container/ directory")
     docker_login(repository)
-    built = subprocess.run(["docker", "build", "--pull", "--tag", image,
+    built = subprocess.run(["docker", "build", "--tag", image,
                             "--label", f"org.opencontainers.image.revision={revision.tag}", str(context)],
                            check=False)  # streamed: build output is the useful part of the log
     log(f"$ docker build --tag {image} {context} -> exit {built.returncode}")
