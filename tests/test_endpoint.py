@@ -1,0 +1,182 @@
+"""ModelEndpoint per stack under mocks: settings, data capture, autoscaling, alarms, blue/green, IAM."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.model_endpoint import endpoint_name
+from components.settings import Settings
+from tests.conftest import as_list, policy_statements
+from tests.test_settings import raw_settings
+
+MODEL = "aws:sagemaker/model:Model"
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+TARGET = "aws:appautoscaling/target:Target"
+SCALING = "aws:appautoscaling/policy:Policy"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+PROMOTED = ("staging", "prod")
+
+
+def cfg(run, key):
+    return run.config[f"mlops:{key}"]
+
+
+def statements_of(run, policy_name):
+    return {s["Sid"]: s for s in policy_statements(run.one(ROLE_POLICY, policy_name).inputs["policy"])}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_endpoint_name_is_stable_and_per_stack(stack):
+    settings = Settings.from_raw(raw_settings(stack), stack=stack)
+    assert endpoint_name(settings) == f"mlops-{stack}-endpoint"
+
+
+def test_dev_endpoint_belongs_to_the_workflow_not_to_pulumi(stack_run):
+    dev = stack_run("dev")
+    assert not dev.by_type(ENDPOINT) and not dev.by_type(CONFIG) and not dev.by_type(MODEL)
+    assert dev.outputs["endpointName"] == "mlops-dev-endpoint"
+
+
+@pytest.mark.parametrize("stack", PROMOTED)
+def test_promoted_stacks_serve_the_pinned_package_on_their_stable_endpoint(stack_run, stack):
+    run = stack_run(stack)
+    endpoint = run.one(ENDPOINT)
+    assert endpoint.inputs["name"] == f"mlops-{stack}-endpoint"
+    config = run.one(CONFIG)
+    assert endpoint.inputs["endpointConfigName"] == config.outputs["name"]
+    (variant,) = config.inputs["productionVariants"]
+    model = run.one(MODEL)
+    assert variant["modelName"] == model.outputs["name"]
+    assert variant["instanceType"] == cfg(run, "endpointInstanceType")
+    assert variant["initialInstanceCount"] == int(cfg(run, "endpointInstanceCount"))
+    assert model.inputs["primaryContainer"]["modelPackageName"] == cfg(run, "modelPackageArn")
+    assert run.outputs["modelPackageArn"] == cfg(run, "modelPackageArn")
+    key = run.outputs["kmsKeyArn"]
+    assert config.inputs["kmsKeyArn"] == key
+
+
+@pytest.mark.parametrize("stack", PROMOTED)
+def test_data_capture_goes_to_the_stack_bucket_with_the_configured_percentage(stack_run, stack):
+    run = stack_run(stack)
+    capture = run.one(CONFIG).inputs["dataCaptureConfig"]
+    assert capture["enableCapture"] is True
+    assert capture["initialSamplingPercentage"] == int(cfg(run, "endpointDataCapturePercent"))
+    assert capture["destinationS3Uri"] == f"s3://{run.outputs['bucketName']}/data-capture/mlops-{stack}-endpoint"
+    assert capture["kmsKeyId"] == run.outputs["kmsKeyArn"]
+    assert [o["captureMode"] for o in capture["captureOptions"]] == ["Input", "Output"]
+    write = statements_of(run, f"mlops-{stack}-endpoint-model-policy")["WriteCapturedData"]
+    assert write["Action"] == ["s3:PutObject"]
+    assert write["Resource"] == [f"arn:aws:s3:::{run.outputs['bucketName']}/data-capture/mlops-{stack}-endpoint/*"]
+    assert int(cfg(stack_run("staging"), "endpointDataCapturePercent")) != \
+        int(cfg(stack_run("prod"), "endpointDataCapturePercent"))
+
+
+def test_data_capture_is_off_at_zero_percent(run_stack):
+    run = run_stack("staging", overrides={"endpointDataCapturePercent": "0"})
+    assert "dataCaptureConfig" not in run.one(CONFIG).inputs
+    statements = statements_of(run, "mlops-staging-endpoint-model-policy")
+    assert "WriteCapturedData" not in statements and "EncryptCapturedData" not in statements
+
+
+@pytest.mark.parametrize("stack", PROMOTED)
+def test_autoscaling_tracks_invocations_per_instance_between_configured_bounds(stack_run, stack):
+    run = stack_run(stack)
+    target = run.one(TARGET)
+    assert target.inputs["serviceNamespace"] == "sagemaker"
+    assert target.inputs["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert target.inputs["resourceId"] == f"endpoint/mlops-{stack}-endpoint/variant/AllTraffic"
+    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == \
+        (int(cfg(run, "endpointMinCapacity")), int(cfg(run, "endpointMaxCapacity")))
+    policy = run.one(SCALING)
+    assert policy.inputs["policyType"] == "TargetTrackingScaling"
+    assert policy.inputs["resourceId"] == target.inputs["resourceId"]
+    tracking = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+    assert tracking["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    assert tracking["targetValue"] > 0
+
+
+def test_no_autoscaling_when_min_equals_max(run_stack):
+    run = run_stack("staging", overrides={"endpointMinCapacity": "2", "endpointMaxCapacity": "2"})
+    assert not run.by_type(TARGET) and not run.by_type(SCALING)
+
+
+@pytest.mark.parametrize("stack", PROMOTED)
+def test_alarms_watch_5xx_errors_and_model_latency_and_notify_the_topic(stack_run, stack):
+    run = stack_run(stack)
+    alarms = {a.inputs["metricName"]: a.inputs for a in run.by_type(ALARM)
+              if a.parent_name == f"mlops-{stack}-endpoint"}
+    assert set(alarms) == {"Invocation5XXErrors", "ModelLatency"}
+    for alarm in alarms.values():
+        assert alarm["namespace"] == "AWS/SageMaker"
+        assert alarm["dimensions"] == {"EndpointName": f"mlops-{stack}-endpoint", "VariantName": "AllTraffic"}
+        assert alarm["alarmActions"] == [run.outputs["notificationTopicArn"]]
+    assert alarms["Invocation5XXErrors"]["statistic"] == "Sum" and alarms["Invocation5XXErrors"]["threshold"] == 0
+    assert alarms["ModelLatency"]["threshold"] == 1_000_000  # microseconds: 1 s
+
+
+def test_blue_green_canary_with_alarm_rollback_only_in_prod(stack_run):
+    prod = stack_run("prod").one(ENDPOINT).inputs
+    assert stack_run("prod").config["mlops:endpointDeploymentStrategy"] == "canary"
+    routing = prod["deploymentConfig"]["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert routing["type"] == "CANARY" and routing["canarySize"] == {"type": "INSTANCE_COUNT", "value": 1}
+    rollback = [a["alarmName"] for a in prod["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]]
+    alarm_names = sorted(a.inputs["name"] for a in stack_run("prod").by_type(ALARM)
+                         if a.parent_name == "mlops-prod-endpoint")
+    assert sorted(rollback) == alarm_names == ["mlops-prod-endpoint-5xx-errors", "mlops-prod-endpoint-model-latency"]
+    assert "deploymentConfig" not in stack_run("staging").one(ENDPOINT).inputs
+
+
+def test_linear_strategy_shifts_traffic_in_steps(run_stack):
+    run = run_stack("staging", overrides={"endpointDeploymentStrategy": "linear"})
+    routing = run.one(ENDPOINT).inputs["deploymentConfig"]["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert routing["type"] == "LINEAR" and routing["linearStepSize"]["type"] == "CAPACITY_PERCENT"
+
+
+def test_a_new_package_changes_the_model_but_not_the_endpoint_name(run_stack, stack_run):
+    package = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-models/9"
+    run = run_stack("staging", overrides={"modelPackageArn": package})
+    assert run.one(MODEL).inputs["primaryContainer"]["modelPackageName"] == package
+    assert run.one(ENDPOINT).inputs["name"] == stack_run("staging").one(ENDPOINT).inputs["name"]
+    assert run.outputs["inferenceUrl"] == stack_run("staging").outputs["inferenceUrl"]
+
+
+def test_only_the_prod_endpoint_is_protected(stack_run):
+    assert stack_run("prod").one(ENDPOINT).protect
+    assert not stack_run("prod").one(MODEL).protect and not stack_run("prod").one(CONFIG).protect
+    assert not stack_run("staging").one(ENDPOINT).protect
+
+
+@pytest.mark.parametrize("stack", PROMOTED)
+def test_model_role_reads_only_the_registry_and_writes_only_its_own_logs(stack_run, stack):
+    run = stack_run(stack)
+    role = run.one(ROLE, f"mlops-{stack}-endpoint-model-role")
+    (trust,) = policy_statements(role.inputs["assumeRolePolicy"])
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    account = json.loads(cfg(run, "allowedAccountIds"))[0]
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+    s = statements_of(run, f"mlops-{stack}-endpoint-model-policy")
+    assert s["PullModelImage"]["Resource"] == ["arn:aws:ecr:eu-west-1:111111111111:repository/mlops-*"]
+    assert s["ReadModelArtifacts"]["Resource"] == ["arn:aws:s3:::mlops-dev-111111111111-eu-west-1/workflow/*"]
+    assert s["DecryptModelArtifacts"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    assert s["WriteLogs"]["Resource"] == [
+        f"arn:aws:logs:eu-west-1:{account}:log-group:/aws/sagemaker/Endpoints/mlops-{stack}-endpoint:*"]
+    wildcard = {sid for sid, st in s.items() if "*" in as_list(st["Resource"])}
+    assert wildcard == {"EcrLogin", "PublishMetrics"}  # no resource-level permissions exist for these
+
+
+def test_staging_lets_the_promotion_tests_invoke_its_endpoint_and_nothing_else(stack_run):
+    run = stack_run("staging")
+    role = run.one(ROLE, "mlops-staging-endpoint-tester-role")
+    assert role.inputs["name"] == "mlops-staging-endpoint-tester"
+    (trust,) = policy_statements(role.inputs["assumeRolePolicy"])
+    assert trust == {"Effect": "Allow", "Action": "sts:AssumeRole",
+                     "Principal": {"AWS": "arn:aws:iam::111111111111:role/mlops-dev-promotion-tests"}}
+    s = statements_of(run, "mlops-staging-endpoint-tester-policy")
+    assert s["InvokeEndpoint"]["Action"] == ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"]
+    assert s["InvokeEndpoint"]["Resource"] == ["arn:aws:sagemaker:eu-west-1:222222222222:endpoint/mlops-staging-endpoint"]
+    assert not [r for r in stack_run("prod").by_type(ROLE) if r.name.endswith("-tester-role")]
