@@ -183,7 +183,8 @@ class TrainingPipeline(pulumi.ComponentResource):
                      "value": pulumi.Output.all(*data_buckets).apply(lambda names: ",".join(names))},
                 ],
             },
-            cache={"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"]},
+            # Docker layer cache on the build host (best effort: it survives only while hosts are reused).
+            cache={"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]},
             logs_config={"cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
                          "s3_logs": {"status": "DISABLED"}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
