@@ -420,7 +420,7 @@ def _approval_failure(failure: dict[str, Any], description: str) -> dict[str, An
     }
 
 
-def _is_s3_uri_or_absent(path: str) -> dict[str, Any]:
+def _present_but_not_s3_uri(path: str) -> dict[str, Any]:
     """Choice rule that matches when the optional field at `path` is present but not an s3:// string."""
     return {"And": [
         {"Variable": path, "IsPresent": True},
@@ -445,9 +445,9 @@ def _input_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
     invalid = [
         missing_or_not_string("$.commitId"),
         missing_or_not_string("$.imageUri"),
-        _is_s3_uri_or_absent("$.trainingData"),
-        _is_s3_uri_or_absent("$.validationData"),
-        _is_s3_uri_or_absent("$.testData"),
+        _present_but_not_s3_uri("$.trainingData"),
+        _present_but_not_s3_uri("$.validationData"),
+        _present_but_not_s3_uri("$.testData"),
         {"And": [
             {"Variable": "$.hyperparameters", "IsPresent": True},
             {"Or": [

@@ -235,3 +235,27 @@ def test_invalid_input_fails_fast_with_a_clear_cause(harness, bad_input):
     assert "must be a JSON object with string commitId and imageUri" in result.cause
     assert json.loads(result.cause.split("Received: ", 1)[1]) == bad_input
     assert sagemaker().list_training_jobs()["TrainingJobSummaries"] == []
+
+
+def test_endpoint_that_never_gets_in_service_stops_the_wait_loop(harness):
+    result = harness.run(INPUT, scenario=SageMakerScenario(endpoint_polls=50), on_approval=approve())
+
+    assert result.status == "FAILED"
+    max_polls = harness.params.endpoint_max_polls
+    assert result.states.count(S.DESCRIBE_ENDPOINT) == max_polls + 1
+    assert result.states[-3:] == [S.ENDPOINT_WAIT_TIMED_OUT] + NOTIFY_AND_FAIL
+    assert result.error == "EndpointWaitTimedOut"
+    assert result.cause == f"Endpoint {ENDPOINT_NAME} was still Creating after {max_polls} polls 1 seconds apart"
+
+
+def test_existing_endpoint_in_failed_state_is_not_updated(harness):
+    harness.existing_endpoint()
+    harness.sim.backend.endpoints[ENDPOINT_NAME].endpoint_status = "Failed"
+
+    result = harness.run(INPUT, on_approval=approve())
+
+    assert result.status == "FAILED"
+    assert result.states[-5:] == [S.FIND_ENDPOINT, S.EXISTING_ENDPOINT_STATUS, S.EXISTING_ENDPOINT_UNUSABLE] + NOTIFY_AND_FAIL
+    assert result.error == "EndpointUnusable"
+    assert result.cause.startswith(f"Endpoint {ENDPOINT_NAME} is Failed and cannot be updated; delete it")
+    assert sagemaker().describe_endpoint(EndpointName=ENDPOINT_NAME)["EndpointConfigName"] == "previous-config"
