@@ -428,6 +428,17 @@ def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
     for key in required:
         if v[key] is None:
             problems.append(f"{project}:{key} is missing: it is required when sourceProvider is {provider!r}")
+    repository = v["sourceRepository"] or ""
+    if provider == "codestar" and repository and repository.count("/") != 1:
+        problems.append(f"{project}:sourceRepository = {repository!r} is invalid: expected owner/name (the full "
+                        "repository id of the CodeStar connection's provider) when sourceProvider is 'codestar'")
+    if provider == "codecommit" and "/" in repository:
+        problems.append(f"{project}:sourceRepository = {repository!r} is invalid: expected a CodeCommit repository "
+                        "name without '/' when sourceProvider is 'codecommit'")
+    key = v["sourceObjectKey"]
+    if provider == "s3" and key is not None and (key.startswith("/") or not key.endswith(".zip")):
+        problems.append(f"{project}:sourceObjectKey = {key!r} is invalid: expected the key of a .zip "
+                        "object without a leading '/', e.g. sources/model.zip")
     return problems
 
 

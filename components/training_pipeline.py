@@ -26,7 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy, policy_document, statement
-from components.settings import PROJECT, SettingsError, SourceSettings
+from components.settings import SourceSettings
 
 BUILDSPEC_PATH = "pipeline/buildspec.yml"
 DATA_MANIFEST_PATH = "data/manifest.json"
@@ -72,24 +72,6 @@ class TrainingPipelineArgs:
     build_timeout_minutes: int = 30
 
 
-def validate_source(source: SourceSettings, project: str = PROJECT) -> None:
-    """Source checks that depend on the provider (the settings object checks that the keys exist)."""
-    problems = []
-    repository = source.repository or ""
-    if source.provider == "codestar" and repository.count("/") != 1:
-        problems.append(f"{project}:sourceRepository = {repository!r} is invalid: expected owner/name (the full "
-                        "repository id of the CodeStar connection's provider) when sourceProvider is 'codestar'")
-    if source.provider == "codecommit" and "/" in repository:
-        problems.append(f"{project}:sourceRepository = {repository!r} is invalid: expected a CodeCommit repository "
-                        "name without '/' when sourceProvider is 'codecommit'")
-    if source.provider == "s3" and source.object_key is not None and (
-            source.object_key.startswith("/") or not source.object_key.endswith(".zip")):
-        problems.append(f"{project}:sourceObjectKey = {source.object_key!r} is invalid: expected the key of a .zip "
-                        "object without a leading '/', e.g. sources/model.zip")
-    if problems:
-        raise SettingsError(problems)
-
-
 def artifact_prefix(pipeline_name: str) -> str:
     """CodePipeline keeps a pipeline's artifacts under the first 20 characters of its name."""
     return pipeline_name[:20]
@@ -105,7 +87,6 @@ class TrainingPipeline(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrainingPipelineArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:pipeline:TrainingPipeline", name, None, opts)
-        validate_source(args.source)
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)

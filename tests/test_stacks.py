@@ -80,9 +80,11 @@ def test_names_carry_the_environment(each_stack):
             assert resource.name.startswith(f"mlops-{each_stack.stack}-"), resource.name
 
 
-def test_invalid_config_stops_before_any_resource_is_registered(tmp_path):
+def test_invalid_config_stops_before_any_resource_is_registered():
+    records = []
     with pytest.raises(SettingsError) as error:
-        run = run_program("dev", overrides={"trainingInstanceCount": "-2", "environment": "qa"})
+        run_program("dev", overrides={"trainingInstanceCount": "-2", "environment": "qa"}, records=records)
+    assert records == []
     assert "mlops:trainingInstanceCount = '-2' is invalid" in str(error.value)
     assert "mlops:environment = 'qa' is invalid: expected one of dev, staging, prod" in str(error.value)
 
@@ -102,3 +104,10 @@ def test_runs_are_isolated_from_each_other():
     second = run_program("dev")
     assert sorted(r.urn for r in first.resources) == sorted(r.urn for r in second.resources)
     assert len({r.urn for r in second.resources}) == len(second.resources)
+
+
+def test_source_errors_stop_the_program_before_any_resource():
+    records = []
+    with pytest.raises(SettingsError, match="sourceRepository = 'just-a-name' is invalid: expected owner/name"):
+        run_program("dev", overrides={"sourceRepository": "just-a-name"}, records=records)
+    assert records == []

@@ -309,12 +309,14 @@ def _account_and_region(config: Mapping[str, str]) -> _Ctx:
 
 def run_program(stack: str, *, config: Mapping[str, str] | None = None,
                 overrides: Mapping[str, str | None] | None = None,
-                program: Path = ROOT / "__main__.py") -> ProgramRun:
+                program: Path = ROOT / "__main__.py",
+                records: list[RecordedResource] | None = None) -> ProgramRun:
     """Run ``program`` for ``stack`` under mocks and return what it registered.
 
     ``config`` replaces the stack's config entirely; ``overrides`` changes single keys (short keys
     like ``"trainingInstanceCount"`` are put in the project namespace; a value of None removes the
-    key). Exceptions from the program (SettingsError among them) propagate unchanged.
+    key). Exceptions from the program (SettingsError among them) propagate unchanged; pass
+    ``records`` to see what was registered before one was raised.
     """
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func
@@ -328,7 +330,7 @@ def run_program(stack: str, *, config: Mapping[str, str] | None = None,
         else:
             values[full] = value
     ctx = _account_and_region(values)
-    records: list[RecordedResource] = []
+    records = [] if records is None else records
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
