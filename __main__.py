@@ -103,7 +103,7 @@ workflow = TrainingWorkflow(
         endpoint_instance_type=settings.endpoint.instance_type,
         endpoint_instance_count=settings.endpoint.instance_count,
         min_accuracy=settings.training.min_accuracy, hyperparameters=settings.training.hyperparameters,
-        protect=settings.protect),
+        deploy_endpoint=settings.endpoint.managed_by == "workflow", protect=settings.protect),
     opts=opts,
 )
 training_pipeline = TrainingPipeline(

@@ -58,6 +58,10 @@ class TrainingWorkflowArgs:
     endpoint_instance_count: int
     min_accuracy: float
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    deploy_endpoint: bool = True
+    """True (``modelDeployment: workflow``): after approval the workflow deploys and smoke-tests the
+    stage's endpoint. False (``promotion``): the run ends with the Approved package; the role gets no
+    endpoint permissions and the smoke-test function is not invoked."""
     protect: bool = False
 
 
@@ -136,12 +140,14 @@ class TrainingWorkflow(pulumi.ComponentResource):
             endpoint_instance_count=a.endpoint_instance_count,
             min_accuracy=a.min_accuracy,
             approval_timeout_seconds=a.approval_timeout_seconds,
+            deploy_endpoint=a.deploy_endpoint,
         )), indent=2))
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/vendedlogs/states/{state_machine_name(a.prefix)}",
             retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
-        role = self._state_machine_role(name, a, arn, job_prefix, sagemaker_role.arn, group.arn, functions)
+        invoked = functions if a.deploy_endpoint else functions[:3]
+        role = self._state_machine_role(name, a, arn, job_prefix, sagemaker_role.arn, group.arn, invoked)
         machine = aws.sfn.StateMachine(
             f"{name}-state-machine", name=state_machine_name(a.prefix), type="STANDARD",
             role_arn=role.arn, definition=definition,
@@ -213,10 +219,11 @@ class TrainingWorkflow(pulumi.ComponentResource):
                       ["sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage",
                        "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
                       [group_arn, f"{arn}:model-package/{a.model_package_group_name}/*"]),
-            statement("DeployStageEndpoint",
-                      ["sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
-                       "sagemaker:DescribeEndpoint", "sagemaker:AddTags"],
-                      [f"{arn}:endpoint-config/{job_prefix}-*", f"{arn}:endpoint/{a.endpoint_name}"]),
+            *([statement("DeployStageEndpoint",
+                         ["sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
+                          "sagemaker:DescribeEndpoint", "sagemaker:AddTags"],
+                         [f"{arn}:endpoint-config/{job_prefix}-*", f"{arn}:endpoint/{a.endpoint_name}"])]
+              if a.deploy_endpoint else []),
             pass_role_statement("PassSageMakerExecutionRole", [sagemaker_role_arn], "sagemaker.amazonaws.com"),
             statement("SyncJobEvents", ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
                       [f"{events}/StepFunctionsGetEventsForSageMakerTrainingJobsRule",

@@ -246,6 +246,11 @@ class WorkflowDefinitionParams:
     approval_timeout_seconds: int = 86400
     """How long the workflow waits for an approval decision before it rejects the model package."""
 
+    deploy_endpoint: bool = True
+    """True: after approval the workflow deploys the stage's endpoint and smoke-tests it (dev). False:
+    the endpoint is a Pulumi resource set by model promotion (staging, prod); the workflow ends once
+    the package is Approved, which is what starts the promotion."""
+
     smoke_test_record: str = "5.1,3.5,1.4,0.2"
     """CSV feature record the smoke test sends through the inference proxy."""
 
@@ -306,6 +311,8 @@ class WorkflowDefinitionParams:
             bad("retry_backoff_rate", "use a number >= 1.0")
         if not isinstance(self.network_isolation, bool):
             bad("network_isolation", "use true or false")
+        if not isinstance(self.deploy_endpoint, bool):
+            bad("deploy_endpoint", "use true or false")
         if not _is_text(self.metric_name):
             bad("metric_name", "use a non-empty metric name")
         if not _is_text(self.metric_regex) or re.compile(self.metric_regex).groups != 1:
@@ -327,8 +334,15 @@ def _is_text(value: Any) -> bool:
 def build_definition(p: WorkflowDefinitionParams) -> dict[str, Any]:
     """The state machine definition for `p` as a JSON-serialisable dict."""
     states: dict[str, Any] = {}
-    for part in (_input_states, _training_states, _approval_states, _deploy_states, _finish_states, _step_failure_states):
+    parts = [_input_states, _training_states, _approval_states, _finish_states]
+    if p.deploy_endpoint:
+        parts.insert(3, _deploy_states)
+    for part in parts:
         states.update(part(p))
+    if not p.deploy_endpoint:
+        # Promotion deploys approved packages: the run ends with the Approved package.
+        states[S.APPROVE_PACKAGE]["Next"] = S.NOTIFY_SUCCESS
+    states.update(_step_failure_states(p, tasks=states))
     return {
         "Comment": (
             "Train, evaluate, register, approve and deploy a model. Input: {commitId, imageUri, "
@@ -904,6 +918,7 @@ def _finish_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
                 "status": "SUCCEEDED",
                 "commitId.$": "$.run.commitId",
                 "executionArn.$": "$$.Execution.Id",
+                "deployment": "workflow" if p.deploy_endpoint else "promotion",
                 "inferenceUrl": p.inference_url,
                 "endpointName": p.endpoint_name,
                 "modelPackageArn.$": "$.modelPackage.arn",
@@ -920,11 +935,13 @@ def _finish_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
                 "modelPackageArn.$": "$.modelPackage.arn",
                 "evaluation.$": "$.evaluation.report",
                 "approval.$": "$.approval",
-                "endpointName": p.endpoint_name,
-                "endpointConfigName.$": "$.run.name",
-                "deployment.$": "$.deployment.action",
-                "smokeTestResult.$": "$.smokeTest.response.result",
-                "inferenceUrl": p.inference_url,
+                **({
+                    "endpointName": p.endpoint_name,
+                    "endpointConfigName.$": "$.run.name",
+                    "deployment.$": "$.deployment.action",
+                    "smokeTestResult.$": "$.smokeTest.response.result",
+                    "inferenceUrl": p.inference_url,
+                } if p.deploy_endpoint else {"deployment": "promotion"}),
             },
             "Next": S.SUCCEEDED,
         },
@@ -946,10 +963,10 @@ def _finish_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
     }
 
 
-def _step_failure_states(p: WorkflowDefinitionParams) -> dict[str, Any]:
-    """One Pass per step error: Error names the step, Cause is the caught error's cause."""
+def _step_failure_states(p: WorkflowDefinitionParams, tasks: Mapping[str, Any]) -> dict[str, Any]:
+    """One Pass per step error of the tasks present: Error names the step, Cause is the caught error's cause."""
     states = {}
-    for error in dict.fromkeys(STEP_ERRORS.values()):
+    for error in dict.fromkeys(error for task, error in STEP_ERRORS.items() if task in tasks):
         states[error] = {
             "Type": "Pass",
             "Parameters": {"Error": error, "Cause.$": "$.failure.Cause"},

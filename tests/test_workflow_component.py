@@ -61,9 +61,13 @@ def test_pass_role_names_the_sagemaker_role_for_sagemaker_only(run):
 
 def test_state_machine_role_scopes_sagemaker_to_this_stack(run):
     statements = {s["Sid"]: s for s in role_statements(run, "-workflow-policy")}
-    deploy = statements["DeployStageEndpoint"]["Resource"]
     account = json.loads(run.config["mlops:allowedAccountIds"])[0]
-    assert f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/mlops-{run.stack}-endpoint" in deploy
+    if run.stack == "dev":  # modelDeployment: workflow
+        deploy = statements["DeployStageEndpoint"]["Resource"]
+        assert f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/mlops-{run.stack}-endpoint" in deploy
+    else:  # modelDeployment: promotion: Pulumi owns the endpoint, the workflow may not touch it
+        assert "DeployStageEndpoint" not in statements
+        assert not any("Endpoint" in action for st in statements.values() for action in as_list(st["Action"]))
     train = statements["TrainAndEvaluate"]["Resource"]
     assert all(f":training-job/mlops-{run.stack}-" in r or f":transform-job/mlops-{run.stack}-" in r for r in train)
     invoked = set(statements["InvokeWorkflowFunctions"]["Resource"])
@@ -98,7 +102,13 @@ def test_definition_uses_stack_settings(run):
     assert states["Train"]["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
     training = states["Train"]["Parameters"]
     assert training["ResourceConfig"]["InstanceType"] == run.config["mlops:trainingInstanceType"]
-    assert states["CreateEndpoint"]["Parameters"]["EndpointName"] == f"mlops-{run.stack}-endpoint"
+    if run.stack == "dev":
+        assert states["CreateEndpoint"]["Parameters"]["EndpointName"] == f"mlops-{run.stack}-endpoint"
+        assert states["ApproveModelPackage"]["Next"] == "CreateEndpointConfig"
+    else:
+        assert not {"CreateEndpoint", "UpdateEndpoint", "SmokeTest"} & set(states)
+        assert states["ApproveModelPackage"]["Next"] == "NotifySuccess"
+        assert states["NotifySuccess"]["Parameters"]["Payload"]["deployment"] == "promotion"
 
 
 def test_definition_is_statelint_clean(run, tmp_path):

@@ -48,6 +48,11 @@ def _context_lines(event: dict) -> list[str]:
 
 
 def _success(event: dict, commit: str) -> tuple[str, str]:
+    if _str(event.get("deployment")) == "promotion":
+        lines = [f"The model trained from commit {commit} is approved.",
+                 "Model promotion deploys approved packages to this stage's endpoint; this run changed no endpoint.",
+                 ""]
+        return f"Model approved: commit {commit[:12]}", "\n".join(lines + _context_lines(event))
     url = _str(event.get("inferenceUrl"))
     lines = [f"The model trained from commit {commit} is approved, deployed and answered its smoke test.", ""]
     if url:

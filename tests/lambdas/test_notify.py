@@ -126,3 +126,16 @@ def test_missing_topic_setting_is_a_clear_error(monkeypatch):
 )
 def test_readable_cause(error, cause, expected):
     assert notify.readable_cause(error, cause) == expected
+
+
+def test_success_under_promotion_says_no_endpoint_changed(topic):
+    sent = send(
+        topic,
+        status="SUCCEEDED",
+        deployment="promotion",
+        inferenceUrl="https://xyz.execute-api.eu-west-1.amazonaws.com/v1/predict",
+        modelPackageArn="arn:aws:sagemaker:eu-west-1:123456789012:model-package/iris/7",
+    )
+    assert sent["subject"] == "Model approved: commit abcdef012345"
+    assert "Model promotion deploys approved packages" in sent["message"]
+    assert "curl" not in sent["message"] and "model-package/iris/7" in sent["message"]

@@ -33,7 +33,8 @@ workflow = TrainingWorkflow(f"{s.prefix}-workflow", TrainingWorkflowArgs(
     training_volume_gb=s.training.volume_size_gb, training_max_runtime_seconds=s.training.max_runtime_seconds,
     transform_instance_type=s.training.transform_instance_type,
     endpoint_instance_type=s.endpoint.instance_type, endpoint_instance_count=s.endpoint.instance_count,
-    min_accuracy=s.training.min_accuracy, hyperparameters=s.training.hyperparameters, protect=s.protect),
+    min_accuracy=s.training.min_accuracy, hyperparameters=s.training.hyperparameters,
+    deploy_endpoint=s.endpoint.managed_by == "workflow", protect=s.protect),
     opts=opts)
 pulumi.export("stateMachineArn", workflow.state_machine_arn)
 pulumi.export("approvalUrl", approval.decision_url)

@@ -143,3 +143,21 @@ def test_several_problems_are_reported_together():
     with pytest.raises(ValueError) as raised:
         replace(PARAMS, min_accuracy=-1, endpoint_max_polls=0)
     assert "min_accuracy" in str(raised.value) and "endpoint_max_polls" in str(raised.value)
+
+
+def test_promotion_mode_definition_is_statelint_clean_and_has_no_deploy_states(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from tests.workflow.harness import definition_params
+
+    definition = build_definition(definition_params(deploy_endpoint=False))
+    states = definition["States"]
+    assert not {"CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint", "SmokeTest", "DeploymentFailed",
+                "SmokeTestFailed"} & set(states)
+    assert states["ApproveModelPackage"]["Next"] == "NotifySuccess"
+    path = tmp_path / "promotion.json"
+    path.write_text(json.dumps(definition))
+    statelint = shutil.which("statelint", path=str(Path(sys.executable).parent))
+    result = subprocess.run([statelint, str(path)], capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout

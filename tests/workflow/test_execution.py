@@ -259,3 +259,22 @@ def test_existing_endpoint_in_failed_state_is_not_updated(harness):
     assert result.error == "EndpointUnusable"
     assert result.cause.startswith(f"Endpoint {ENDPOINT_NAME} is Failed and cannot be updated; delete it")
     assert sagemaker().describe_endpoint(EndpointName=ENDPOINT_NAME)["EndpointConfigName"] == "previous-config"
+
+
+def test_promotion_mode_ends_with_the_approved_package_and_touches_no_endpoint():
+    with WorkflowHarness(definition_params(deploy_endpoint=False)).running() as promo:
+        result = promo.run(INPUT, on_approval=approve("ship it"))
+
+        assert result.status == "SUCCEEDED", (result.error, result.cause)
+        assert result.states == PREPARE + TRAIN_TO_APPROVAL + [
+            S.APPROVE_PACKAGE, S.NOTIFY_SUCCESS, S.BUILD_RESULT, S.SUCCEEDED]
+        package = only_package()
+        assert package["ModelApprovalStatus"] == "Approved"
+        assert result.output["deployment"] == "promotion"
+        assert result.output["modelPackageArn"] == package["ModelPackageArn"]
+        assert "endpointName" not in result.output
+        assert sagemaker().list_endpoint_configs()["EndpointConfigs"] == []
+        assert sagemaker().list_endpoints()["Endpoints"] == []
+        assert promo.lambdas.calls("inference_proxy") == []
+        subject, message = promo.messages()[-1]
+        assert subject.startswith("Model approved") and "changed no endpoint" in message
