@@ -17,9 +17,10 @@ class NotificationsArgs:
     kms_key_arn: pulumi.Input[str]
     emails: Sequence[str]
     account_id: str
-    publisher_services: Sequence[str] = ("events.amazonaws.com", "codestar-notifications.amazonaws.com")
-    """AWS services allowed to publish (EventBridge rules, CodePipeline notification rules), limited to
-    this account by ``aws:SourceAccount``."""
+    publisher_services: Sequence[str] = ("events.amazonaws.com", "codestar-notifications.amazonaws.com",
+                                         "cloudwatch.amazonaws.com")
+    """AWS services allowed to publish (EventBridge rules, CodePipeline notification rules, CloudWatch
+    alarms on the endpoint), limited to this account by ``aws:SourceAccount``."""
 
 
 class Notifications(pulumi.ComponentResource):

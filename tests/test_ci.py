@@ -65,8 +65,12 @@ def test_deploy_goes_dev_then_staging_then_prod_behind_reviewers():
     up = load("pulumi-up.yml")["jobs"]["up"]
     # the per-stack GitHub environment carries the required reviewers for prod
     assert up["environment"] == "${{ inputs.stack }}"
-    pulumi = next(s for s in _steps(up) if s.get("uses", "").startswith("pulumi/actions@"))
+    pulumi = next(s for s in _steps(up) if s.get("uses", "").startswith("pulumi/actions@") and s.get("with"))
     assert pulumi["with"]["command"] == "up"
+    keep = next(s for s in _steps(up) if s.get("name") == "Keep the model package that promotion deployed")
+    assert keep["if"] == "inputs.stack != 'dev'"
+    assert "pulumi stack output modelPackageArn" in keep["run"]
+    assert _steps(up).index(keep) < _steps(up).index(pulumi)
     assert pulumi["with"]["policyPacks"] == "policies"
 
 

@@ -29,5 +29,7 @@ def test_topic_policy_limits_publishers_to_this_account_and_tls(each_stack):
     assert allow["Action"] == "sns:Publish"
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
     assert "*" not in json.dumps(allow["Principal"])
+    # the endpoint's CloudWatch alarms publish here too
+    assert "cloudwatch.amazonaws.com" in allow["Principal"]["Service"]
     deny = statements["DenyInsecureTransport"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
