@@ -17,13 +17,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.api_stage import logged_stage
 from components.iam import statement
 from components.python_function import PythonFunction, PythonFunctionArgs
 
 SIGNED_LINK_PARAMETER = "method.request.querystring.sig"
-ACCESS_LOG_FORMAT = ('{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",'
-                     '"method":"$context.httpMethod","path":"$context.resourcePath","status":"$context.status",'
-                     '"latencyMs":"$context.responseLatency","userAgent":"$context.identity.userAgent"}')
 
 
 @dataclass(frozen=True)
@@ -140,18 +138,11 @@ class ApprovalApi(pulumi.ComponentResource):
             f"{name}-deployment", rest_api=api.id,
             triggers={"redeployment": "decision-get-post-v1"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=methods))
-        access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs", name=f"/aws/apigateway/{args.prefix}-approvals",
-            retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn, opts=child)
-        stage = aws.apigateway.Stage(
-            f"{name}-stage", rest_api=api.id, deployment=deployment.id, stage_name=args.stage_name,
-            xray_tracing_enabled=True,
-            access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT}, opts=child)
-        aws.apigateway.MethodSettings(
-            f"{name}-throttling", rest_api=api.id, stage_name=stage.stage_name, method_path="*/*",
-            settings={"throttling_rate_limit": args.throttle_rate, "throttling_burst_limit": args.throttle_burst,
-                      "metrics_enabled": True, "logging_level": "ERROR", "data_trace_enabled": False},
-            opts=child)
+        logged_stage(
+            name, parent=self, rest_api=api.id, deployment=deployment.id, stage_name=args.stage_name,
+            log_group_name=f"/aws/apigateway/{args.prefix}-approvals", kms_key_arn=args.kms_key_arn,
+            log_retention_days=args.log_retention_days, throttle_rate_limit=args.throttle_rate,
+            throttle_burst_limit=args.throttle_burst)
 
         self.decision_url = decision_url
         self.request_function_arn = request_fn.function_arn

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.api_stage import logged_stage
 from components.iam import policy_document, statement
 from components.python_function import PythonFunction, PythonFunctionArgs
 
@@ -30,13 +31,6 @@ AUTH_MODES = ("iam", "api-key")
 RESOURCE_PATH = "predict"
 MAX_RECORDS = 100
 
-ACCESS_LOG_FORMAT = json.dumps({
-    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
-    "caller": "$context.identity.caller", "apiKeyId": "$context.identity.apiKeyId",
-    "method": "$context.httpMethod", "path": "$context.resourcePath", "status": "$context.status",
-    "latencyMs": "$context.responseLatency", "integrationLatencyMs": "$context.integration.latency",
-    "error": "$context.error.message", "userAgent": "$context.identity.userAgent",
-}, separators=(",", ":"))
 
 # JSON schema (draft-04, what API Gateway models speak) of the request body; the Lambda checks the
 # records themselves (feature count, numbers) and says precisely what is wrong.
@@ -146,19 +140,11 @@ class InferenceApi(pulumi.ComponentResource):
             # Redeploy whenever what the methods mean changes (auth mode, body schema, error body).
             triggers={"redeployment": _fingerprint(a.auth, REQUEST_SCHEMA, BAD_BODY_MESSAGE)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[method, integration, bad_body]))
-        access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs", name=f"/aws/apigateway/{a.prefix}-inference",
-            retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
-        stage = aws.apigateway.Stage(
-            f"{name}-stage", rest_api=api.id, deployment=deployment.id, stage_name=a.stage_name,
-            xray_tracing_enabled=True,
-            access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT}, opts=child)
-        aws.apigateway.MethodSettings(
-            f"{name}-throttling", rest_api=api.id, stage_name=stage.stage_name, method_path="*/*",
-            settings={"throttling_rate_limit": a.throttle_rate_limit,
-                      "throttling_burst_limit": a.throttle_burst_limit,
-                      "metrics_enabled": True, "logging_level": "ERROR", "data_trace_enabled": False},
-            opts=child)
+        stage = logged_stage(
+            name, parent=self, rest_api=api.id, deployment=deployment.id, stage_name=a.stage_name,
+            log_group_name=f"/aws/apigateway/{a.prefix}-inference", kms_key_arn=a.kms_key_arn,
+            log_retention_days=a.log_retention_days, throttle_rate_limit=a.throttle_rate_limit,
+            throttle_burst_limit=a.throttle_burst_limit)
 
         self.invoke_policy_arn = None
         self.api_key_id = None
