@@ -1,0 +1,1 @@
+"""The decision-tree model container: SageMaker training (`train`) and serving (`serve`)."""
