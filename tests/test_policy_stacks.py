@@ -22,3 +22,14 @@ def test_broken_resources_are_reported_and_the_preview_exits_1(capsys):
     assert "[mandatory]" in out
     assert "deliberately-untagged-bucket" in out
     assert "deliberately-careless-policy" in out
+
+
+def test_readme_lists_every_rule_of_the_pack():
+    import re
+
+    from policies.rules import ALL_POLICIES
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The policy pack", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `(aws-[a-z0-9-]+)` \|", section, flags=re.M)
+    assert listed == [p.name for p in ALL_POLICIES]
