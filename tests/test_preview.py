@@ -79,3 +79,11 @@ def test_advisory_violation_exits_0(capsys):
 
     assert preview.main(["--stack", "dev"], policy_check=check) == 0
     assert "policy violations: 1" in capsys.readouterr().out
+
+
+def test_preview_is_deterministic_across_processes():
+    first = json.loads(run_cli("--stack", "dev", "--json", "--no-policy").stdout)
+    second = json.loads(run_cli("--stack", "dev", "--json", "--no-policy").stdout)
+    key = lambda r: (r["type"], r["name"])  # noqa: E731
+    assert sorted(first["resources"], key=key) == sorted(second["resources"], key=key)
+    assert first["outputs"] == second["outputs"]

@@ -16,6 +16,7 @@ What the mocks do:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import runpy
@@ -107,7 +108,8 @@ Template = Callable[[str, Mapping[str, Any], _Ctx], dict[str, Any]]
 
 
 def _api_id(name: str) -> str:
-    return f"{abs(hash(name)) % 10**10:010d}"[:10]
+    """A stable, API-Gateway-like 10-character id (the same in every process, unlike ``hash``)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:10]
 
 
 OUTPUT_TEMPLATES: dict[str, Template] = {
