@@ -7,7 +7,7 @@
 What it does, all on 127.0.0.1 and bounded in time (about 2.5 minutes with the defaults):
 
 1. trains a model on the sample data by running `container/train` as a process;
-2. starts `container/serve` with its production worker setup (the defaults: one sync worker per CPU)
+2. starts `container/serve` with its production worker setup (the defaults: one asgi worker per CPU)
    and the baseline (`baseline.py`: Flask under sync gunicorn with one worker per CPU, as the classic
    sample ran it), both on the same model file, and checks they answer the same 1,000 records alike;
 3. drives each with the same wrk command at --connections concurrent connections, for one record per
@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         if got != expected:
             raise RuntimeError("the model server and the baseline disagree on the 1,000-record payload")
 
-        print(f"{workers} CPU(s); both servers: {workers} sync gunicorn workers; wrk -t{args.threads} "
+        print(f"{workers} CPU(s); model server: {workers} asgi workers (keep-alive); baseline: {workers} sync "
+              f"workers (connection closed after each response); wrk -t{args.threads} "
               f"-c{args.connections}, {args.duration:g} s measured after {args.warmup:g} s warm-up, "
               f"{args.runs} run(s)", flush=True)
         measurements: dict[str, dict[int, list[dict]]] = {s.name: {size: [] for size in cases} for s in servers}

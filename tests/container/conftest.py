@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ def free_port() -> int:
 @dataclass
 class Response:
     status: int
-    headers: dict[str, str]
+    headers: Message  # case-insensitive
     body: bytes
 
     @property
@@ -152,9 +153,9 @@ class Server:
         request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
         try:
             with _OPENER.open(request, timeout=timeout) as response:
-                return Response(response.status, dict(response.headers), response.read())
+                return Response(response.status, response.headers, response.read())
         except urllib.error.HTTPError as error:
-            return Response(error.code, dict(error.headers), error.read())
+            return Response(error.code, error.headers, error.read())
 
     def post(self, body: bytes | str, content_type: str | None = "text/csv", accept: str | None = None,
              **kwargs) -> Response:

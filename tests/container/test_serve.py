@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CONTAINER, TEST_DATA, SAMPLE, Server, clean_env, new_job
+from .conftest import CONTAINER, SAMPLE, TEST_DATA, Response, Server, clean_env, new_job
 
 pytestmark = pytest.mark.slow
 
@@ -187,29 +188,24 @@ def test_body_over_the_limit(server: Server):
 def test_declared_body_far_over_the_limit_is_refused_without_reading_it(server: Server):
     answer = _raw_request(server, b"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: text/csv\r\n"
                                   b"Content-Length: 100000000\r\n\r\n", [])
-    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
-    assert b"100,000,000 bytes, over the limit of 6,291,456 bytes" in answer
+    assert_rejected(answer, 413, "100,000,000 bytes, over the limit of 6,291,456 bytes")
     assert_healthy(server)
 
 
-def _raw_request(server: Server, head: bytes, chunks: list[bytes]) -> bytes:
+def _read_response(sock: socket.socket) -> Response:
+    """One HTTP response from a raw socket (the connection may stay open: keep-alive)."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return Response(response.status, response.headers, response.read())
+
+
+def _raw_request(server: Server, head: bytes, chunks: list[bytes]) -> Response:
+    """Send a request exactly as given, all of it, and only then read the answer (as most clients do)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(head)
-        try:
-            for chunk in chunks:
-                sock.sendall(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed before the whole body was sent
-        received = b""
-        while True:
-            try:
-                data = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not data:
-                break
-            received += data
-    return received
+        for chunk in chunks:
+            sock.sendall(chunk)
+        return _read_response(sock)
 
 
 def test_chunked_body_over_the_limit(server: Server):
@@ -218,8 +214,7 @@ def test_chunked_body_over_the_limit(server: Server):
     count = LIMIT // len(piece) + 2
     answer = _raw_request(server, b"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: text/csv\r\n"
                                   b"Transfer-Encoding: chunked\r\n\r\n", [chunk] * count + [b"0\r\n\r\n"])
-    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
-    assert b"limit of 6,291,456 bytes" in answer
+    assert_rejected(answer, 413, "over the limit of 6,291,456 bytes")
     assert_healthy(server)
 
 
@@ -227,7 +222,7 @@ def test_chunked_body_under_the_limit(server: Server):
     answer = _raw_request(server, b"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: text/csv\r\n"
                                   b"Transfer-Encoding: chunked\r\n\r\n",
                           [b"10\r\n" + RECORD_16_BYTES + b"\r\n0\r\n\r\n"])
-    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nsetosa\n")
+    assert (answer.status, answer.body) == (200, b"setosa\n")
 
 
 def test_unacceptable_accept(server: Server):
@@ -278,7 +273,7 @@ def test_workers_and_timeout_come_from_the_environment(trained_model: Path, star
         time.sleep(0.1)
     assert len(server.children()) == 3
     assert json.loads(server.request("GET", "/execution-parameters").body)["MaxConcurrentTransforms"] == 3
-    assert "3 sync worker(s), timeout 7s" in server.log()
+    assert "3 asgi worker(s), timeout 7s" in server.log()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs a root master")
@@ -322,9 +317,25 @@ def test_sigterm_lets_the_request_in_flight_finish(trained_model: Path, start_se
         os.kill(server.process.pid, signal.SIGTERM)
         time.sleep(0.5)
         sock.sendall(body[6:])
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"setosa\n"), answer
+        answer = _read_response(sock)
+    assert (answer.status, answer.body) == (200, b"setosa\n")
+    assert answer.headers["Connection"] == "close"
     assert server.process.wait(timeout=60) == 0
     assert "Handling signal: term" in server.log()
+
+
+def test_sigterm_does_not_wait_long_for_idle_keep_alive_connections(trained_model: Path, start_server):
+    server = start_server(trained_model, MODEL_SERVER_WORKERS="1", MODEL_SERVER_KEEPALIVE="2")
+    server.wait_ready()
+    idle = []
+    for _ in range(3):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("POST", "/invocations", body=SETOSA, headers={"Content-Type": "text/csv"})
+        assert connection.getresponse().read() == b"setosa\n"
+        idle.append(connection)  # kept open, idle
+    started = time.monotonic()
+    os.kill(server.process.pid, signal.SIGTERM)
+    assert server.process.wait(timeout=60) == 0
+    assert time.monotonic() - started < 15  # the keep-alive time plus the arbiter's own steps, not 25 s
+    for connection in idle:
+        connection.close()

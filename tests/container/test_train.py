@@ -12,7 +12,7 @@ from .conftest import Job
 pytestmark = pytest.mark.slow
 
 # The regex documented in container/README.md for the SageMaker metric definition.
-VALIDATION_METRIC = re.compile(r"validation:accuracy=([0-9\.]+)")
+VALIDATION_METRIC = re.compile(r"validation:accuracy=([0-9.]+)")
 
 
 def test_trains_on_the_sample_data_and_reports_validation_accuracy(job: Job):

@@ -74,14 +74,16 @@ def test_serve_config_from_environment():
     options = config.gunicorn_options()
     assert options["bind"] == ["0.0.0.0:9000"]
     assert options["workers"] == 3
-    assert options["timeout"] == options["graceful_timeout"] == 7
-    assert options["worker_class"] == "sync" and options["preload_app"] is False
+    assert options["timeout"] == 7 and options["graceful_timeout"] == 25
+    assert options["worker_class"] == "asgi" and options["preload_app"] is False
+    assert options["keepalive"] == 20 and options["asgi_lifespan"] == "off"
     assert config.max_body_bytes == 10 * 1024 * 1024
 
 
 def test_serve_config_defaults():
     config = ServeConfig.from_env({})
     assert (config.port, config.timeout, config.max_body_bytes) == (8080, 60, 6 * 1024 * 1024)
+    assert (config.graceful_timeout, config.keepalive) == (25, 20)  # both under SageMaker's 30 s SIGKILL
     assert config.workers >= 1
 
 
