@@ -6,7 +6,8 @@ from components.approval_api import ApprovalApi, ApprovalApiArgs
 from components.foundation import Foundation, FoundationArgs
 from components.inference_api import InferenceApi, InferenceApiArgs
 from components.model_endpoint import ModelEndpoint, ModelEndpointArgs, endpoint_name
-from components.model_registry import registry_account_id, registry_bucket_name, resolve_model_package_arn
+from components.model_registry import (model_reader_role_arns, registry_account_id, registry_bucket_name,
+                                       resolve_model_package_arn)
 from components.promotion import (Promotion, PromotionArgs, PromotionTarget, integration_test_role_arn,
                                   tester_role_name)
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs, state_machine_arn
@@ -23,7 +24,7 @@ opts = component_options(provider)
 foundation = Foundation(
     f"{settings.prefix}-foundation",
     FoundationArgs(prefix=settings.prefix, account_id=settings.account_id, region=settings.region,
-                   protect=settings.protect),
+                   protect=settings.protect, model_reader_role_arns=model_reader_role_arns(settings)),
     opts=opts,
 )
 notifications = Notifications(
@@ -38,7 +39,8 @@ notifications = Notifications(
 # Training pipeline: a push builds container/ into ECR (tag = full commit SHA) and starts the workflow.
 image_repository = ModelImageRepository(
     f"{settings.prefix}-images",
-    ModelImageRepositoryArgs(prefix=settings.prefix, kms_key_arn=foundation.kms_key_arn, protect=settings.protect),
+    ModelImageRepositoryArgs(prefix=settings.prefix, kms_key_arn=foundation.kms_key_arn, protect=settings.protect,
+                             reader_role_arns=model_reader_role_arns(settings)),
     opts=opts,
 )
 

@@ -7,6 +7,7 @@ capture in this bucket, each under its own prefix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -23,6 +24,10 @@ class FoundationArgs:
     protect: bool = False
     noncurrent_version_days: int = 90
     """How long older object versions are kept."""
+    model_reader_role_arns: Sequence[str] = ()
+    """Roles in other accounts (promoted endpoints) that may read model artifacts under ``workflow/``
+    and decrypt them through S3. Each is matched by ``aws:PrincipalArn``, so a role that does not exist
+    yet is not an invalid principal."""
 
 
 class Foundation(pulumi.ComponentResource):
@@ -71,11 +76,20 @@ class Foundation(pulumi.ComponentResource):
             rules=[{"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
                     "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
-        aws.s3.BucketPolicy(f"{name}-bucket-policy", bucket=bucket.id, policy=policy_document({
+        bucket_statements = [{
             "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }), opts=child)
+        }]
+        if args.model_reader_role_arns:
+            bucket_statements.append({
+                "Sid": "PromotedEndpointsReadModelArtifacts", "Effect": "Allow",
+                "Principal": {"AWS": _account_roots(args.model_reader_role_arns)},
+                "Action": "s3:GetObject", "Resource": pulumi.Output.concat(bucket.arn, "/workflow/*"),
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": list(args.model_reader_role_arns)}},
+            })
+        aws.s3.BucketPolicy(f"{name}-bucket-policy", bucket=bucket.id, policy=policy_document(*bucket_statements),
+                            opts=child)
 
         self._api_gateway_logging(name)
 
@@ -109,6 +123,18 @@ class Foundation(pulumi.ComponentResource):
         behalf (CloudWatch Logs, SNS publishers) may use it for this account only."""
         a = self._args
         account_root = f"arn:aws:iam::{a.account_id}:root"
+        readers = []
+        if a.model_reader_role_arns:
+            readers.append({
+                "Sid": "PromotedEndpointsDecryptModelArtifacts",
+                "Effect": "Allow",
+                "Principal": {"AWS": _account_roots(a.model_reader_role_arns)},
+                "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": list(a.model_reader_role_arns)},
+                              "StringEquals": {"kms:ViaService": [f"s3.{a.region}.amazonaws.com",
+                                                                  f"ecr.{a.region}.amazonaws.com"]}},
+            })
         return policy_document(
             {
                 "Sid": "AccountAdministersKeyThroughIam",
@@ -141,4 +167,10 @@ class Foundation(pulumi.ComponentResource):
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": a.account_id}},
             },
+            *readers,
         )
+
+
+def _account_roots(role_arns: Sequence[str]) -> list[str]:
+    """The accounts of ``role_arns`` as principals (``aws:PrincipalArn`` then narrows to the roles)."""
+    return sorted({f"arn:aws:iam::{arn.split(':')[4]}:root" for arn in role_arns})

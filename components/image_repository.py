@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +27,8 @@ class ModelImageRepositoryArgs:
     """Untagged images (failed or interrupted pushes) expire after this many days."""
     protect: bool = False
     """Protect the repository from deletion; unprotected repositories are deleted with their images."""
+    reader_role_arns: Sequence[str] = ()
+    """Roles in other accounts (promoted endpoints' execution roles) that may pull images."""
 
 
 def lifecycle_policy(keep_images: int, untagged_days: int) -> str:
@@ -71,6 +74,16 @@ class ModelImageRepository(pulumi.ComponentResource):
             force_delete=not args.protect,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
+        if args.reader_role_arns:
+            accounts = sorted({f"arn:aws:iam::{arn.split(':')[4]}:root" for arn in args.reader_role_arns})
+            aws.ecr.RepositoryPolicy(f"{name}-policy", repository=repo.name, policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "PromotedEndpointsPullModelImage", "Effect": "Allow", "Principal": {"AWS": accounts},
+                    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    "Condition": {"ArnEquals": {"aws:PrincipalArn": list(args.reader_role_arns)}},
+                }],
+            }), opts=pulumi.ResourceOptions(parent=self))
         aws.ecr.LifecyclePolicy(
             f"{name}-lifecycle", repository=repo.name,
             policy=lifecycle_policy(args.keep_images, args.untagged_days),

@@ -151,7 +151,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                       [f"arn:aws:s3:::{a.registry_bucket_name}/workflow/*"]),
             statement("DecryptModelArtifacts", ["kms:Decrypt"],
                       [f"arn:aws:kms:{a.region}:{a.registry_account_id}:key/*"],
-                      condition={"StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}}),
+                      condition={"StringEquals": {"kms:ViaService": [f"s3.{a.region}.amazonaws.com",
+                                                                     f"ecr.{a.region}.amazonaws.com"]}}),
             statement("WriteLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                       [f"arn:aws:logs:{a.region}:{a.account_id}:log-group:/aws/sagemaker/Endpoints/"
                        f"{a.endpoint_name}:*"]),

@@ -110,3 +110,22 @@ def registry_policy_document(group_arn: pulumi.Input[str], group_name: pulumi.In
 def registry_bucket_name(settings: Settings) -> str:
     """The registry stack's bucket (``Foundation`` naming), where the workflow keeps model artifacts."""
     return f"{settings.project}-{REGISTRY_ENVIRONMENT}-{registry_account_id(settings)}-{settings.region}"
+
+
+def model_reader_role_arns(settings: Settings) -> tuple[str, ...]:
+    """Execution roles of the staging and prod endpoints that live in other accounts than the registry.
+
+    The registry stack grants exactly these roles read access to model artifacts (bucket and key) and
+    to the model image (ECR): cross-account access needs both the reader's identity policy (set by
+    ``ModelEndpoint``) and the owner's resource policies (set here). Empty unless this stack owns the
+    registry and promotion targets another account.
+    """
+    if settings.environment != REGISTRY_ENVIRONMENT:
+        return ()
+    readers = []
+    for environment, deploy_role in (("staging", settings.promotion.staging_role_arn),
+                                     ("prod", settings.promotion.prod_role_arn)):
+        account = deploy_role.split(":")[4] if deploy_role else None
+        if account and account != settings.account_id:
+            readers.append(f"arn:aws:iam::{account}:role/{settings.project}-{environment}-endpoint-model")
+    return tuple(readers)

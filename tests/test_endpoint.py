@@ -162,7 +162,8 @@ def test_model_role_reads_only_the_registry_and_writes_only_its_own_logs(stack_r
     s = statements_of(run, f"mlops-{stack}-endpoint-model-policy")
     assert s["PullModelImage"]["Resource"] == ["arn:aws:ecr:eu-west-1:111111111111:repository/mlops-*"]
     assert s["ReadModelArtifacts"]["Resource"] == ["arn:aws:s3:::mlops-dev-111111111111-eu-west-1/workflow/*"]
-    assert s["DecryptModelArtifacts"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    assert s["DecryptModelArtifacts"]["Condition"] == {"StringEquals": {"kms:ViaService": [
+        "s3.eu-west-1.amazonaws.com", "ecr.eu-west-1.amazonaws.com"]}}
     assert s["WriteLogs"]["Resource"] == [
         f"arn:aws:logs:eu-west-1:{account}:log-group:/aws/sagemaker/Endpoints/mlops-{stack}-endpoint:*"]
     wildcard = {sid for sid, st in s.items() if "*" in as_list(st["Resource"])}

@@ -1,0 +1,57 @@
+"""Multi-account: the registry (dev) stack's resource policies let exactly the promoted endpoints' roles
+read model artifacts and images; other stacks grant nothing cross-account."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import as_list, policy_statements
+
+READERS = ["arn:aws:iam::222222222222:role/mlops-staging-endpoint-model",
+           "arn:aws:iam::333333333333:role/mlops-prod-endpoint-model"]
+ROOTS = ["arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"]
+
+
+def _by_sid(document) -> dict:
+    return {s.get("Sid"): s for s in policy_statements(document)}
+
+
+def test_registry_bucket_lets_promoted_endpoints_read_model_artifacts_only(stack_run):
+    dev = stack_run("dev")
+    statement = _by_sid(dev.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["PromotedEndpointsReadModelArtifacts"]
+    bucket = dev.one("aws:s3/bucket:Bucket").outputs["arn"]
+    assert statement["Principal"] == {"AWS": ROOTS}
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": READERS}}
+    assert statement["Action"] == "s3:GetObject" and statement["Resource"] == f"{bucket}/workflow/*"
+
+
+def test_registry_key_decrypts_for_them_only_through_s3_and_ecr(stack_run):
+    key = _by_sid(stack_run("dev").one("aws:kms/key:Key").inputs["policy"])["PromotedEndpointsDecryptModelArtifacts"]
+    assert key["Principal"] == {"AWS": ROOTS}
+    assert set(as_list(key["Action"])) == {"kms:Decrypt", "kms:DescribeKey"}
+    assert key["Condition"]["ArnEquals"] == {"aws:PrincipalArn": READERS}
+    assert key["Condition"]["StringEquals"]["kms:ViaService"] == ["s3.eu-west-1.amazonaws.com",
+                                                                   "ecr.eu-west-1.amazonaws.com"]
+
+
+def test_registry_image_repository_lets_them_pull(stack_run):
+    policy = json.loads(stack_run("dev").one("aws:ecr/repositoryPolicy:RepositoryPolicy").inputs["policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"AWS": ROOTS}
+    assert statement["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": READERS}}
+
+
+def test_reader_roles_are_the_ones_the_endpoints_create(stack_run):
+    for stack in ("staging", "prod"):
+        role = stack_run(stack).one("aws:iam/role:Role", f"mlops-{stack}-endpoint-model-role")
+        assert role.outputs["arn"] in READERS
+
+
+def test_promoted_stacks_grant_nothing_cross_account(stack_run):
+    for stack in ("staging", "prod"):
+        run = stack_run(stack)
+        assert run.by_type("aws:ecr/repositoryPolicy:RepositoryPolicy") == []
+        for document in (run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"],
+                         run.one("aws:kms/key:Key").inputs["policy"]):
+            assert "PromotedEndpoints" not in document
