@@ -7,7 +7,6 @@ The task token is written to DynamoDB only: it never appears in a link, the e-ma
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 
@@ -76,14 +75,7 @@ def handler(event, context):
 
 
 def _link_ttl() -> int:
-    raw = os.environ.get("LINK_TTL_SECONDS", "86400").strip()
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 60:
-        raise aws.ConfigurationError(f"LINK_TTL_SECONDS={raw!r} is not allowed: use a whole number of seconds >= 60")
-    return value
+    return aws.int_env("LINK_TTL_SECONDS", minimum=60, default=86400)
 
 
 def _validate(event) -> dict:

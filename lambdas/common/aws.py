@@ -51,6 +51,23 @@ def require_env(name: str) -> str:
     return value
 
 
+def int_env(name: str, *, minimum: int, default: int | None = None) -> int:
+    """Whole-number environment variable `name` (>= `minimum`); `default` when it is not set at all
+    (required when there is no default). Set but empty or malformed is a deployment error."""
+    raw = os.environ.get(name)
+    if raw is None and default is not None:
+        return default
+    raw = (raw or "").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigurationError(
+            f"environment variable {name}={raw!r} is not allowed: use a whole number >= {minimum}")
+    return value
+
+
 class ConfigurationError(RuntimeError):
     """The function was deployed without a setting it needs."""
 

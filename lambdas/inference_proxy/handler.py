@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
@@ -74,8 +73,8 @@ def _http(event: dict) -> dict:
 
 def predict(payload) -> object:
     """Score the records in `payload`; a single record gives a single prediction, a list gives a list."""
-    feature_count = _int_env("FEATURE_COUNT", None)
-    max_records = _int_env("MAX_RECORDS", DEFAULT_MAX_RECORDS)
+    feature_count = aws.int_env("FEATURE_COUNT", minimum=1)
+    max_records = aws.int_env("MAX_RECORDS", minimum=1, default=DEFAULT_MAX_RECORDS)
     endpoint = aws.require_env("ENDPOINT_NAME")
     records, single = parse_records(payload, feature_count, max_records)
     predictions = _invoke(endpoint, records)
@@ -138,19 +137,6 @@ def _to_float(cell) -> float | None:
     else:
         return None
     return value if math.isfinite(value) else None
-
-
-def _int_env(name: str, default: int | None) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw and default is not None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise aws.ConfigurationError(f"environment variable {name}={raw!r} is not allowed: use a whole number >= 1")
-    return value
 
 
 def _invoke(endpoint: str, records: list[list[float]]) -> list:

@@ -229,3 +229,19 @@ def test_missing_settings_are_clear_errors(monkeypatch):
     monkeypatch.setenv("FEATURE_COUNT", "four")
     with pytest.raises(ConfigurationError, match="FEATURE_COUNT"):
         proxy.handler({"data": "1,2,3,4"}, None)
+
+
+@pytest.mark.parametrize("value", ["", "zero", "0"])
+def test_bad_max_records_setting_is_a_deployment_error(monkeypatch, value):
+    from common.aws import ConfigurationError, int_env
+
+    monkeypatch.setenv("MAX_RECORDS", value)
+    with pytest.raises(ConfigurationError, match=r"MAX_RECORDS=.* is not allowed: use a whole number >= 1"):
+        int_env("MAX_RECORDS", minimum=1, default=100)
+
+
+def test_unset_max_records_uses_the_default(monkeypatch):
+    from common.aws import int_env
+
+    monkeypatch.delenv("MAX_RECORDS", raising=False)
+    assert int_env("MAX_RECORDS", minimum=1, default=100) == 100
