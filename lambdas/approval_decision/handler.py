@@ -21,7 +21,11 @@ from common.logs import get_logger
 log = get_logger("approval_decision")
 
 MAX_APPROVER_LENGTH = 200
-MAX_COMMENT_LENGTH = 1000
+MAX_COMMENT_LENGTH = 600
+# The workflow writes the decision into the model package's ApprovalDescription, which SageMaker caps
+# at 1024 characters: "Rejected by the approver: <cause JSON>" must fit, whatever the characters.
+MAX_CAUSE_LENGTH = 990 - len("Rejected by the approver: ")
+DECIDED_AT_EXAMPLE = "2026-01-01T00:00:00Z"  # the format decidedAt is written in
 TASK_GONE_ERRORS = {"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"}
 STATUS_FOR = {"approve": "approved", "reject": "rejected"}
 
@@ -130,7 +134,15 @@ def _clean_inputs(fields: dict[str, str]) -> tuple[str, str, str]:
         return approver, comment, f"The comment is longer than {MAX_COMMENT_LENGTH} characters."
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in approver + comment):
         return approver, comment, "The name or comment contains control characters."
+    if len(_cause(approver, comment, DECIDED_AT_EXAMPLE)) > MAX_CAUSE_LENGTH:
+        return approver, comment, ("The name and comment are too long together once recorded (quotes and line "
+                                   "breaks count twice); shorten the comment.")
     return approver, comment, ""
+
+
+def _cause(approver: str, comment: str, decided_at: str) -> str:
+    """What a rejection records (SendTaskFailure cause; the workflow copies it to the registry)."""
+    return json.dumps({"approver": approver, "comment": comment, "decidedAt": decided_at}, ensure_ascii=False)
 
 
 def _decide(link: links.LinkParams, record: dict, fields: dict[str, str]) -> dict:
@@ -191,8 +203,7 @@ def _resume_workflow(decision: str, approver: str, comment: str, decided_at: str
         output = {"decision": "approved", "approver": approver, "comment": comment, "decidedAt": decided_at}
         sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
     else:
-        cause = {"approver": approver, "comment": comment, "decidedAt": decided_at}
-        sfn.send_task_failure(taskToken=task_token, error="Rejected", cause=json.dumps(cause))
+        sfn.send_task_failure(taskToken=task_token, error="Rejected", cause=_cause(approver, comment, decided_at))
 
 
 def _restore_pending(table: str, approval_id: str, status: str, decided_at: str) -> None:

@@ -301,7 +301,8 @@ def test_non_dict_event_is_a_4xx(flow):
         ({"approver": None}, 400, "Enter your name"),
         ({"approver": "   "}, 400, "Enter your name"),
         ({"approver": "x" * 201}, 400, "longer than 200"),
-        ({"comment": "y" * 1001}, 400, "longer than 1000"),
+        ({"comment": "y" * 601}, 400, "longer than 600"),
+        ({"comment": "\"" * 500}, 400, "too long together"),
         ({"approver": "eve\x00"}, 400, "control characters"),
         ({"extra": {"approver": "a"}, "raw_body": None}, 200, "Approved"),
     ],
@@ -376,3 +377,15 @@ def test_dynamodb_unavailable_is_503_not_500(flow, monkeypatch):
     monkeypatch.setenv("APPROVALS_TABLE", "no-such-table")
     response = get(flow.links["approve"])
     assert_page(response, 503, "Nothing was changed")
+
+
+def test_longest_accepted_inputs_fit_the_model_registrys_approval_description():
+    """SageMaker caps ApprovalDescription at 1024 characters; the workflow writes these texts there."""
+    from approval_decision.handler import (DECIDED_AT_EXAMPLE, MAX_APPROVER_LENGTH, MAX_COMMENT_LENGTH, _cause,
+                                           _clean_inputs)
+
+    approver, comment = "é" * MAX_APPROVER_LENGTH, "ü" * MAX_COMMENT_LENGTH
+    assert _clean_inputs({"approver": approver, "comment": comment})[2] == ""
+    rejected = f"Rejected by the approver: {_cause(approver, comment, DECIDED_AT_EXAMPLE)}"
+    approved = f"Approved by {approver} at {DECIDED_AT_EXAMPLE}: {comment}"
+    assert len(rejected) <= 1024 and len(approved) <= 1024
