@@ -47,10 +47,12 @@ def code_archive(folder: str) -> pulumi.AssetArchive:
     source = LAMBDAS_DIR / folder
     if not (source / "handler.py").is_file():
         raise FileNotFoundError(f"lambdas/{folder}/handler.py does not exist")
-    return pulumi.AssetArchive({
-        ".": pulumi.FileArchive(str(source)),
-        "common": pulumi.FileArchive(str(LAMBDAS_DIR / "common")),
-    })
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {
+        path.relative_to(source).as_posix(): pulumi.FileAsset(str(path))
+        for path in sorted(source.rglob("*.py")) if "__pycache__" not in path.parts
+    }
+    assets["common"] = pulumi.FileArchive(str(LAMBDAS_DIR / "common"))
+    return pulumi.AssetArchive(assets)
 
 
 class PythonFunction(pulumi.ComponentResource):
