@@ -50,6 +50,7 @@ inference_api = InferenceApi(
     InferenceApiArgs(prefix=settings.prefix, account_id=settings.account_id, region=settings.region,
                      endpoint_name=endpoint_name(settings), feature_count=settings.endpoint.feature_count,
                      kms_key_arn=foundation.kms_key_arn, log_retention_days=settings.log_retention_days,
+                     api_logging=foundation.api_gateway_logging,
                      auth=settings.inference.auth, throttle_rate_limit=settings.inference.throttle_rate_limit,
                      throttle_burst_limit=settings.inference.throttle_burst_limit),
     opts=opts,
@@ -84,7 +85,8 @@ approval_api = ApprovalApi(
                     kms_key_arn=foundation.kms_key_arn, topic_arn=notifications.topic_arn,
                     state_machine_arn=state_machine_arn(settings.prefix, settings.account_id, settings.region),
                     link_ttl_seconds=settings.approval_timeout_seconds,
-                    log_retention_days=settings.log_retention_days, protect=settings.protect),
+                    log_retention_days=settings.log_retention_days, api_logging=foundation.api_gateway_logging,
+                    protect=settings.protect),
     opts=opts,
 )
 workflow = TrainingWorkflow(

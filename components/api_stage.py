@@ -20,11 +20,14 @@ ACCESS_LOG_FORMAT = json.dumps({
 def logged_stage(name: str, *, parent: pulumi.Resource, rest_api: pulumi.Input[str],
                  deployment: pulumi.Input[str], stage_name: str, log_group_name: str,
                  kms_key_arn: pulumi.Input[str], log_retention_days: int,
-                 throttle_rate_limit: float, throttle_burst_limit: int) -> aws.apigateway.Stage:
+                 throttle_rate_limit: float, throttle_burst_limit: int,
+                 logging_ready: pulumi.Resource | None = None) -> aws.apigateway.Stage:
     """Stage ``stage_name`` with an encrypted access log group, X-Ray tracing and stage-wide throttling.
 
     Execution logging stays at ERROR without data tracing, so request bodies never reach the logs.
     Children are named ``<name>-access-logs``, ``<name>-stage`` and ``<name>-throttling``.
+    ``logging_ready`` is the account's API Gateway logging role setting (``Foundation.api_gateway_logging``):
+    API Gateway refuses access logging until it exists.
     """
     child = pulumi.ResourceOptions(parent=parent)
     access_logs = aws.cloudwatch.LogGroup(
@@ -33,7 +36,8 @@ def logged_stage(name: str, *, parent: pulumi.Resource, rest_api: pulumi.Input[s
     stage = aws.apigateway.Stage(
         f"{name}-stage", rest_api=rest_api, deployment=deployment, stage_name=stage_name,
         xray_tracing_enabled=True,
-        access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT}, opts=child)
+        access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[logging_ready] if logging_ready else None))
     aws.apigateway.MethodSettings(
         f"{name}-throttling", rest_api=rest_api, stage_name=stage.stage_name, method_path="*/*",
         settings={"throttling_rate_limit": throttle_rate_limit, "throttling_burst_limit": throttle_burst_limit,

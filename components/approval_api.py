@@ -36,6 +36,8 @@ class ApprovalApiArgs:
     link_ttl_seconds: int
     """How long a link stays valid; the workflow's approval timeout."""
     log_retention_days: int
+    api_logging: pulumi.Resource | None = None
+    """``Foundation.api_gateway_logging``: the stage waits for the account's logging role setting."""
     protect: bool = False
     stage_name: str = "v1"
     throttle_rate: float = 5.0
@@ -142,7 +144,8 @@ class ApprovalApi(pulumi.ComponentResource):
             name, parent=self, rest_api=api.id, deployment=deployment.id, stage_name=args.stage_name,
             log_group_name=f"/aws/apigateway/{args.prefix}-approvals", kms_key_arn=args.kms_key_arn,
             log_retention_days=args.log_retention_days, throttle_rate_limit=args.throttle_rate,
-            throttle_burst_limit=args.throttle_burst)
+            throttle_burst_limit=args.throttle_burst,
+            logging_ready=args.api_logging)
 
         self.decision_url = decision_url
         self.request_function_arn = request_fn.function_arn

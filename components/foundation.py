@@ -37,6 +37,8 @@ class Foundation(pulumi.ComponentResource):
     kms_key_id: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
+    api_gateway_logging: aws.apigateway.Account
+    """The account's API Gateway logging settings: API stages with access logs must depend on it."""
 
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:foundation:Foundation", name, None, opts)
@@ -91,7 +93,7 @@ class Foundation(pulumi.ComponentResource):
         aws.s3.BucketPolicy(f"{name}-bucket-policy", bucket=bucket.id, policy=policy_document(*bucket_statements),
                             opts=child)
 
-        self._api_gateway_logging(name)
+        self.api_gateway_logging = self._api_gateway_logging(name)
 
         self.kms_key_arn = key.arn
         self.kms_key_id = key.key_id
@@ -100,7 +102,7 @@ class Foundation(pulumi.ComponentResource):
         self.register_outputs({"kms_key_arn": self.kms_key_arn, "bucket_name": self.bucket_name,
                                "bucket_arn": self.bucket_arn})
 
-    def _api_gateway_logging(self, name: str) -> None:
+    def _api_gateway_logging(self, name: str) -> aws.apigateway.Account:
         """API Gateway writes access and execution logs through one role per account and region
         (``aws.apigateway.Account``). One stack per account owns it; the role may only write logs."""
         a = self._args
@@ -116,7 +118,7 @@ class Foundation(pulumi.ComponentResource):
                                        "logs:DescribeLogStreams", "logs:PutLogEvents"],
                       [f"{log_groups}:*"]),
         ), opts=child)
-        aws.apigateway.Account(f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=child)
+        return aws.apigateway.Account(f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=child)
 
     def _key_policy(self) -> pulumi.Output[str]:
         """Key policy: the account administers the key through IAM; AWS services that encrypt on our

@@ -65,6 +65,8 @@ class InferenceApiArgs:
     feature_count: int
     kms_key_arn: pulumi.Input[str]
     log_retention_days: int
+    api_logging: pulumi.Resource | None = None
+    """``Foundation.api_gateway_logging``: the stage waits for the account's logging role setting."""
     auth: str = "iam"
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
@@ -144,7 +146,8 @@ class InferenceApi(pulumi.ComponentResource):
             name, parent=self, rest_api=api.id, deployment=deployment.id, stage_name=a.stage_name,
             log_group_name=f"/aws/apigateway/{a.prefix}-inference", kms_key_arn=a.kms_key_arn,
             log_retention_days=a.log_retention_days, throttle_rate_limit=a.throttle_rate_limit,
-            throttle_burst_limit=a.throttle_burst_limit)
+            throttle_burst_limit=a.throttle_burst_limit,
+            logging_ready=a.api_logging)
 
         self.invoke_policy_arn = None
         self.api_key_id = None

@@ -111,3 +111,11 @@ def test_source_errors_stop_the_program_before_any_resource():
     with pytest.raises(SettingsError, match="sourceRepository = 'just-a-name' is invalid: expected owner/name"):
         run_program("dev", overrides={"sourceRepository": "just-a-name"}, records=records)
     assert records == []
+
+
+def test_api_stages_wait_for_the_accounts_api_gateway_logging_role(each_stack):
+    (account,) = each_stack.by_type("aws:apigateway/account:Account")
+    stages = each_stack.by_type("aws:apigateway/stage:Stage")
+    assert len(stages) == 2  # the approval and the inference API
+    for stage in stages:
+        assert account.urn in stage.dependencies, stage.name

@@ -195,6 +195,8 @@ class RecordedResource:
     id: str | None
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    dependencies: list[str] = field(default_factory=list)
+    """URNs of the resources this one explicitly depends on (``depends_on`` and input references)."""
 
     @property
     def parent_name(self) -> str | None:
@@ -252,7 +254,8 @@ def _make_monitor(mocks, records: list[RecordedResource]):
                     type=request.type, name=request.name, urn=response.urn,
                     parent=request.parent or None, custom=bool(request.custom),
                     provider=request.provider or None, protect=bool(request.protect),
-                    id=registration.id, inputs=inputs, outputs=_plain(registration.state)))
+                    id=registration.id, inputs=inputs, outputs=_plain(registration.state),
+                    dependencies=list(request.dependencies)))
             return response
 
     return RecordingMonitor(mocks)

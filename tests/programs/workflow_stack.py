@@ -19,6 +19,7 @@ approval = ApprovalApi(f"{s.prefix}-approval", ApprovalApiArgs(
     prefix=s.prefix, account_id=s.account_id, region=s.region, kms_key_arn=foundation.kms_key_arn,
     topic_arn=topic.topic_arn, state_machine_arn=state_machine_arn(s.prefix, s.account_id, s.region),
     link_ttl_seconds=s.approval_timeout_seconds, log_retention_days=s.log_retention_days,
+    api_logging=foundation.api_gateway_logging,
     protect=s.protect), opts=opts)
 workflow = TrainingWorkflow(f"{s.prefix}-workflow", TrainingWorkflowArgs(
     prefix=s.prefix, account_id=s.account_id, region=s.region, kms_key_arn=foundation.kms_key_arn,
