@@ -12,7 +12,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document, statement
+from components.iam import policy_document, service_role, statement
 
 
 @dataclass(frozen=True)
@@ -107,17 +107,14 @@ class Foundation(pulumi.ComponentResource):
         (``aws.apigateway.Account``). One stack per account owns it; the role may only write logs."""
         a = self._args
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-apigateway-logs-role", name=f"{a.prefix}-apigateway-cloudwatch",
-            description="Lets API Gateway write access and execution logs to CloudWatch Logs",
-            assume_role_policy=assume_role_policy("apigateway.amazonaws.com", source_account=a.account_id),
-            opts=child)
         log_groups = f"arn:aws:logs:{a.region}:{a.account_id}:log-group"
-        aws.iam.RolePolicy(f"{name}-apigateway-logs-policy", role=role.id, policy=policy_document(
-            statement("WriteApiLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups",
-                                       "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                      [f"{log_groups}:*"]),
-        ), opts=child)
+        role, _ = service_role(
+            f"{name}-apigateway-logs", role_name=f"{a.prefix}-apigateway-cloudwatch",
+            description="Lets API Gateway write access and execution logs to CloudWatch Logs",
+            service="apigateway.amazonaws.com", account_id=a.account_id, opts=child,
+            statements=[statement("WriteApiLogs", ["logs:CreateLogGroup", "logs:CreateLogStream",
+                                                   "logs:DescribeLogGroups", "logs:DescribeLogStreams",
+                                                   "logs:PutLogEvents"], [f"{log_groups}:*"])])
         return aws.apigateway.Account(f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=child)
 
     def _key_policy(self) -> pulumi.Output[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import pulumi
+import pulumi_aws as aws
 
 
 def statement(sid: str, actions: Sequence[str], resources: Sequence[pulumi.Input[str]],
@@ -40,3 +41,33 @@ def pass_role_statement(sid: str, role_arns: Sequence[pulumi.Input[str]], servic
     """``iam:PassRole`` for the named roles only, and only to the named service."""
     return statement(sid, ["iam:PassRole"], role_arns,
                      condition={"StringEquals": {"iam:PassedToService": service}})
+
+
+def service_role(base: str, *, role_name: pulumi.Input[str], description: str, service: str,
+                 account_id: pulumi.Input[str], statements: Sequence[dict[str, Any]],
+                 opts: pulumi.ResourceOptions, source_arn: pulumi.Input[str] | None = None,
+                 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """A role that one AWS service assumes for this account only (``source_arn`` narrows it to one
+    resource), with exactly ``statements`` as its inline policy.
+
+    Logical names are ``<base>-role`` and ``<base>-policy``. Returns both: callers that act through the
+    role right away (a Lambda, a CodeBuild project) depend on the policy, not only on the role.
+    """
+    role = aws.iam.Role(
+        f"{base}-role", name=role_name, description=description,
+        assume_role_policy=assume_role_policy(service, source_account=account_id, source_arn=source_arn),
+        opts=opts)
+    policy = aws.iam.RolePolicy(f"{base}-policy", role=role.id, policy=policy_document(*statements), opts=opts)
+    return role, policy
+
+
+def state_machine_logging_statements() -> list[dict[str, Any]]:
+    """What a Step Functions role needs for logging to CloudWatch Logs and for X-Ray tracing. These
+    actions have no resource-level permissions: AWS documents "*" as their only resource."""
+    return [
+        statement("DeliverLogs", ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                                  "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                                  "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], ["*"]),
+        statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                              "xray:GetSamplingTargets"], ["*"]),
+    ]

@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document, statement
+from components.iam import policy_document, service_role, statement
 from components.settings import Settings
 
 VARIANT_NAME = "AllTraffic"
@@ -137,11 +137,6 @@ class ModelEndpoint(pulumi.ComponentResource):
         account, write captured data to this stack's bucket, log and publish metrics."""
         a = self._args
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-model-role", name=f"{a.prefix}-endpoint-model",
-            description=f"Execution role of the models behind {a.endpoint_name}",
-            assume_role_policy=assume_role_policy("sagemaker.amazonaws.com", source_account=a.account_id),
-            opts=child)
         statements = [
             statement("PullModelImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
                       [f"arn:aws:ecr:{a.region}:{a.registry_account_id}:repository/{a.image_repository_pattern}"]),
@@ -165,7 +160,10 @@ class ModelEndpoint(pulumi.ComponentResource):
                           [pulumi.Output.concat(a.bucket_arn, f"/{DATA_CAPTURE_PREFIX}/{a.endpoint_name}/*")]),
                 statement("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [a.kms_key_arn]),
             ]
-        aws.iam.RolePolicy(f"{name}-model-policy", role=role.id, policy=policy_document(*statements), opts=child)
+        role, _ = service_role(
+            f"{name}-model", role_name=f"{a.prefix}-endpoint-model",
+            description=f"Execution role of the models behind {a.endpoint_name}",
+            service="sagemaker.amazonaws.com", account_id=a.account_id, statements=statements, opts=child)
         return role
 
     def _tester_role(self, name: str) -> pulumi.Output[str]:

@@ -29,7 +29,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document, statement
+from components.iam import service_role, state_machine_logging_statements, statement
 from components.model_registry import registry_policy_document
 from components.settings import Settings, SourceSettings
 
@@ -177,13 +177,11 @@ class Promotion(pulumi.ComponentResource):
             f"{name}-approved-rule", name=f"{a.prefix}-model-approved",
             description="A model package in the group became Approved: start its promotion",
             event_pattern=pattern, opts=child)
-        events_role = aws.iam.Role(
-            f"{name}-events-role", name=f"{a.prefix}-promotion-events",
+        events_role, _ = service_role(
+            f"{name}-events", role_name=f"{a.prefix}-promotion-events",
             description="EventBridge starts the promotion trigger state machine",
-            assume_role_policy=assume_role_policy("events.amazonaws.com", source_account=a.account_id),
-            opts=child)
-        aws.iam.RolePolicy(f"{name}-events-policy", role=events_role.id, policy=policy_document(
-            statement("StartTrigger", ["states:StartExecution"], [trigger.arn])), opts=child)
+            service="events.amazonaws.com", account_id=a.account_id, opts=child,
+            statements=[statement("StartTrigger", ["states:StartExecution"], [trigger.arn])])
         aws.cloudwatch.EventTarget(
             f"{name}-approved-target", rule=rule.name, arn=trigger.arn, role_arn=events_role.arn,
             retry_policy={"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}, opts=child)
@@ -221,11 +219,6 @@ class Promotion(pulumi.ComponentResource):
     def _pipeline_role(self, projects: list[aws.codebuild.Project]) -> aws.iam.Role:
         a, source = self._args, self._args.source
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{self._name}-pipeline-role", name=f"{a.prefix}-promotion-pipeline",
-            description="CodePipeline service role of the model promotion",
-            assume_role_policy=assume_role_policy("codepipeline.amazonaws.com", source_account=a.account_id),
-            opts=child)
         statements = [
             statement("Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [self._artifacts]),
             statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [a.bucket_arn]),
@@ -246,8 +239,10 @@ class Promotion(pulumi.ComponentResource):
                                         [f"arn:aws:s3:::{source.bucket}/{source.object_key}"]))
             statements.append(statement("ReadSourceBucket", ["s3:GetBucketVersioning"],
                                         [f"arn:aws:s3:::{source.bucket}"]))
-        aws.iam.RolePolicy(f"{self._name}-pipeline-policy", role=role.id, policy=policy_document(*statements),
-                           opts=child)
+        role, _ = service_role(
+            f"{self._name}-pipeline", role_name=f"{a.prefix}-promotion-pipeline",
+            description="CodePipeline service role of the model promotion",
+            service="codepipeline.amazonaws.com", account_id=a.account_id, statements=statements, opts=child)
         return role
 
     # ---------------------------------------------------------------------------------------------
@@ -263,18 +258,16 @@ class Promotion(pulumi.ComponentResource):
         logs = aws.cloudwatch.LogGroup(
             f"{self._name}-{key}-logs", name=f"/aws/codebuild/{project_name}",
             retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
-        role = aws.iam.Role(
-            f"{self._name}-{key}-role", name=role_name, description=f"CodeBuild role: {description}",
-            assume_role_policy=assume_role_policy("codebuild.amazonaws.com", source_account=a.account_id,
-                                                  source_arn=project_arn),
-            opts=child)
-        policy = aws.iam.RolePolicy(f"{self._name}-{key}-policy", role=role.id, policy=policy_document(
-            statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                      [pulumi.Output.concat(logs.arn, ":*")]),
-            statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
-            statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [a.kms_key_arn]),
-            *statements,
-        ), opts=child)
+        role, policy = service_role(
+            f"{self._name}-{key}", role_name=role_name, description=f"CodeBuild role: {description}",
+            service="codebuild.amazonaws.com", account_id=a.account_id, source_arn=project_arn, opts=child,
+            statements=[
+                statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                          [pulumi.Output.concat(logs.arn, ":*")]),
+                statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
+                statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [a.kms_key_arn]),
+                *statements,
+            ])
         variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
         if a.pulumi_token_secret_arn:
             variables.append({"name": "PULUMI_ACCESS_TOKEN", "value": a.pulumi_token_secret_arn,
@@ -342,19 +335,13 @@ class Promotion(pulumi.ComponentResource):
         logs = aws.cloudwatch.LogGroup(
             f"{self._name}-trigger-logs", name=f"/aws/vendedlogs/states/{name}",
             retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
-        role = aws.iam.Role(
-            f"{self._name}-trigger-role", name=name, description="Starts the promotion pipeline for an approved package",
-            assume_role_policy=assume_role_policy("states.amazonaws.com", source_account=a.account_id, source_arn=arn),
-            opts=child)
-        policy = aws.iam.RolePolicy(f"{self._name}-trigger-policy", role=role.id, policy=policy_document(
-            statement("StartPromotion", ["codepipeline:StartPipelineExecution"], [self._pipeline_arn]),
-            # CloudWatch Logs delivery and X-Ray have no resource-level permissions: "*" is required.
-            statement("DeliverLogs", ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
-                                      "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
-                                      "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], ["*"]),
-            statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords",
-                                  "xray:GetSamplingRules", "xray:GetSamplingTargets"], ["*"]),
-        ), opts=child)
+        role, policy = service_role(
+            f"{self._name}-trigger", role_name=name, description="Starts the promotion pipeline for an approved package",
+            service="states.amazonaws.com", account_id=a.account_id, source_arn=arn, opts=child,
+            statements=[
+                statement("StartPromotion", ["codepipeline:StartPipelineExecution"], [self._pipeline_arn]),
+                *state_machine_logging_statements(),
+            ])
         definition = json.dumps(trigger_definition(self._pipeline_name), indent=2)
         return aws.sfn.StateMachine(
             f"{self._name}-trigger", name=name, role_arn=role.arn, definition=definition,

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document, statement
+from components.iam import service_role, statement
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = "python3.12"
@@ -69,20 +69,18 @@ class PythonFunction(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/lambda/{args.function_name}",
             retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn, opts=child)
-        role = aws.iam.Role(
-            f"{name}-role", name=f"{args.function_name}-fn",
+        role, role_policy = service_role(
+            name, role_name=f"{args.function_name}-fn",
             description=f"Execution role of the {args.function_name} Lambda function",
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com", source_account=args.account_id,
-                                                  source_arn=function_arn),
-            opts=child)
-        role_policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(
-            statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                      [pulumi.Output.concat(log_group.arn, ":*")]),
-            # X-Ray has no resource-level permissions: "*" is the only valid resource for these two.
-            statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
-            statement("DecryptEnvironment", ["kms:Decrypt"], [args.kms_key_arn]),
-            *args.statements,
-        ), opts=child)
+            service="lambda.amazonaws.com", account_id=args.account_id, source_arn=function_arn, opts=child,
+            statements=[
+                statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                          [pulumi.Output.concat(log_group.arn, ":*")]),
+                # X-Ray has no resource-level permissions: "*" is the only valid resource for these two.
+                statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
+                statement("DecryptEnvironment", ["kms:Decrypt"], [args.kms_key_arn]),
+                *args.statements,
+            ])
 
         function = aws.lambda_.Function(
             f"{name}-function",

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document, statement
+from components.iam import service_role, statement
 from components.settings import SourceSettings
 
 BUILDSPEC_PATH = "pipeline/buildspec.yml"
@@ -119,13 +119,11 @@ class TrainingPipeline(pulumi.ComponentResource):
     def _create_build_project(self, log_group: aws.cloudwatch.LogGroup) -> aws.codebuild.Project:
         a = self._args
         project_arn = f"arn:aws:codebuild:{a.region}:{a.account_id}:project/{self._project_name}"
-        role = aws.iam.Role(
-            f"{self._name}-build-role", name=f"{a.prefix}-training-build",
+        role, policy = service_role(
+            f"{self._name}-build", role_name=f"{a.prefix}-training-build",
             description="CodeBuild: builds the training image and pushes it to the stack's ECR repository",
-            assume_role_policy=assume_role_policy("codebuild.amazonaws.com", source_account=a.account_id,
-                                                  source_arn=project_arn),
-            opts=self._child)
-        policy = aws.iam.RolePolicy(f"{self._name}-build-policy", role=role.id, policy=policy_document(
+            service="codebuild.amazonaws.com", account_id=a.account_id, source_arn=project_arn,
+            opts=self._child, statements=[
             statement("WriteBuildLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                       [pulumi.Output.concat(log_group.arn, ":log-stream:*")]),
             statement("ReadSourceWriteStartInput", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
@@ -137,7 +135,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 "ecr:DescribeImages", "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
                 "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
             ], [a.repository_arn]),
-        ), opts=self._child)
+            ])
         data_buckets = list(a.data_buckets) or [a.artifact_bucket_name]
         return aws.codebuild.Project(
             f"{self._name}-build",
@@ -226,12 +224,10 @@ class TrainingPipeline(pulumi.ComponentResource):
         a = self._args
         state_machine_executions = pulumi.Output.from_input(a.state_machine_arn).apply(
             lambda arn: arn.replace(":stateMachine:", ":execution:", 1) + ":*")
-        role = aws.iam.Role(
-            f"{self._name}-pipeline-role", name=f"{a.prefix}-training-pipeline",
+        role, policy = service_role(
+            f"{self._name}-pipeline", role_name=f"{a.prefix}-training-pipeline",
             description="CodePipeline: runs the training pipeline (source, build, start the workflow)",
-            assume_role_policy=assume_role_policy("codepipeline.amazonaws.com", source_account=a.account_id),
-            opts=self._child)
-        policy = aws.iam.RolePolicy(f"{self._name}-pipeline-policy", role=role.id, policy=policy_document(
+            service="codepipeline.amazonaws.com", account_id=a.account_id, opts=self._child, statements=[
             *self._source_statements(),
             statement("ArtifactObjects", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
                       [self._artifact_objects()]),
@@ -243,7 +239,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                       [a.state_machine_arn]),
             statement("WatchTrainingWorkflow", ["states:DescribeExecution"],
                       [state_machine_executions]),
-        ), opts=self._child)
+            ])
 
         triggers = None
         if a.source.provider == "codestar":
@@ -294,14 +290,11 @@ class TrainingPipeline(pulumi.ComponentResource):
 
     def _create_start_rule(self, pipeline: aws.codepipeline.Pipeline) -> None:
         a = self._args
-        role = aws.iam.Role(
-            f"{self._name}-start-role", name=f"{a.prefix}-training-start",
+        role, _ = service_role(
+            f"{self._name}-start", role_name=f"{a.prefix}-training-start",
             description="EventBridge: starts the training pipeline on a source change",
-            assume_role_policy=assume_role_policy("events.amazonaws.com", source_account=a.account_id),
-            opts=self._child)
-        aws.iam.RolePolicy(f"{self._name}-start-policy", role=role.id, policy=policy_document(
-            statement("StartTrainingPipeline", ["codepipeline:StartPipelineExecution"], [pipeline.arn]),
-        ), opts=self._child)
+            service="events.amazonaws.com", account_id=a.account_id, opts=self._child,
+            statements=[statement("StartTrainingPipeline", ["codepipeline:StartPipelineExecution"], [pipeline.arn])])
         rule = aws.cloudwatch.EventRule(
             f"{self._name}-start", name=f"{a.prefix}-training-start",
             description=f"Start {self._pipeline_name} when its {a.source.provider} source changes",

@@ -16,7 +16,7 @@ from typing import Mapping
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, pass_role_statement, policy_document, statement
+from components.iam import pass_role_statement, service_role, state_machine_logging_statements, statement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.workflow_definition import WorkflowDefinitionParams, build_definition
 
@@ -168,13 +168,11 @@ class TrainingWorkflow(pulumi.ComponentResource):
     def _sagemaker_role(self, name: str, a: TrainingWorkflowArgs, arn: str, job_prefix: str) -> aws.iam.Role:
         """The role SageMaker assumes for training, the model and the batch transform."""
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-sagemaker-role", name=f"{a.prefix}-sagemaker-execution",
-            description="SageMaker training, model and batch transform of the training workflow",
-            assume_role_policy=assume_role_policy("sagemaker.amazonaws.com", source_account=a.account_id),
-            opts=child)
         logs = f"arn:aws:logs:{a.region}:{a.account_id}:log-group:/aws/sagemaker"
-        aws.iam.RolePolicy(f"{name}-sagemaker-policy", role=role.id, policy=policy_document(
+        role, _ = service_role(
+            f"{name}-sagemaker", role_name=f"{a.prefix}-sagemaker-execution",
+            description="SageMaker training, model and batch transform of the training workflow",
+            service="sagemaker.amazonaws.com", account_id=a.account_id, opts=child, statements=[
             statement("ListData", ["s3:ListBucket"], [a.bucket_arn],
                       condition={"StringLike": {"s3:prefix": ["data/*", "workflow/*"]}}),
             statement("ReadData", ["s3:GetObject"], [pulumi.Output.concat(a.bucket_arn, "/data/*"),
@@ -193,7 +191,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
             # PutMetricData has no resource-level permission; the namespace condition scopes it.
             statement("PublishJobMetrics", ["cloudwatch:PutMetricData"], ["*"],
                       condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
-        ), opts=child)
+            ])
         return role
 
     def _state_machine_role(self, name: str, a: TrainingWorkflowArgs, arn: str, job_prefix: str,
@@ -201,14 +199,10 @@ class TrainingWorkflow(pulumi.ComponentResource):
                             functions: list) -> aws.iam.Role:
         child = pulumi.ResourceOptions(parent=self)
         machine_arn = state_machine_arn(a.prefix, a.account_id, a.region)
-        role = aws.iam.Role(
-            f"{name}-role", name=f"{a.prefix}-training-workflow",
-            description="Step Functions role of the training workflow",
-            assume_role_policy=assume_role_policy("states.amazonaws.com", source_account=a.account_id,
-                                                  source_arn=machine_arn),
-            opts=child)
         events = f"arn:aws:events:{a.region}:{a.account_id}:rule"
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(
+        role, _ = service_role(
+            name, role_name=f"{a.prefix}-training-workflow", description="Step Functions role of the training workflow",
+            service="states.amazonaws.com", account_id=a.account_id, source_arn=machine_arn, opts=child, statements=[
             statement("TrainAndEvaluate",
                       ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
                        "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
@@ -231,11 +225,6 @@ class TrainingWorkflow(pulumi.ComponentResource):
             statement("InvokeWorkflowFunctions", ["lambda:InvokeFunction"], functions),
             statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
                       [a.kms_key_arn]),
-            # Log delivery and X-Ray actions have no resource-level permissions (AWS documents "*").
-            statement("DeliverLogs", ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
-                                      "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
-                                      "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], ["*"]),
-            statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                                  "xray:GetSamplingTargets"], ["*"]),
-        ), opts=child)
+            *state_machine_logging_statements(),
+            ])
         return role
