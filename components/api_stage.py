@@ -7,6 +7,8 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
+
 # One JSON line per request; never the body (it may carry features, links or secrets).
 ACCESS_LOG_FORMAT = json.dumps({
     "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
@@ -17,22 +19,21 @@ ACCESS_LOG_FORMAT = json.dumps({
 }, separators=(",", ":"))
 
 
-def logged_stage(name: str, *, parent: pulumi.Resource, rest_api: pulumi.Input[str],
+def logged_stage(name: str, *, ctx: StackContext, parent: pulumi.Resource, rest_api: pulumi.Input[str],
                  deployment: pulumi.Input[str], stage_name: str, log_group_name: str,
-                 kms_key_arn: pulumi.Input[str], log_retention_days: int,
-                 throttle_rate_limit: float, throttle_burst_limit: int,
-                 logging_ready: pulumi.Resource | None = None) -> aws.apigateway.Stage:
+                 throttle_rate_limit: float, throttle_burst_limit: int) -> aws.apigateway.Stage:
     """Stage ``stage_name`` with an encrypted access log group, X-Ray tracing and stage-wide throttling.
 
     Execution logging stays at ERROR without data tracing, so request bodies never reach the logs.
     Children are named ``<name>-access-logs``, ``<name>-stage`` and ``<name>-throttling``.
-    ``logging_ready`` is the account's API Gateway logging role setting (``Foundation.api_gateway_logging``):
-    API Gateway refuses access logging until it exists.
+    The stage waits for the account's API Gateway logging role setting (``ctx.api_logging``): API
+    Gateway refuses access logging until it exists.
     """
+    logging_ready = ctx.api_logging
     child = pulumi.ResourceOptions(parent=parent)
     access_logs = aws.cloudwatch.LogGroup(
-        f"{name}-access-logs", name=log_group_name, retention_in_days=log_retention_days,
-        kms_key_id=kms_key_arn, opts=child)
+        f"{name}-access-logs", name=log_group_name, retention_in_days=ctx.log_retention_days,
+        kms_key_id=ctx.kms_key_arn, opts=child)
     stage = aws.apigateway.Stage(
         f"{name}-stage", rest_api=rest_api, deployment=deployment, stage_name=stage_name,
         xray_tracing_enabled=True,

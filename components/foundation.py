@@ -12,16 +12,15 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import policy_document, service_role, statement
+from components.names import account_roots
 
 
 @dataclass(frozen=True)
 class FoundationArgs:
-    prefix: str
-    """Physical name prefix, e.g. ``mlops-dev``."""
-    account_id: str
-    region: str
-    protect: bool = False
+    ctx: StackContext
+    """The stack's names, protection and options (built before the shared resources exist)."""
     noncurrent_version_days: int = 90
     """How long older object versions are kept."""
     model_reader_role_arns: Sequence[str] = ()
@@ -43,21 +42,22 @@ class Foundation(pulumi.ComponentResource):
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:foundation:Foundation", name, None, opts)
         self._args = args
-        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        ctx = args.ctx
+        stateful = pulumi.ResourceOptions(parent=self, protect=ctx.protect)
 
         key = aws.kms.Key(
             f"{name}-key",
-            description=f"{args.prefix}: encrypts the bucket, topics, logs, secrets and SageMaker volumes",
+            description=f"{ctx.prefix}: encrypts the bucket, topics, logs, secrets and SageMaker volumes",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=self._key_policy(),
             opts=stateful,
         )
-        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{args.prefix}", target_key_id=key.key_id,
+        aws.kms.Alias(f"{name}-key-alias", name=ctx.names.kms_alias, target_key_id=key.key_id,
                       opts=pulumi.ResourceOptions(parent=self))
 
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=f"{args.prefix}-{args.account_id}-{args.region}",
-                               force_destroy=not args.protect, opts=stateful)
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=ctx.names.bucket,
+                               force_destroy=not ctx.protect, opts=stateful)
         child = pulumi.ResourceOptions(parent=self)
         aws.s3.BucketOwnershipControls(
             f"{name}-bucket-ownership", bucket=bucket.id,
@@ -86,7 +86,7 @@ class Foundation(pulumi.ComponentResource):
         if args.model_reader_role_arns:
             bucket_statements.append({
                 "Sid": "PromotedEndpointsReadModelArtifacts", "Effect": "Allow",
-                "Principal": {"AWS": _account_roots(args.model_reader_role_arns)},
+                "Principal": {"AWS": account_roots(args.model_reader_role_arns)},
                 "Action": "s3:GetObject", "Resource": pulumi.Output.concat(bucket.arn, "/workflow/*"),
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": list(args.model_reader_role_arns)}},
             })
@@ -105,40 +105,39 @@ class Foundation(pulumi.ComponentResource):
     def _api_gateway_logging(self, name: str) -> aws.apigateway.Account:
         """API Gateway writes access and execution logs through one role per account and region
         (``aws.apigateway.Account``). One stack per account owns it; the role may only write logs."""
-        a = self._args
+        ctx = self._args.ctx
         child = pulumi.ResourceOptions(parent=self)
-        log_groups = f"arn:aws:logs:{a.region}:{a.account_id}:log-group"
         role, _ = service_role(
-            f"{name}-apigateway-logs", role_name=f"{a.prefix}-apigateway-cloudwatch",
+            f"{name}-apigateway-logs", role_name=f"{ctx.prefix}-apigateway-cloudwatch",
             description="Lets API Gateway write access and execution logs to CloudWatch Logs",
-            service="apigateway.amazonaws.com", account_id=a.account_id, opts=child,
+            service="apigateway.amazonaws.com", account_id=ctx.account, opts=child,
             statements=[statement("WriteApiLogs", ["logs:CreateLogGroup", "logs:CreateLogStream",
                                                    "logs:DescribeLogGroups", "logs:DescribeLogStreams",
-                                                   "logs:PutLogEvents"], [f"{log_groups}:*"])])
+                                                   "logs:PutLogEvents"], [f"{ctx.names.log_group_arn('*')}"])])
         return aws.apigateway.Account(f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=child)
 
     def _key_policy(self) -> pulumi.Output[str]:
         """Key policy: the account administers the key through IAM; AWS services that encrypt on our
         behalf (CloudWatch Logs, SNS publishers) may use it for this account only."""
         a = self._args
-        account_root = f"arn:aws:iam::{a.account_id}:root"
+        names = a.ctx.names
         readers = []
         if a.model_reader_role_arns:
             readers.append({
                 "Sid": "PromotedEndpointsDecryptModelArtifacts",
                 "Effect": "Allow",
-                "Principal": {"AWS": _account_roots(a.model_reader_role_arns)},
+                "Principal": {"AWS": account_roots(a.model_reader_role_arns)},
                 "Action": ["kms:Decrypt", "kms:DescribeKey"],
                 "Resource": "*",
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": list(a.model_reader_role_arns)},
-                              "StringEquals": {"kms:ViaService": [f"s3.{a.region}.amazonaws.com",
-                                                                  f"ecr.{a.region}.amazonaws.com"]}},
+                              "StringEquals": {"kms:ViaService": [f"s3.{names.region}.amazonaws.com",
+                                                                  f"ecr.{names.region}.amazonaws.com"]}},
             })
         return policy_document(
             {
                 "Sid": "AccountAdministersKeyThroughIam",
                 "Effect": "Allow",
-                "Principal": {"AWS": account_root},
+                "Principal": {"AWS": names.account_root},
                 "Action": [
                     "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
                     "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
@@ -150,12 +149,12 @@ class Foundation(pulumi.ComponentResource):
             {
                 "Sid": "CloudWatchLogsEncryptLogGroups",
                 "Effect": "Allow",
-                "Principal": {"Service": f"logs.{a.region}.amazonaws.com"},
+                "Principal": {"Service": f"logs.{names.region}.amazonaws.com"},
                 "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
                            "kms:GenerateDataKey", "kms:DescribeKey"],
                 "Resource": "*",
                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
-                                          f"arn:aws:logs:{a.region}:{a.account_id}:log-group:*"}},
+                                          names.log_group_arn("*")}},
             },
             {
                 "Sid": "AwsServicesPublishToEncryptedTopics",
@@ -164,12 +163,8 @@ class Foundation(pulumi.ComponentResource):
                                           "cloudwatch.amazonaws.com"]},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": a.account_id}},
+                "Condition": {"StringEquals": {"aws:SourceAccount": names.account}},
             },
             *readers,
         )
 
-
-def _account_roots(role_arns: Sequence[str]) -> list[str]:
-    """The accounts of ``role_arns`` as principals (``aws:PrincipalArn`` then narrows to the roles)."""
-    return sorted({f"arn:aws:iam::{arn.split(':')[4]}:root" for arn in role_arns})

@@ -13,20 +13,20 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
+from components.names import account_roots
+
 
 @dataclass(frozen=True)
 class ModelImageRepositoryArgs:
-    prefix: str
-    """Physical name prefix, e.g. ``mlops-dev``; the repository is ``<prefix>-model``."""
-    kms_key_arn: pulumi.Input[str]
-    """Customer-managed key that encrypts the image layers (ECR creates its own grant on it)."""
+    ctx: StackContext
+    """The repository is ``names.image_repository``, encrypted with the stack's key (ECR creates its own
+    grant on it); ``protect`` keeps it (unprotected repositories are deleted with their images)."""
     keep_images: int = 30
     """How many tagged images are kept; older ones expire (models in the registry name their image,
     so keep at least as many as you may want to roll back to)."""
     untagged_days: int = 1
     """Untagged images (failed or interrupted pushes) expire after this many days."""
-    protect: bool = False
-    """Protect the repository from deletion; unprotected repositories are deleted with their images."""
     reader_role_arns: Sequence[str] = ()
     """Roles in other accounts (promoted endpoints' execution roles) that may pull images."""
 
@@ -67,15 +67,15 @@ class ModelImageRepository(pulumi.ComponentResource):
         super().__init__("mlops:registry:ModelImageRepository", name, None, opts)
         repo = aws.ecr.Repository(
             f"{name}-repo",
-            name=f"{args.prefix}-model",
+            name=args.ctx.names.image_repository,
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
-            encryption_configurations=[{"encryption_type": "KMS", "kms_key": args.kms_key_arn}],
-            force_delete=not args.protect,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            encryption_configurations=[{"encryption_type": "KMS", "kms_key": args.ctx.kms_key_arn}],
+            force_delete=not args.ctx.protect,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
         )
         if args.reader_role_arns:
-            accounts = sorted({f"arn:aws:iam::{arn.split(':')[4]}:root" for arn in args.reader_role_arns})
+            accounts = account_roots(args.reader_role_arns)
             aws.ecr.RepositoryPolicy(f"{name}-policy", repository=repo.name, policy=json.dumps({
                 "Version": "2012-10-17",
                 "Statement": [{

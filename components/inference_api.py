@@ -24,10 +24,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.api_stage import logged_stage
+from components.context import StackContext
 from components.iam import policy_document, statement
 from components.python_function import PythonFunction, PythonFunctionArgs
-
-AUTH_MODES = ("iam", "api-key")
+from components.specs import INFERENCE_AUTH_MODES as AUTH_MODES
 RESOURCE_PATH = "predict"
 MAX_RECORDS = 100
 
@@ -57,16 +57,10 @@ BAD_BODY_MESSAGE = ('{"error": "the body must be a JSON object with a \\"data\\"
 
 @dataclass(frozen=True)
 class InferenceApiArgs:
-    prefix: str
-    account_id: str
-    region: str
+    ctx: StackContext
     endpoint_name: str
-    """The stack's stable endpoint (``components.model_endpoint.endpoint_name``)."""
+    """The stack's stable endpoint (``Names.endpoint``)."""
     feature_count: int
-    kms_key_arn: pulumi.Input[str]
-    log_retention_days: int
-    api_logging: pulumi.Resource | None = None
-    """``Foundation.api_gateway_logging``: the stage waits for the account's logging role setting."""
     auth: str = "iam"
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
@@ -92,14 +86,13 @@ class InferenceApi(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferenceApiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:inference:InferenceApi", name, None, opts)
         a = args
+        ctx = a.ctx
         child = pulumi.ResourceOptions(parent=self)
-        endpoint_arn = f"arn:aws:sagemaker:{a.region}:{a.account_id}:endpoint/{a.endpoint_name}"
+        endpoint_arn = ctx.names.sagemaker_arn(f"endpoint/{a.endpoint_name}")
 
         function = PythonFunction(f"{name}-proxy", PythonFunctionArgs(
-            function_name=f"{a.prefix}-inference", folder="inference_proxy",
+            ctx=ctx, function_name=ctx.names.inference_function, folder="inference_proxy",
             description=f"Inference API: validates records and invokes the {a.endpoint_name} endpoint",
-            account_id=a.account_id, region=a.region, kms_key_arn=a.kms_key_arn,
-            log_retention_days=a.log_retention_days,
             statements=[statement("InvokeStackEndpoint", ["sagemaker:InvokeEndpoint"], [endpoint_arn])],
             environment={"ENDPOINT_NAME": a.endpoint_name, "FEATURE_COUNT": str(a.feature_count),
                          "MAX_RECORDS": str(MAX_RECORDS)},
@@ -107,7 +100,7 @@ class InferenceApi(pulumi.ComponentResource):
         ), opts=child)
 
         api = aws.apigateway.RestApi(
-            f"{name}-api", name=f"{a.prefix}-inference",
+            f"{name}-api", name=f"{ctx.prefix}-inference",
             description=f"Predictions from the {a.endpoint_name} SageMaker endpoint",
             endpoint_configuration={"types": "REGIONAL"},
             api_key_source="HEADER", opts=child)
@@ -143,26 +136,24 @@ class InferenceApi(pulumi.ComponentResource):
             triggers={"redeployment": _fingerprint(a.auth, REQUEST_SCHEMA, BAD_BODY_MESSAGE)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[method, integration, bad_body]))
         stage = logged_stage(
-            name, parent=self, rest_api=api.id, deployment=deployment.id, stage_name=a.stage_name,
-            log_group_name=f"/aws/apigateway/{a.prefix}-inference", kms_key_arn=a.kms_key_arn,
-            log_retention_days=a.log_retention_days, throttle_rate_limit=a.throttle_rate_limit,
-            throttle_burst_limit=a.throttle_burst_limit,
-            logging_ready=a.api_logging)
+            name, ctx=ctx, parent=self, rest_api=api.id, deployment=deployment.id, stage_name=a.stage_name,
+            log_group_name=f"/aws/apigateway/{ctx.prefix}-inference",
+            throttle_rate_limit=a.throttle_rate_limit, throttle_burst_limit=a.throttle_burst_limit)
 
         self.invoke_policy_arn = None
         self.api_key_id = None
         if a.auth == "iam":
             policy = aws.iam.Policy(
-                f"{name}-invoke-policy", name=f"{a.prefix}-inference-invoke",
-                description=f"May call POST /{RESOURCE_PATH} on the {a.prefix} inference API",
+                f"{name}-invoke-policy", name=f"{ctx.prefix}-inference-invoke",
+                description=f"May call POST /{RESOURCE_PATH} on the {ctx.prefix} inference API",
                 policy=policy_document(statement("InvokePredict", ["execute-api:Invoke"], [method_arn])),
                 opts=child)
             self.invoke_policy_arn = policy.arn
         else:
-            key = aws.apigateway.ApiKey(f"{name}-key", name=f"{a.prefix}-inference",
+            key = aws.apigateway.ApiKey(f"{name}-key", name=f"{ctx.prefix}-inference",
                                         description="Key for the inference API (x-api-key header)", opts=child)
             plan = aws.apigateway.UsagePlan(
-                f"{name}-usage-plan", name=f"{a.prefix}-inference",
+                f"{name}-usage-plan", name=f"{ctx.prefix}-inference",
                 api_stages=[{"api_id": api.id, "stage": stage.stage_name}],
                 throttle_settings={"rate_limit": a.throttle_rate_limit, "burst_limit": a.throttle_burst_limit},
                 opts=child)

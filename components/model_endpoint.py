@@ -9,7 +9,7 @@ automatically when one of those alarms fires during the update.
 A new package replaces the model and the endpoint configuration (both auto-named, created before the
 old ones are deleted) and updates the endpoint in place: the endpoint name, and with it the inference
 API, never change. In dev the training workflow owns the endpoint instead (``modelDeployment:
-workflow``); it uses the same name, ``endpoint_name(settings)``.
+workflow``); it uses the same name, ``Names.endpoint``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import policy_document, service_role, statement
-from components.settings import Settings
+from components.names import DATA_CAPTURE_PREFIX, WORKFLOW_PREFIX, Names
 
 VARIANT_NAME = "AllTraffic"
-DATA_CAPTURE_PREFIX = "data-capture"
 
 # Blue/green traffic shifting per endpointDeploymentStrategy (all-at-once: SageMaker's default update).
 TRAFFIC_ROUTING: dict[str, dict[str, Any]] = {
@@ -33,34 +33,21 @@ TRAFFIC_ROUTING: dict[str, dict[str, Any]] = {
 }
 
 
-def endpoint_name(settings: Settings) -> str:
-    """The stack's stable endpoint name, ``mlops-dev-endpoint``: the same in every stack and every run."""
-    return f"{settings.prefix}-endpoint"
-
-
 @dataclass(frozen=True)
 class ModelEndpointArgs:
-    prefix: str
-    account_id: str
-    region: str
-    endpoint_name: str
+    ctx: StackContext
+    """The endpoint is ``ctx.names.endpoint``; its model role ``ctx.names.endpoint_model_role``."""
     model_package_arn: pulumi.Input[str]
     """Versioned package ARN, possibly in the registry account (see ``components.model_registry``)."""
-    registry_account_id: str
-    """Account of the model registry: the package's image (ECR) and artifacts (S3, KMS) live there."""
-    registry_bucket_name: str
-    """The registry stack's bucket holding model artifacts under ``workflow/``."""
-    kms_key_arn: pulumi.Input[str]
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
-    topic_arn: pulumi.Input[str]
+    registry: Names
+    """Names of the model registry's stack: the package's image (ECR) and artifacts (S3 under
+    ``workflow/``, KMS) live in its account."""
     instance_type: str
     instance_count: int
     min_capacity: int
     max_capacity: int
     data_capture_percent: int
     deployment_strategy: str
-    protect: bool = False
     invocations_per_instance: int = 200
     """Autoscaling target: invocations per instance per minute."""
     latency_alarm_ms: int = 1000
@@ -70,9 +57,8 @@ class ModelEndpointArgs:
     image_repository_pattern: str = "mlops-*"
     """ECR repositories in the registry account the model image may come from."""
     tester_principal_arn: str | None = None
-    """Role (the promotion's integration tests) allowed to assume ``tester_role_name`` and invoke this
-    endpoint; None: no tester role."""
-    tester_role_name: str | None = None
+    """Role (the promotion's integration tests) allowed to assume ``names.endpoint_tester_role`` and
+    invoke this endpoint; None: no tester role."""
 
 
 class ModelEndpoint(pulumi.ComponentResource):
@@ -81,12 +67,17 @@ class ModelEndpoint(pulumi.ComponentResource):
     model_name: pulumi.Output[str]
     model_package_arn: pulumi.Output[str]
     execution_role_arn: pulumi.Output[str]
+    data_capture_uri: pulumi.Output[str] | None
+    """``s3://<bucket>/data-capture/<endpoint>`` where requests and responses are captured (monitors read
+    it); None when data capture is off."""
     alarm_names: list[pulumi.Output[str]]
     tester_role_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:endpoint:ModelEndpoint", name, None, opts)
         self._args = a = args
+        self._ctx = ctx = a.ctx
+        self._endpoint_name = ctx.names.endpoint
         child = pulumi.ResourceOptions(parent=self)
 
         role = self._execution_role(name)
@@ -98,7 +89,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
         endpoint_config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
-            kms_key_arn=a.kms_key_arn,
+            kms_key_arn=ctx.kms_key_arn,
             production_variants=[{
                 "variant_name": VARIANT_NAME,
                 "model_name": model.name,
@@ -112,10 +103,10 @@ class ModelEndpoint(pulumi.ComponentResource):
         alarms = self._alarms(name)
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
-            name=a.endpoint_name,
+            name=self._endpoint_name,
             endpoint_config_name=endpoint_config.name,
             deployment_config=self._deployment_config(alarms),
-            opts=pulumi.ResourceOptions(parent=self, protect=a.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
         )
         if a.max_capacity > a.min_capacity:
             self._autoscaling(name, endpoint)
@@ -126,6 +117,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         self.model_name = model.name
         self.model_package_arn = pulumi.Output.from_input(a.model_package_arn)
         self.execution_role_arn = role.arn
+        self.data_capture_uri = self._data_capture_uri() if a.data_capture_percent > 0 else None
         self.alarm_names = [alarm.name for alarm in alarms]
         self.register_outputs({"endpoint_name": self.endpoint_name, "endpoint_arn": self.endpoint_arn,
                                "model_package_arn": self.model_package_arn})
@@ -135,56 +127,59 @@ class ModelEndpoint(pulumi.ComponentResource):
     def _execution_role(self, name: str) -> aws.iam.Role:
         """What the model's containers may do: pull the image and read the artifacts from the registry
         account, write captured data to this stack's bucket, log and publish metrics."""
-        a = self._args
+        a, ctx, endpoint_name = self._args, self._ctx, self._endpoint_name
+        registry = a.registry
         child = pulumi.ResourceOptions(parent=self)
         statements = [
             statement("PullModelImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                      [f"arn:aws:ecr:{a.region}:{a.registry_account_id}:repository/{a.image_repository_pattern}"]),
+                      [registry.arn("ecr", f"repository/{a.image_repository_pattern}")]),
             # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
             statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
             statement("ReadModelArtifacts", ["s3:GetObject"],
-                      [f"arn:aws:s3:::{a.registry_bucket_name}/workflow/*"]),
+                      [registry.s3_arn(registry.bucket, f"{WORKFLOW_PREFIX}/*")]),
             statement("DecryptModelArtifacts", ["kms:Decrypt"],
-                      [f"arn:aws:kms:{a.region}:{a.registry_account_id}:key/*"],
-                      condition={"StringEquals": {"kms:ViaService": [f"s3.{a.region}.amazonaws.com",
-                                                                     f"ecr.{a.region}.amazonaws.com"]}}),
+                      [registry.arn("kms", "key/*")],
+                      condition={"StringEquals": {"kms:ViaService": [f"s3.{ctx.region}.amazonaws.com",
+                                                                     f"ecr.{ctx.region}.amazonaws.com"]}}),
             statement("WriteLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                      [f"arn:aws:logs:{a.region}:{a.account_id}:log-group:/aws/sagemaker/Endpoints/"
-                       f"{a.endpoint_name}:*"]),
+                      [ctx.names.log_group_arn(f"/aws/sagemaker/Endpoints/{endpoint_name}:*")]),
             statement("PublishMetrics", ["cloudwatch:PutMetricData"], ["*"],
                       condition={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
         ]
         if a.data_capture_percent > 0:
             statements += [
                 statement("WriteCapturedData", ["s3:PutObject"],
-                          [pulumi.Output.concat(a.bucket_arn, f"/{DATA_CAPTURE_PREFIX}/{a.endpoint_name}/*")]),
-                statement("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [a.kms_key_arn]),
+                          [pulumi.Output.concat(ctx.bucket_arn, f"/{DATA_CAPTURE_PREFIX}/{endpoint_name}/*")]),
+                statement("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [ctx.kms_key_arn]),
             ]
         role, _ = service_role(
-            f"{name}-model", role_name=f"{a.prefix}-endpoint-model",
-            description=f"Execution role of the models behind {a.endpoint_name}",
-            service="sagemaker.amazonaws.com", account_id=a.account_id, statements=statements, opts=child)
+            f"{name}-model", role_name=ctx.names.endpoint_model_role,
+            description=f"Execution role of the models behind {endpoint_name}",
+            service="sagemaker.amazonaws.com", account_id=ctx.account, statements=statements, opts=child)
         return role
 
     def _tester_role(self, name: str) -> pulumi.Output[str]:
         """Assumed by the promotion's integration tests (another account in a multi-account layout): may
         invoke this endpoint and check which model package it serves, nothing else."""
-        a = self._args
+        a, names, endpoint_name = self._args, self._ctx.names, self._endpoint_name
         child = pulumi.ResourceOptions(parent=self)
-        sagemaker = f"arn:aws:sagemaker:{a.region}:{a.account_id}"
         role = aws.iam.Role(
-            f"{name}-tester-role", name=a.tester_role_name or f"{a.prefix}-endpoint-tester",
-            description=f"Integration tests invoke {a.endpoint_name}",
+            f"{name}-tester-role", name=names.endpoint_tester_role,
+            description=f"Integration tests invoke {endpoint_name}",
             assume_role_policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"AWS": a.tester_principal_arn}, "Action": "sts:AssumeRole"}]}),
             max_session_duration=3600, opts=child)
         aws.iam.RolePolicy(f"{name}-tester-policy", role=role.id, policy=policy_document(
             statement("InvokeEndpoint", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-                      [f"{sagemaker}:endpoint/{a.endpoint_name}"]),
+                      [names.sagemaker_arn(f"endpoint/{endpoint_name}")]),
             statement("CheckServedPackage", ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-                      [f"{sagemaker}:endpoint-config/{name}-config-*", f"{sagemaker}:model/{name}-model-*"]),
+                      [names.sagemaker_arn(f"endpoint-config/{name}-config-*"),
+                       names.sagemaker_arn(f"model/{name}-model-*")]),
         ), opts=child)
         return role.arn
+
+    def _data_capture_uri(self) -> pulumi.Output[str]:
+        return pulumi.Output.concat("s3://", self._ctx.bucket_name, f"/{DATA_CAPTURE_PREFIX}/", self._endpoint_name)
 
     def _data_capture(self) -> dict[str, Any] | None:
         a = self._args
@@ -193,9 +188,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         return {
             "enable_capture": True,
             "initial_sampling_percentage": a.data_capture_percent,
-            "destination_s3_uri": pulumi.Output.concat("s3://", a.bucket_name, f"/{DATA_CAPTURE_PREFIX}/",
-                                                       a.endpoint_name),
-            "kms_key_id": a.kms_key_arn,
+            "destination_s3_uri": self._data_capture_uri(),
+            "kms_key_id": self._ctx.kms_key_arn,
             "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
             "capture_content_type_header": {"csv_content_types": ["text/csv"],
                                             "json_content_types": ["application/json"]},
@@ -203,26 +197,26 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _alarms(self, name: str) -> list[aws.cloudwatch.MetricAlarm]:
         """5xx errors and model latency of the variant, notifying the stack's topic."""
-        a = self._args
+        a, endpoint_name, topic_arn = self._args, self._endpoint_name, self._ctx.topic_arn
         child = pulumi.ResourceOptions(parent=self)
         common = dict(
             namespace="AWS/SageMaker",
-            dimensions={"EndpointName": a.endpoint_name, "VariantName": VARIANT_NAME},
+            dimensions={"EndpointName": endpoint_name, "VariantName": VARIANT_NAME},
             period=60,
             evaluation_periods=2,
             datapoints_to_alarm=2,
             treat_missing_data="notBreaching",
-            alarm_actions=[a.topic_arn],
-            ok_actions=[a.topic_arn],
+            alarm_actions=[topic_arn],
+            ok_actions=[topic_arn],
         )
         errors = aws.cloudwatch.MetricAlarm(
-            f"{name}-5xx-alarm", name=f"{a.endpoint_name}-5xx-errors",
-            alarm_description=f"{a.endpoint_name}: the model answered with 5xx errors for 2 minutes",
+            f"{name}-5xx-alarm", name=f"{endpoint_name}-5xx-errors",
+            alarm_description=f"{endpoint_name}: the model answered with 5xx errors for 2 minutes",
             metric_name="Invocation5XXErrors", statistic="Sum", comparison_operator="GreaterThanThreshold",
             threshold=0, **common, opts=child)
         latency = aws.cloudwatch.MetricAlarm(
-            f"{name}-latency-alarm", name=f"{a.endpoint_name}-model-latency",
-            alarm_description=f"{a.endpoint_name}: average model latency above {a.latency_alarm_ms} ms for 2 minutes",
+            f"{name}-latency-alarm", name=f"{endpoint_name}-model-latency",
+            alarm_description=f"{endpoint_name}: average model latency above {a.latency_alarm_ms} ms for 2 minutes",
             metric_name="ModelLatency", statistic="Average", comparison_operator="GreaterThanThreshold",
             threshold=a.latency_alarm_ms * 1000,  # ModelLatency is reported in microseconds
             **common, opts=child)
@@ -255,7 +249,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=child)
         aws.appautoscaling.Policy(
             f"{name}-scaling-policy",
-            name=f"{a.endpoint_name}-invocations-per-instance",
+            name=f"{self._endpoint_name}-invocations-per-instance",
             policy_type="TargetTrackingScaling",
             service_namespace=target.service_namespace,
             scalable_dimension=target.scalable_dimension,

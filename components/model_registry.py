@@ -1,15 +1,15 @@
 """Which registered model a stack serves, and who may read the model registry.
 
-The model package group lives in the stack that runs the training workflow (``modelDeployment:
-workflow``, the dev / tooling account). Staging and prod serve a package from it:
+The model package group lives in the stack that runs the training workflow (the registry stack, the
+dev / tooling account). Stacks deployed by promotion serve a package from it:
 
 - the package pinned in config (``modelPackageArn``): promotion passes it with ``--config`` for its
   ``pulumi up``; the stack file pins one for the offline preview and for rollbacks;
 - otherwise the newest Approved package of the group, newest by creation time (``SortOrder=Descending``:
   without it the *oldest* approved package is returned first, a trap of the systems we replace).
 
-``registry_policy_document`` is the group's resource policy that lets the staging and prod accounts
-read packages and create models from them.
+``registry_policy_document`` is the group's resource policy that lets the consumer accounts read
+packages and create models from them.
 """
 
 from __future__ import annotations
@@ -19,32 +19,15 @@ from typing import Any, Sequence
 import pulumi
 
 from components.iam import policy_document
-from components.settings import Settings
+from components.names import Names, account_root
 
-# The stack whose training workflow registers models (its prefix names the group).
-REGISTRY_ENVIRONMENT = "dev"
-
-# What the staging and prod accounts may do with the shared group (AWS cross-account model registry).
+# What the consumer accounts may do with the shared group (AWS cross-account model registry).
 GROUP_READ_ACTIONS = ("sagemaker:DescribeModelPackageGroup",)
 PACKAGE_READ_ACTIONS = ("sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel")
 
 
 class NoApprovedModelPackage(LookupError):
     """The group has no Approved package, so a promotion-managed stack has nothing to serve."""
-
-
-def model_package_group_name(settings: Settings) -> str:
-    """``mlops-dev-models``: the group the training workflow registers packages in."""
-    return f"{settings.project}-{REGISTRY_ENVIRONMENT}-models"
-
-
-def registry_account_id(settings: Settings) -> str:
-    return settings.endpoint.registry_account_id or settings.account_id
-
-
-def model_package_group_arn(settings: Settings) -> str:
-    return (f"arn:aws:sagemaker:{settings.region}:{registry_account_id(settings)}:model-package-group/"
-            f"{model_package_group_name(settings)}")
 
 
 def newest_approved_package_arn(sagemaker_client: Any, group: str) -> str:
@@ -68,26 +51,27 @@ def newest_approved_package_arn(sagemaker_client: Any, group: str) -> str:
     return summaries[0]["ModelPackageArn"]
 
 
-def resolve_model_package_arn(settings: Settings, sagemaker_client: Any = None) -> str:
-    """The package this stack serves: the pinned one, else the newest Approved (needs AWS credentials
-    that may list the registry; the client defaults to boto3 in the stack's region)."""
-    if settings.endpoint.model_package_arn:
-        return settings.endpoint.model_package_arn
+def resolve_model_package_arn(pinned: str | None, registry: Names, consumer: Names,
+                              sagemaker_client: Any = None) -> str:
+    """The package the ``consumer`` stack serves: the pinned one, else the newest Approved in the
+    ``registry`` stack's group (needs AWS credentials that may list the registry; the client defaults
+    to boto3 in the consumer's region). Cross-account, the group is addressed by its ARN."""
+    if pinned:
+        return pinned
     if sagemaker_client is None:
         import boto3
 
-        sagemaker_client = boto3.client("sagemaker", region_name=settings.region)
-    group = (model_package_group_name(settings) if registry_account_id(settings) == settings.account_id
-             else model_package_group_arn(settings))
+        sagemaker_client = boto3.client("sagemaker", region_name=consumer.region)
+    group = (registry.model_package_group if registry.account == consumer.account
+             else registry.model_package_group_arn)
     return newest_approved_package_arn(sagemaker_client, group)
 
 
 def registry_policy_document(group_arn: pulumi.Input[str], group_name: pulumi.Input[str],
-                             consumer_account_ids: Sequence[str], region: str,
-                             registry_account: str) -> pulumi.Output[str]:
-    """Resource policy of the group: the consumer accounts (staging, prod) may describe the group, list
-    and describe its packages and create models from them; nothing else (no approving, no deleting)."""
-    principals = [f"arn:aws:iam::{account}:root" for account in sorted(set(consumer_account_ids))]
+                             consumer_account_ids: Sequence[str], registry: Names) -> pulumi.Output[str]:
+    """Resource policy of the group: the consumer accounts may describe the group, list and describe
+    its packages and create models from them; nothing else (no approving, no deleting)."""
+    principals = [account_root(account) for account in sorted(set(consumer_account_ids))]
     return policy_document(
         {
             "Sid": "ConsumerAccountsDescribeGroup",
@@ -101,31 +85,6 @@ def registry_policy_document(group_arn: pulumi.Input[str], group_name: pulumi.In
             "Effect": "Allow",
             "Principal": {"AWS": principals},
             "Action": list(PACKAGE_READ_ACTIONS),
-            "Resource": pulumi.Output.concat(
-                f"arn:aws:sagemaker:{region}:{registry_account}:model-package/", group_name, "/*"),
+            "Resource": pulumi.Output.concat(registry.sagemaker_arn("model-package/"), group_name, "/*"),
         },
     )
-
-
-def registry_bucket_name(settings: Settings) -> str:
-    """The registry stack's bucket (``Foundation`` naming), where the workflow keeps model artifacts."""
-    return f"{settings.project}-{REGISTRY_ENVIRONMENT}-{registry_account_id(settings)}-{settings.region}"
-
-
-def model_reader_role_arns(settings: Settings) -> tuple[str, ...]:
-    """Execution roles of the staging and prod endpoints that live in other accounts than the registry.
-
-    The registry stack grants exactly these roles read access to model artifacts (bucket and key) and
-    to the model image (ECR): cross-account access needs both the reader's identity policy (set by
-    ``ModelEndpoint``) and the owner's resource policies (set here). Empty unless this stack owns the
-    registry and promotion targets another account.
-    """
-    if settings.environment != REGISTRY_ENVIRONMENT:
-        return ()
-    readers = []
-    for environment, deploy_role in (("staging", settings.promotion.staging_role_arn),
-                                     ("prod", settings.promotion.prod_role_arn)):
-        account = deploy_role.split(":")[4] if deploy_role else None
-        if account and account != settings.account_id:
-            readers.append(f"arn:aws:iam::{account}:role/{settings.project}-{environment}-endpoint-model")
-    return tuple(readers)

@@ -8,15 +8,16 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import policy_document
 
 
 @dataclass(frozen=True)
 class NotificationsArgs:
-    prefix: str
+    ctx: StackContext
     kms_key_arn: pulumi.Input[str]
+    """The stack's key (the topic is created before the context carries the shared resources)."""
     emails: Sequence[str]
-    account_id: str
     publisher_services: Sequence[str] = ("events.amazonaws.com", "codestar-notifications.amazonaws.com",
                                          "cloudwatch.amazonaws.com")
     """AWS services allowed to publish (EventBridge rules, CodePipeline notification rules, CloudWatch
@@ -32,7 +33,7 @@ class Notifications(pulumi.ComponentResource):
     def __init__(self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:notifications:Notifications", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        topic = aws.sns.Topic(f"{name}-topic", name=f"{args.prefix}-notifications",
+        topic = aws.sns.Topic(f"{name}-topic", name=args.ctx.names.topic,
                               kms_master_key_id=args.kms_key_arn, opts=child)
         aws.sns.TopicPolicy(f"{name}-topic-policy", arn=topic.arn, policy=policy_document(
             {
@@ -41,7 +42,7 @@ class Notifications(pulumi.ComponentResource):
                 "Principal": {"Service": list(args.publisher_services)},
                 "Action": "sns:Publish",
                 "Resource": topic.arn,
-                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
+                "Condition": {"StringEquals": {"aws:SourceAccount": args.ctx.account}},
             },
             {
                 "Sid": "DenyInsecureTransport",

@@ -29,15 +29,16 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import service_role, state_machine_logging_statements, statement
 from components.model_registry import registry_policy_document
-from components.settings import Settings, SourceSettings
+from components.names import Names, account_of
+from components.specs import PipelineSource
 
 PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 STAGE_NAMES = ("Source", "DeployStaging", "IntegrationTests", "ApproveProd", "DeployProd")
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-TESTER_ROLE_SUFFIX = "endpoint-tester"
 
 
 def approved_package_event_pattern(group_name: str) -> dict[str, Any]:
@@ -49,26 +50,6 @@ def approved_package_event_pattern(group_name: str) -> dict[str, Any]:
     }
 
 
-def account_of(role_arn: str) -> str:
-    return role_arn.split(":")[4]
-
-
-def tester_role_name(target_prefix: str) -> str:
-    """Role in the staging stack that the integration tests assume to invoke its endpoint."""
-    return f"{target_prefix}-{TESTER_ROLE_SUFFIX}"
-
-
-def integration_test_role_name(registry_prefix: str) -> str:
-    """Role of the integration-test CodeBuild project, in the registry stack."""
-    return f"{registry_prefix}-promotion-tests"
-
-
-def integration_test_role_arn(settings: Settings, registry_prefix: str) -> str:
-    """ARN of the integration-test role, as a staging stack names it in its tester role's trust policy."""
-    account = settings.endpoint.registry_account_id or settings.account_id
-    return f"arn:aws:iam::{account}:role/{integration_test_role_name(registry_prefix)}"
-
-
 @dataclass(frozen=True)
 class PromotionTarget:
     stack: str
@@ -76,32 +57,26 @@ class PromotionTarget:
     deploy_role_arn: str
     """The target stack's deployRoleArn: its provider assumes it, so the deploy build may too."""
 
+    def names(self, registry: Names) -> Names:
+        """The target stack's names: its environment, in the account of its deploy role."""
+        return registry.of(self.stack, account_of(self.deploy_role_arn))
+
 
 @dataclass(frozen=True)
 class PromotionArgs:
-    project: str
-    prefix: str
-    account_id: str
-    region: str
-    kms_key_arn: pulumi.Input[str]
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
-    topic_arn: pulumi.Input[str]
+    ctx: StackContext
+    """The registry stack's context: the promotion runs there."""
     model_package_group_name: pulumi.Input[str]
     model_package_group_arn: pulumi.Input[str]
     staging: PromotionTarget
     prod: PromotionTarget
-    source: SourceSettings
+    source: PipelineSource
     branch: str
     pulumi_backend_url: str
     pulumi_token_secret_arn: str | None
-    log_retention_days: int
     pulumi_version: str = "3.272.0"
     build_timeout_minutes: int = 60
     approval_hours: int = 72
-
-    def target_prefix(self, target: PromotionTarget) -> str:
-        return f"{self.project}-{target.stack}"
 
 
 class Promotion(pulumi.ComponentResource):
@@ -113,19 +88,20 @@ class Promotion(pulumi.ComponentResource):
     def __init__(self, name: str, args: PromotionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:promotion:Promotion", name, None, opts)
         self._args = a = args
+        self._ctx = ctx = a.ctx
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
-        self._pipeline_name = f"{a.prefix}-promotion"
-        self._pipeline_arn = f"arn:aws:codepipeline:{a.region}:{a.account_id}:{self._pipeline_name}"
+        self._pipeline_name = f"{ctx.prefix}-promotion"
+        self._pipeline_arn = ctx.names.codepipeline_arn(self._pipeline_name)
         # CodePipeline keeps artifacts under the first 20 characters of the pipeline name.
-        self._artifacts = pulumi.Output.concat(a.bucket_arn, f"/{self._pipeline_name[:20]}/*")
+        self._artifacts = pulumi.Output.concat(ctx.bucket_arn, f"/{self._pipeline_name[:20]}/*")
 
-        consumers = sorted({account_of(t.deploy_role_arn) for t in (a.staging, a.prod)} - {a.account_id})
+        consumers = sorted({account_of(t.deploy_role_arn) for t in (a.staging, a.prod)} - {ctx.account})
         if consumers:
             aws.sagemaker.ModelPackageGroupPolicy(
                 f"{name}-registry-policy", model_package_group_name=a.model_package_group_name,
                 resource_policy=registry_policy_document(a.model_package_group_arn, a.model_package_group_name,
-                                                         consumers, a.region, a.account_id),
+                                                         consumers, ctx.names),
                 opts=child)
 
         deploy_staging = self._deploy_project(a.staging)
@@ -135,8 +111,8 @@ class Promotion(pulumi.ComponentResource):
         pipeline = aws.codepipeline.Pipeline(
             f"{name}-pipeline", name=self._pipeline_name, pipeline_type="V2", execution_mode="QUEUED",
             role_arn=pipeline_role.arn,
-            artifact_stores=[{"location": a.bucket_name, "type": "S3",
-                              "encryption_key": {"id": a.kms_key_arn, "type": "KMS"}}],
+            artifact_stores=[{"location": ctx.bucket_name, "type": "S3",
+                              "encryption_key": {"id": ctx.kms_key_arn, "type": "KMS"}}],
             variables=[{"name": PACKAGE_VARIABLE,
                         "description": "ARN of the Approved model package to promote (set by the approval "
                                        "event; set it by hand to roll back to an earlier package)"}],
@@ -150,7 +126,7 @@ class Promotion(pulumi.ComponentResource):
                     "name": "Approve", "category": "Approval", "owner": "AWS", "provider": "Manual",
                     "version": "1",
                     "configuration": {
-                        "NotificationArn": a.topic_arn,
+                        "NotificationArn": ctx.topic_arn,
                         "CustomData": (f"Model package #{{variables.{PACKAGE_VARIABLE}}} is live in staging and "
                                        f"passed the integration tests. Review the test report (link), then "
                                        f"approve to deploy it to prod or reject to stop the promotion."),
@@ -163,24 +139,24 @@ class Promotion(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_role]))
 
         aws.codestarnotifications.NotificationRule(
-            f"{name}-notifications", name=f"{a.prefix}-promotion",
+            f"{name}-notifications", name=f"{ctx.prefix}-promotion",
             resource=pipeline.arn, detail_type="FULL",
             event_type_ids=["codepipeline-pipeline-pipeline-execution-failed",
                             "codepipeline-pipeline-pipeline-execution-succeeded",
                             "codepipeline-pipeline-manual-approval-failed"],
-            targets=[{"address": a.topic_arn, "type": "SNS"}], opts=child)
+            targets=[{"address": ctx.topic_arn, "type": "SNS"}], opts=child)
 
         trigger = self._trigger_state_machine()
         pattern = pulumi.Output.from_input(a.model_package_group_name).apply(
             lambda group: json.dumps(approved_package_event_pattern(group)))
         rule = aws.cloudwatch.EventRule(
-            f"{name}-approved-rule", name=f"{a.prefix}-model-approved",
+            f"{name}-approved-rule", name=f"{ctx.prefix}-model-approved",
             description="A model package in the group became Approved: start its promotion",
             event_pattern=pattern, opts=child)
         events_role, _ = service_role(
-            f"{name}-events", role_name=f"{a.prefix}-promotion-events",
+            f"{name}-events", role_name=f"{ctx.prefix}-promotion-events",
             description="EventBridge starts the promotion trigger state machine",
-            service="events.amazonaws.com", account_id=a.account_id, opts=child,
+            service="events.amazonaws.com", account_id=ctx.account, opts=child,
             statements=[statement("StartTrigger", ["states:StartExecution"], [trigger.arn])])
         aws.cloudwatch.EventTarget(
             f"{name}-approved-target", rule=rule.name, arn=trigger.arn, role_arn=events_role.arn,
@@ -217,14 +193,14 @@ class Promotion(pulumi.ComponentResource):
                     {"name": PACKAGE_VARIABLE, "value": f"#{{variables.{PACKAGE_VARIABLE}}}", "type": "PLAINTEXT"}])}}
 
     def _pipeline_role(self, projects: list[aws.codebuild.Project]) -> aws.iam.Role:
-        a, source = self._args, self._args.source
+        ctx, source = self._ctx, self._args.source
         child = pulumi.ResourceOptions(parent=self)
         statements = [
             statement("Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [self._artifacts]),
-            statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [a.bucket_arn]),
-            statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [a.kms_key_arn]),
+            statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [ctx.bucket_arn]),
+            statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
             statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [p.arn for p in projects]),
-            statement("NotifyApprovers", ["sns:Publish"], [a.topic_arn]),
+            statement("NotifyApprovers", ["sns:Publish"], [ctx.topic_arn]),
         ]
         if source.provider == "codestar":
             statements.append(statement("UseConnection", ["codestar-connections:UseConnection"],
@@ -233,16 +209,16 @@ class Promotion(pulumi.ComponentResource):
             statements.append(statement("ReadRepository", [
                 "codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive",
                 "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"],
-                [f"arn:aws:codecommit:{a.region}:{a.account_id}:{source.repository}"]))
+                [ctx.names.codecommit_arn(source.repository)]))
         else:
             statements.append(statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
-                                        [f"arn:aws:s3:::{source.bucket}/{source.object_key}"]))
+                                        [Names.s3_arn(source.bucket, source.object_key)]))
             statements.append(statement("ReadSourceBucket", ["s3:GetBucketVersioning"],
-                                        [f"arn:aws:s3:::{source.bucket}"]))
+                                        [Names.s3_arn(source.bucket)]))
         role, _ = service_role(
-            f"{self._name}-pipeline", role_name=f"{a.prefix}-promotion-pipeline",
+            f"{self._name}-pipeline", role_name=f"{ctx.prefix}-promotion-pipeline",
             description="CodePipeline service role of the model promotion",
-            service="codepipeline.amazonaws.com", account_id=a.account_id, statements=statements, opts=child)
+            service="codepipeline.amazonaws.com", account_id=ctx.account, statements=statements, opts=child)
         return role
 
     # ---------------------------------------------------------------------------------------------
@@ -250,22 +226,22 @@ class Promotion(pulumi.ComponentResource):
 
     def _project(self, key: str, description: str, buildspec: str, statements: list[dict[str, Any]],
                  environment: dict[str, str]) -> aws.codebuild.Project:
-        a = self._args
+        a, ctx = self._args, self._ctx
         child = pulumi.ResourceOptions(parent=self)
-        project_name = f"{a.prefix}-promotion-{key}"
-        role_name = (integration_test_role_name(a.prefix) if key == "tests" else project_name)
-        project_arn = f"arn:aws:codebuild:{a.region}:{a.account_id}:project/{project_name}"
+        project_name = f"{ctx.prefix}-promotion-{key}"
+        role_name = (ctx.names.promotion_tests_role if key == "tests" else project_name)
+        project_arn = ctx.names.codebuild_project_arn(project_name)
         logs = aws.cloudwatch.LogGroup(
             f"{self._name}-{key}-logs", name=f"/aws/codebuild/{project_name}",
-            retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
+            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
         role, policy = service_role(
             f"{self._name}-{key}", role_name=role_name, description=f"CodeBuild role: {description}",
-            service="codebuild.amazonaws.com", account_id=a.account_id, source_arn=project_arn, opts=child,
+            service="codebuild.amazonaws.com", account_id=ctx.account, source_arn=project_arn, opts=child,
             statements=[
                 statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                           [pulumi.Output.concat(logs.arn, ":*")]),
                 statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
-                statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [a.kms_key_arn]),
+                statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
                 *statements,
             ])
         variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
@@ -274,7 +250,7 @@ class Promotion(pulumi.ComponentResource):
                               "type": "SECRETS_MANAGER"})
         return aws.codebuild.Project(
             f"{self._name}-{key}", name=project_name, description=description,
-            service_role=role.arn, encryption_key=a.kms_key_arn,
+            service_role=role.arn, encryption_key=ctx.kms_key_arn,
             build_timeout=a.build_timeout_minutes,
             artifacts={"type": "CODEPIPELINE"},
             source={"type": "CODEPIPELINE", "buildspec": buildspec},
@@ -292,9 +268,9 @@ class Promotion(pulumi.ComponentResource):
         if a.pulumi_backend_url.startswith("s3://"):
             bucket, _, path = a.pulumi_backend_url[len("s3://"):].partition("/")
             statements += [
-                statement("ListPulumiState", ["s3:ListBucket"], [f"arn:aws:s3:::{bucket}"]),
+                statement("ListPulumiState", ["s3:ListBucket"], [Names.s3_arn(bucket)]),
                 statement("ReadWritePulumiState", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                          [f"arn:aws:s3:::{bucket}/{path.strip('/') + '/' if path.strip('/') else ''}.pulumi/*"]),
+                          [Names.s3_arn(bucket, f"{path.strip('/') + '/' if path.strip('/') else ''}.pulumi/*")]),
             ]
         return statements
 
@@ -309,18 +285,18 @@ class Promotion(pulumi.ComponentResource):
              "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true"})
 
     def _test_project(self) -> aws.codebuild.Project:
-        a = self._args
-        staging_prefix = a.target_prefix(a.staging)
-        tester_role = f"arn:aws:iam::{account_of(a.staging.deploy_role_arn)}:role/{tester_role_name(staging_prefix)}"
-        report_group = f"arn:aws:codebuild:{a.region}:{a.account_id}:report-group/{a.prefix}-promotion-tests-*"
+        a, ctx = self._args, self._ctx
+        staging = a.staging.names(ctx.names)
+        tester_role = staging.endpoint_tester_role_arn
+        report_group = ctx.names.arn("codebuild", f"report-group/{ctx.prefix}-promotion-tests-*")
         return self._project(
             "tests", "runs the integration tests against the staging endpoint", TEST_BUILDSPEC,
             [statement("AssumeStagingTester", ["sts:AssumeRole"], [tester_role]),
              statement("PublishTestReports", ["codebuild:CreateReportGroup", "codebuild:CreateReport",
                                               "codebuild:UpdateReport", "codebuild:BatchPutTestCases"],
                        [report_group])],
-            {"ENDPOINT_NAME": f"{staging_prefix}-endpoint", "TESTER_ROLE_ARN": tester_role,
-             "TARGET_REGION": a.region})
+            {"ENDPOINT_NAME": staging.endpoint, "TESTER_ROLE_ARN": tester_role,
+             "TARGET_REGION": staging.region})
 
     # ---------------------------------------------------------------------------------------------
     # Trigger
@@ -328,16 +304,16 @@ class Promotion(pulumi.ComponentResource):
     def _trigger_state_machine(self) -> aws.sfn.StateMachine:
         """One aws-sdk task: StartPipelineExecution with the package ARN as pipeline variable and the
         event id as idempotency token (EventBridge delivers at least once)."""
-        a = self._args
+        ctx = self._ctx
         child = pulumi.ResourceOptions(parent=self)
-        name = f"{a.prefix}-promotion-trigger"
-        arn = f"arn:aws:states:{a.region}:{a.account_id}:stateMachine:{name}"
+        name = f"{ctx.prefix}-promotion-trigger"
+        arn = ctx.names.state_machine_arn_of(name)
         logs = aws.cloudwatch.LogGroup(
             f"{self._name}-trigger-logs", name=f"/aws/vendedlogs/states/{name}",
-            retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=child)
+            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
         role, policy = service_role(
             f"{self._name}-trigger", role_name=name, description="Starts the promotion pipeline for an approved package",
-            service="states.amazonaws.com", account_id=a.account_id, source_arn=arn, opts=child,
+            service="states.amazonaws.com", account_id=ctx.account, source_arn=arn, opts=child,
             statements=[
                 statement("StartPromotion", ["codepipeline:StartPipelineExecution"], [self._pipeline_arn]),
                 *state_machine_logging_statements(),

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import service_role, statement
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
@@ -26,15 +27,13 @@ RUNTIME = "python3.12"
 
 @dataclass(frozen=True)
 class PythonFunctionArgs:
+    ctx: StackContext
+    """Account, region, the stack key (environment and logs) and log retention."""
     function_name: str
     """Physical name, e.g. ``mlops-dev-approval-request``."""
     folder: str
     """Folder under ``lambdas/`` holding ``handler.py``."""
     description: str
-    account_id: str
-    region: str
-    kms_key_arn: pulumi.Input[str]
-    log_retention_days: int
     statements: Sequence[dict[str, Any]] = ()
     """Extra IAM statements (see ``components.iam.statement``): exact actions, exact resources."""
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -64,21 +63,22 @@ class PythonFunction(pulumi.ComponentResource):
     def __init__(self, name: str, args: PythonFunctionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:lambda:PythonFunction", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        function_arn = f"arn:aws:lambda:{args.region}:{args.account_id}:function:{args.function_name}"
+        ctx = args.ctx
+        function_arn = ctx.names.lambda_arn(args.function_name)
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/lambda/{args.function_name}",
-            retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn, opts=child)
+            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
         role, role_policy = service_role(
             name, role_name=f"{args.function_name}-fn",
             description=f"Execution role of the {args.function_name} Lambda function",
-            service="lambda.amazonaws.com", account_id=args.account_id, source_arn=function_arn, opts=child,
+            service="lambda.amazonaws.com", account_id=ctx.account, source_arn=function_arn, opts=child,
             statements=[
                 statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                           [pulumi.Output.concat(log_group.arn, ":*")]),
                 # X-Ray has no resource-level permissions: "*" is the only valid resource for these two.
                 statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
-                statement("DecryptEnvironment", ["kms:Decrypt"], [args.kms_key_arn]),
+                statement("DecryptEnvironment", ["kms:Decrypt"], [ctx.kms_key_arn]),
                 *args.statements,
             ])
 
@@ -93,7 +93,7 @@ class PythonFunction(pulumi.ComponentResource):
             role=role.arn,
             timeout=args.timeout_seconds,
             memory_size=args.memory_mb,
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=ctx.kms_key_arn,
             tracing_config={"mode": "Active"},
             logging_config={"log_format": "JSON", "log_group": log_group.name},
             environment={"variables": dict(args.environment)} if args.environment else None,

@@ -25,8 +25,10 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import service_role, statement
-from components.settings import SourceSettings
+from components.names import Names
+from components.specs import PipelineSource
 
 BUILDSPEC_PATH = "pipeline/buildspec.yml"
 DATA_MANIFEST_PATH = "data/manifest.json"
@@ -48,22 +50,15 @@ _SOURCE_ACTION = {
 
 @dataclass(frozen=True)
 class TrainingPipelineArgs:
-    prefix: str
-    """Physical name prefix, e.g. ``mlops-dev``."""
-    account_id: str
-    region: str
-    source: SourceSettings
+    ctx: StackContext
+    """Names, the stack key (artifacts, build logs and the build's output are encrypted with it), the
+    stack bucket (pipeline artifacts) and the topic (failures)."""
+    source: PipelineSource
     state_machine_arn: pulumi.Input[str]
     """The training workflow the Train stage starts."""
-    kms_key_arn: pulumi.Input[str]
-    """The stack's key: artifacts, build logs and the build's output are encrypted with it."""
-    artifact_bucket_name: pulumi.Input[str]
-    artifact_bucket_arn: pulumi.Input[str]
     repository_name: pulumi.Input[str]
     repository_arn: pulumi.Input[str]
     repository_url: pulumi.Input[str]
-    notification_topic_arn: pulumi.Input[str]
-    log_retention_days: int
     data_buckets: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     """Buckets the data manifest may point to (those the workflow can read). Empty: the artifact bucket."""
     trigger_paths: Sequence[str] = TRIGGER_PATHS
@@ -89,14 +84,15 @@ class TrainingPipeline(pulumi.ComponentResource):
         super().__init__("mlops:pipeline:TrainingPipeline", name, None, opts)
         self._name = name
         self._args = args
+        self._ctx = ctx = args.ctx
         self._child = pulumi.ResourceOptions(parent=self)
-        self._pipeline_name = f"{args.prefix}-training"
-        self._project_name = f"{args.prefix}-training-image"
+        self._pipeline_name = f"{ctx.prefix}-training"
+        self._project_name = f"{ctx.prefix}-training-image"
         a = args
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-build-logs", name=f"/aws/codebuild/{self._project_name}",
-            retention_in_days=a.log_retention_days, kms_key_id=a.kms_key_arn, opts=self._child)
+            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=self._child)
         project = self._create_build_project(log_group)
         pipeline = self._create_pipeline(project)
         if a.source.provider in ("codecommit", "s3"):
@@ -114,21 +110,21 @@ class TrainingPipeline(pulumi.ComponentResource):
     # --- CodeBuild ------------------------------------------------------------------------------
 
     def _artifact_objects(self) -> pulumi.Output[str]:
-        return pulumi.Output.concat(self._args.artifact_bucket_arn, "/", artifact_prefix(self._pipeline_name), "/*")
+        return pulumi.Output.concat(self._ctx.bucket_arn, "/", artifact_prefix(self._pipeline_name), "/*")
 
     def _create_build_project(self, log_group: aws.cloudwatch.LogGroup) -> aws.codebuild.Project:
-        a = self._args
-        project_arn = f"arn:aws:codebuild:{a.region}:{a.account_id}:project/{self._project_name}"
+        a, ctx = self._args, self._ctx
+        project_arn = ctx.names.codebuild_project_arn(self._project_name)
         role, policy = service_role(
-            f"{self._name}-build", role_name=f"{a.prefix}-training-build",
+            f"{self._name}-build", role_name=f"{ctx.prefix}-training-build",
             description="CodeBuild: builds the training image and pushes it to the stack's ECR repository",
-            service="codebuild.amazonaws.com", account_id=a.account_id, source_arn=project_arn,
+            service="codebuild.amazonaws.com", account_id=ctx.account, source_arn=project_arn,
             opts=self._child, statements=[
             statement("WriteBuildLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                       [pulumi.Output.concat(log_group.arn, ":log-stream:*")]),
             statement("ReadSourceWriteStartInput", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
                       [self._artifact_objects()]),
-            statement("UseStackKeyForArtifacts", ["kms:Decrypt", "kms:GenerateDataKey"], [a.kms_key_arn]),
+            statement("UseStackKeyForArtifacts", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
             # ecr:GetAuthorizationToken has no resource-level permissions: AWS only accepts "*" here.
             statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
             statement("PushTrainingImage", [
@@ -136,7 +132,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
             ], [a.repository_arn]),
             ])
-        data_buckets = list(a.data_buckets) or [a.artifact_bucket_name]
+        data_buckets = list(a.data_buckets) or [ctx.bucket_name]
         return aws.codebuild.Project(
             f"{self._name}-build",
             name=self._project_name,
@@ -144,7 +140,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             service_role=role.arn,
             build_timeout=a.build_timeout_minutes,
             queued_timeout=60,
-            encryption_key=a.kms_key_arn,
+            encryption_key=ctx.kms_key_arn,
             source={"type": "CODEPIPELINE", "buildspec": BUILDSPEC_PATH},
             artifacts={"type": "CODEPIPELINE"},
             environment={
@@ -204,7 +200,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                                   "ExecutionNamePrefix": f"#{{{BUILD_NAMESPACE}.EXECUTION_NAME_PREFIX}}"}}
 
     def _source_statements(self) -> list[dict[str, Any]]:
-        a, s = self._args, self._args.source
+        names, s = self._ctx.names, self._args.source
         if s.provider == "codestar":
             # The service was renamed CodeConnections; both prefixes authorize the same call.
             return [statement("UseConnection", ["codestar-connections:UseConnection", "codeconnections:UseConnection"],
@@ -213,26 +209,26 @@ class TrainingPipeline(pulumi.ComponentResource):
             return [statement("ReadCodeCommitBranch", [
                 "codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive",
                 "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive",
-            ], [f"arn:aws:codecommit:{a.region}:{a.account_id}:{s.repository}"])]
+            ], [names.codecommit_arn(s.repository)])]
         return [
             statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
-                      [f"arn:aws:s3:::{s.bucket}/{s.object_key}"]),
-            statement("CheckSourceBucketVersioning", ["s3:GetBucketVersioning"], [f"arn:aws:s3:::{s.bucket}"]),
+                      [Names.s3_arn(s.bucket, s.object_key)]),
+            statement("CheckSourceBucketVersioning", ["s3:GetBucketVersioning"], [Names.s3_arn(s.bucket)]),
         ]
 
     def _create_pipeline(self, project: aws.codebuild.Project) -> aws.codepipeline.Pipeline:
-        a = self._args
+        a, ctx = self._args, self._ctx
         state_machine_executions = pulumi.Output.from_input(a.state_machine_arn).apply(
             lambda arn: arn.replace(":stateMachine:", ":execution:", 1) + ":*")
         role, policy = service_role(
-            f"{self._name}-pipeline", role_name=f"{a.prefix}-training-pipeline",
+            f"{self._name}-pipeline", role_name=f"{ctx.prefix}-training-pipeline",
             description="CodePipeline: runs the training pipeline (source, build, start the workflow)",
-            service="codepipeline.amazonaws.com", account_id=a.account_id, opts=self._child, statements=[
+            service="codepipeline.amazonaws.com", account_id=ctx.account, opts=self._child, statements=[
             *self._source_statements(),
             statement("ArtifactObjects", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
                       [self._artifact_objects()]),
-            statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [a.artifact_bucket_arn]),
-            statement("UseStackKeyForArtifacts", ["kms:Decrypt", "kms:GenerateDataKey"], [a.kms_key_arn]),
+            statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [ctx.bucket_arn]),
+            statement("UseStackKeyForArtifacts", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
             statement("RunBuild", ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
                       [project.arn]),
             statement("StartTrainingWorkflow", ["states:StartExecution", "states:DescribeStateMachine"],
@@ -258,8 +254,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             # A newer commit replaces older ones waiting for a stage; a running workflow is never cut short.
             execution_mode="SUPERSEDED",
             role_arn=role.arn,
-            artifact_stores=[{"location": a.artifact_bucket_name, "type": "S3",
-                              "encryption_key": {"id": a.kms_key_arn, "type": "KMS"}}],
+            artifact_stores=[{"location": ctx.bucket_name, "type": "S3",
+                              "encryption_key": {"id": ctx.kms_key_arn, "type": "KMS"}}],
             stages=[
                 {"name": "Source", "actions": [self._source_action()]},
                 {"name": "Build", "actions": [self._build_action(project)]},
@@ -272,12 +268,12 @@ class TrainingPipeline(pulumi.ComponentResource):
     # --- EventBridge ----------------------------------------------------------------------------
 
     def _start_pattern(self) -> dict[str, Any]:
-        a, s = self._args, self._args.source
+        s = self._args.source
         if s.provider == "codecommit":
             return {
                 "source": ["aws.codecommit"],
                 "detail-type": ["CodeCommit Repository State Change"],
-                "resources": [f"arn:aws:codecommit:{a.region}:{a.account_id}:{s.repository}"],
+                "resources": [self._ctx.names.codecommit_arn(s.repository)],
                 "detail": {"event": ["referenceCreated", "referenceUpdated"], "referenceType": ["branch"],
                            "referenceName": [s.branch]},
             }
@@ -289,23 +285,23 @@ class TrainingPipeline(pulumi.ComponentResource):
         }
 
     def _create_start_rule(self, pipeline: aws.codepipeline.Pipeline) -> None:
-        a = self._args
+        a, ctx = self._args, self._ctx
         role, _ = service_role(
-            f"{self._name}-start", role_name=f"{a.prefix}-training-start",
+            f"{self._name}-start", role_name=f"{ctx.prefix}-training-start",
             description="EventBridge: starts the training pipeline on a source change",
-            service="events.amazonaws.com", account_id=a.account_id, opts=self._child,
+            service="events.amazonaws.com", account_id=ctx.account, opts=self._child,
             statements=[statement("StartTrainingPipeline", ["codepipeline:StartPipelineExecution"], [pipeline.arn])])
         rule = aws.cloudwatch.EventRule(
-            f"{self._name}-start", name=f"{a.prefix}-training-start",
+            f"{self._name}-start", name=f"{ctx.prefix}-training-start",
             description=f"Start {self._pipeline_name} when its {a.source.provider} source changes",
             event_pattern=json.dumps(self._start_pattern()), opts=self._child)
         aws.cloudwatch.EventTarget(f"{self._name}-start-target", rule=rule.name, arn=pipeline.arn,
                                    role_arn=role.arn, target_id="training-pipeline", opts=self._child)
 
     def _create_failure_notification(self, pipeline: aws.codepipeline.Pipeline) -> None:
-        a = self._args
+        ctx = self._ctx
         rule = aws.cloudwatch.EventRule(
-            f"{self._name}-failed", name=f"{a.prefix}-training-failed",
+            f"{self._name}-failed", name=f"{ctx.prefix}-training-failed",
             description=f"Notify the stack's topic when {self._pipeline_name} fails",
             event_pattern=pulumi.Output.json_dumps({
                 "source": ["aws.codepipeline"],
@@ -313,7 +309,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 "detail": {"state": ["FAILED"], "pipeline": [pipeline.name]},
             }), opts=self._child)
         aws.cloudwatch.EventTarget(
-            f"{self._name}-failed-target", rule=rule.name, arn=a.notification_topic_arn,
+            f"{self._name}-failed-target", rule=rule.name, arn=ctx.topic_arn,
             target_id="notification-topic",
             input_transformer={
                 "input_paths": {"pipeline": "$.detail.pipeline", "execution": "$.detail.execution-id",

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from components.model_endpoint import endpoint_name
-from components.settings import Settings
+from program.settings import Settings
+from program.topology import stack_names
 from tests.conftest import as_list, policy_statements
 from tests.test_settings import raw_settings
 
@@ -33,7 +33,7 @@ def statements_of(run, policy_name):
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_endpoint_name_is_stable_and_per_stack(stack):
     settings = Settings.from_raw(raw_settings(stack), stack=stack)
-    assert endpoint_name(settings) == f"mlops-{stack}-endpoint"
+    assert stack_names(settings).endpoint == f"mlops-{stack}-endpoint"
 
 
 def test_dev_endpoint_belongs_to_the_workflow_not_to_pulumi(stack_run):

@@ -9,9 +9,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.model_registry import (NoApprovedModelPackage, model_package_group_arn, model_package_group_name,
-                                       newest_approved_package_arn, resolve_model_package_arn)
-from components.settings import Settings
+from components.model_registry import NoApprovedModelPackage, newest_approved_package_arn
+from components.model_registry import resolve_model_package_arn as resolve
+from program.settings import Settings
+from program.topology import registry_names, stack_names
 from tests.test_settings import raw_settings
 
 REGION = "eu-west-1"
@@ -81,6 +82,10 @@ def staging(**changes) -> Settings:
     return Settings.from_raw(raw_settings("staging", **changes), stack="staging")
 
 
+def resolve_model_package_arn(settings: Settings, client) -> str:
+    return resolve(settings.endpoint.model_package_arn, registry_names(settings), stack_names(settings), client)
+
+
 def test_pinned_package_is_used_without_asking_the_registry():
     settings = staging()
 
@@ -93,8 +98,8 @@ def test_pinned_package_is_used_without_asking_the_registry():
 
 def test_unpinned_stack_serves_the_newest_approved_in_the_registry_account(sagemaker):
     settings = staging(modelPackageArn="")
-    assert model_package_group_name(settings) == "mlops-dev-models"
-    assert model_package_group_arn(settings) == \
+    assert registry_names(settings).model_package_group == "mlops-dev-models"
+    assert registry_names(settings).model_package_group_arn == \
         "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/mlops-dev-models"
     group = make_group(sagemaker, "mlops-dev-models")
     register(sagemaker, group, "Approved")

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from components.settings import KEYS, Settings, SettingsError
+from program.settings import KEYS, Settings, SettingsError
 from tools.mockrun import ROOT, STACKS, load_stack_config
 
 

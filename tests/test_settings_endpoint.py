@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import Settings, SettingsError
+from program.settings import Settings, SettingsError
 from tests.test_settings import raw_settings
 
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-models/7"

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from components.settings import SettingsError
+from program.settings import SettingsError
 from tools.mockrun import UnmockedInvokeError, run_program
 
 PROVIDER = "pulumi:providers:aws"

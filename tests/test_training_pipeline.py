@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import SettingsError
+from program.settings import SettingsError
 from components.training_pipeline import (BUILDSPEC_PATH, DATA_MANIFEST_PATH, START_INPUT_FILE, TRIGGER_PATHS,
                                           artifact_prefix)
 from tests.conftest import as_list, policy_statements

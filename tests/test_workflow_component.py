@@ -10,10 +10,32 @@ from pathlib import Path
 
 import pytest
 
+from components.approval_api import ApprovalApi, ApprovalApiArgs
+from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
+from program.compose import shared_context
 from tests.conftest import as_list, policy_statements
-from tools.mockrun import ROOT, run_program
+from tools.mockrun import ROOT, run_components
 
-PROGRAM = ROOT / "tests" / "programs" / "workflow_stack.py"
+
+def workflow_and_approval(settings):
+    """The workflow and approval components on the real shared resources; the image repository and the
+    inference API are other components, so their names stand in for them."""
+    ctx, _, _ = shared_context(settings)
+    names = ctx.names
+    approval = ApprovalApi(f"{names.prefix}-approval", ApprovalApiArgs(
+        ctx, state_machine_arn=names.state_machine_arn, link_ttl_seconds=settings.approval_timeout_seconds),
+        opts=ctx.opts)
+    workflow = TrainingWorkflow(f"{names.prefix}-workflow", TrainingWorkflowArgs(
+        ctx, training=settings.training,
+        image_repository_arn=names.arn("ecr", f"repository/{names.image_repository}"),
+        approval_request_function_arn=approval.request_function_arn,
+        smoke_test_function_arn=names.lambda_arn(names.inference_function),
+        inference_url="https://abc123.execute-api.eu-west-1.amazonaws.com/v1/predict",
+        approval_timeout_seconds=settings.approval_timeout_seconds,
+        endpoint_instance_type=settings.endpoint.instance_type,
+        endpoint_instance_count=settings.endpoint.instance_count,
+        deploy_endpoint=settings.endpoint.managed_by == "workflow"), opts=ctx.opts)
+    return {"stateMachineArn": workflow.state_machine_arn, "approvalUrl": approval.decision_url}
 # Actions AWS documents without resource-level permissions: "*" is the only valid resource for them.
 NO_RESOURCE_LEVEL = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                      "xray:GetSamplingTargets", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
@@ -27,7 +49,7 @@ _RUNS: dict[str, object] = {}
 @pytest.fixture(params=["dev", "prod"])
 def run(request):
     if request.param not in _RUNS:
-        _RUNS[request.param] = run_program(request.param, program=PROGRAM)
+        _RUNS[request.param] = run_components(request.param, workflow_and_approval)
     return _RUNS[request.param]
 
 

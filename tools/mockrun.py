@@ -32,6 +32,11 @@ PROJECT = "mlops"
 STACKS = ("dev", "staging", "prod")
 
 
+def stack_names(root: Path = ROOT) -> tuple[str, ...]:
+    """The stacks that have a stack file (``Pulumi.<stack>.yaml``), sorted."""
+    return tuple(sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml")))
+
+
 class UnmockedInvokeError(RuntimeError):
     """The program called a data source (invoke) that the mocks do not know."""
 
@@ -323,6 +328,37 @@ def run_program(stack: str, *, config: Mapping[str, str] | None = None,
     key). Exceptions from the program (SettingsError among them) propagate unchanged; pass
     ``records`` to see what was registered before one was raised.
     """
+    added_path = str(program.parent) not in sys.path
+    if added_path:
+        sys.path.insert(0, str(program.parent))
+    try:
+        return _run_under_mocks(stack, lambda: runpy.run_path(str(program), run_name="__main__"),
+                                config=config, overrides=overrides, records=records)
+    finally:
+        if added_path:
+            sys.path.remove(str(program.parent))
+
+
+def run_components(stack: str, build: Callable[[Any], Any], *, config: Mapping[str, str] | None = None,
+                   overrides: Mapping[str, str | None] | None = None,
+                   records: list[RecordedResource] | None = None) -> ProgramRun:
+    """Run ``build(settings)`` instead of the whole program: the components a test is about, under the
+    same recording mocks and with the stack's real settings (``config`` and ``overrides`` as in
+    ``run_program``). Whatever ``build`` returns as a dict becomes the run's outputs."""
+    def program() -> None:
+        import pulumi
+
+        from program.settings import load_settings
+
+        for key, value in (build(load_settings()) or {}).items():
+            pulumi.export(key, value)
+
+    return _run_under_mocks(stack, program, config=config, overrides=overrides, records=records)
+
+
+def _run_under_mocks(stack: str, program: Callable[[], Any], *, config: Mapping[str, str] | None,
+                     overrides: Mapping[str, str | None] | None,
+                     records: list[RecordedResource] | None) -> ProgramRun:
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
@@ -339,9 +375,6 @@ def run_program(stack: str, *, config: Mapping[str, str] | None = None,
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    added_path = str(program.parent) not in sys.path
-    if added_path:
-        sys.path.insert(0, str(program.parent))
     try:
         pulumi.runtime.reset_options(project=PROJECT, stack=stack)
         mocks = _make_mocks(ctx)
@@ -352,11 +385,9 @@ def run_program(stack: str, *, config: Mapping[str, str] | None = None,
 
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        _sync_await(run_pulumi_func(program))
         outputs = _sync_await(_resolve_stack_outputs())
     finally:
-        if added_path:
-            sys.path.remove(str(program.parent))
         pulumi.runtime.reset_options()
         asyncio.set_event_loop(None)
         loop.close()

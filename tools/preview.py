@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None, *,
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     args = parser.parse_args(argv)
 
-    from components.settings import SettingsError
+    from program.settings import SettingsError
 
     try:
         run = run_program(args.stack) if program is None else run_program(args.stack, program=program)

@@ -16,15 +16,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from components.specs import INFERENCE_AUTH_MODES, SOURCE_PROVIDERS, PipelineSource, TrainingSpec
+
 PROJECT = "mlops"
 ENVIRONMENTS = ("dev", "staging", "prod")
-SOURCE_PROVIDERS = ("codestar", "codecommit", "s3")
 DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
 # workflow: the training workflow deploys and smoke-tests this stack's endpoint (dev).
 # promotion: the endpoint is a Pulumi resource of this stack, set by model promotion (staging, prod).
 MODEL_DEPLOYMENTS = ("workflow", "promotion")
-# iam: callers sign requests with SigV4 (execute-api:Invoke); api-key: an API key and a usage plan.
-INFERENCE_AUTH = ("iam", "api-key")
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
@@ -193,7 +192,7 @@ KEYS: dict[str, Key] = {
                                      "or empty for this stack's account"), optional=True),
     "modelFeatureCount": Key(_integer(1, 10000)),
     # inference API
-    "inferenceAuth": Key(_one_of(INFERENCE_AUTH)),
+    "inferenceAuth": Key(_one_of(INFERENCE_AUTH_MODES)),
     "inferenceThrottleRateLimit": Key(_integer(1, 10000)),
     "inferenceThrottleBurstLimit": Key(_integer(1, 5000)),
     # model promotion (runs in the stack that owns the model registry)
@@ -217,17 +216,6 @@ KEYS: dict[str, Key] = {
     "sourceBucket": Key(_string(_BUCKET, "an S3 bucket name"), optional=True),
     "sourceObjectKey": Key(_string(None, "an S3 object key such as sources/model.zip"), optional=True),
 }
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    instance_type: str
-    instance_count: int
-    volume_size_gb: int
-    max_runtime_seconds: int
-    transform_instance_type: str
-    min_accuracy: float
-    hyperparameters: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -271,16 +259,6 @@ class PromotionSettings:
 
 
 @dataclass(frozen=True)
-class SourceSettings:
-    provider: str
-    repository: str | None
-    branch: str
-    connection_arn: str | None
-    bucket: str | None
-    object_key: str | None
-
-
-@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -294,16 +272,11 @@ class Settings:
     log_retention_days: int
     notification_emails: tuple[str, ...]
     approval_timeout_seconds: int
-    training: TrainingSettings
+    training: TrainingSpec
     endpoint: EndpointSettings
-    source: SourceSettings
+    source: PipelineSource
     inference: InferenceSettings
     promotion: PromotionSettings
-
-    @property
-    def prefix(self) -> str:
-        """Prefix for physical names: ``mlops-dev``."""
-        return f"{self.project}-{self.environment}"
 
     @property
     def account_id(self) -> str:
@@ -358,7 +331,7 @@ class Settings:
             log_retention_days=values["logRetentionDays"],
             notification_emails=values["notificationEmails"],
             approval_timeout_seconds=values["approvalTimeoutSeconds"],
-            training=TrainingSettings(
+            training=TrainingSpec(
                 instance_type=values["trainingInstanceType"],
                 instance_count=values["trainingInstanceCount"],
                 volume_size_gb=values["trainingVolumeSizeGb"],
@@ -383,7 +356,7 @@ class Settings:
                 registry_account_id=values["registryAccountId"],
                 feature_count=values["modelFeatureCount"],
             ),
-            source=SourceSettings(
+            source=PipelineSource(
                 provider=values["sourceProvider"],
                 repository=values["sourceRepository"],
                 branch=values["sourceBranch"],

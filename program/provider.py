@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import Settings
+from program.settings import Settings
 
 
 def create_provider(settings: Settings) -> aws.Provider:

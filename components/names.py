@@ -1,0 +1,192 @@
+"""Every physical name and ARN that crosses a component or a stack boundary, in one place.
+
+A stack's names follow from four primitives: the project, the environment, the account and the region
+(``Names``). One stack reaches another's resources (the registry's bucket and model package group, a
+target's endpoint and tester role) through ``names.of(environment, account)``, never by rebuilding the
+string itself, so the two sides cannot drift apart. ARNs are built by ``Names.arn`` and taken apart by
+``account_of``; nothing else in the program formats or splits an ARN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+PARTITION = "aws"
+
+# Object prefixes of the stack bucket that more than one component reads or writes.
+DATA_PREFIX = "data"
+"""Training, validation and test data the workflow reads (``data/train``, ...)."""
+WORKFLOW_PREFIX = "workflow"
+"""What the training workflow writes: models, evaluation output; promoted endpoints read models here."""
+DATA_CAPTURE_PREFIX = "data-capture"
+"""Where endpoints capture requests and responses, one folder per endpoint."""
+
+
+def account_of(arn: str) -> str:
+    """The account id of an ARN (``arn:aws:iam::123456789012:role/x`` -> ``123456789012``)."""
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"{arn!r} is not an ARN")
+    return parts[4]
+
+
+def account_root(account: str) -> str:
+    """The principal that stands for a whole account in resource and trust policies."""
+    return f"arn:{PARTITION}:iam::{account}:root"
+
+
+def account_roots(arns: Iterable[str]) -> list[str]:
+    """The accounts of ``arns`` as principals, sorted and without repeats (a policy then narrows them
+    to the exact roles with ``aws:PrincipalArn``)."""
+    return sorted({account_root(account_of(arn)) for arn in arns})
+
+
+@dataclass(frozen=True)
+class Names:
+    """Physical names and ARNs of one stack (``mlops-dev`` in account 111111111111, eu-west-1)."""
+
+    project: str
+    environment: str
+    account: str
+    region: str
+
+    def of(self, environment: str, account: str | None = None) -> Names:
+        """The names of another stack of this project in this region (its account, if it differs)."""
+        return replace(self, environment=environment, account=account or self.account)
+
+    # --- generic -----------------------------------------------------------------------------------
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of every physical name of the stack: ``mlops-dev``."""
+        return f"{self.project}-{self.environment}"
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        """``arn:aws:<service>:<region>:<account>:<resource>`` in this stack's region and account;
+        ``region=False`` / ``account=False`` for services whose ARNs leave them empty (IAM, S3)."""
+        return (f"arn:{PARTITION}:{service}:{self.region if region else ''}:"
+                f"{self.account if account else ''}:{resource}")
+
+    def role_arn(self, role_name: str) -> str:
+        return self.arn("iam", f"role/{role_name}", region=False)
+
+    def policy_arn(self, policy_name: str) -> str:
+        return self.arn("iam", f"policy/{policy_name}", region=False)
+
+    @property
+    def account_root(self) -> str:
+        return account_root(self.account)
+
+    @staticmethod
+    def s3_arn(bucket: str, key: str = "") -> str:
+        """``arn:aws:s3:::bucket`` or ``arn:aws:s3:::bucket/key`` (S3 ARNs carry no region or account)."""
+        return f"arn:{PARTITION}:s3:::{bucket}" + (f"/{key}" if key else "")
+
+    def log_group_arn(self, log_group: str) -> str:
+        """``arn:aws:logs:<region>:<account>:log-group:<name>`` (``*`` for every group)."""
+        return self.arn("logs", f"log-group:{log_group}")
+
+    def lambda_arn(self, function_name: str) -> str:
+        return self.arn("lambda", f"function:{function_name}")
+
+    def codebuild_project_arn(self, project_name: str) -> str:
+        return self.arn("codebuild", f"project/{project_name}")
+
+    def codecommit_arn(self, repository: str) -> str:
+        return self.arn("codecommit", repository)
+
+    def codepipeline_arn(self, pipeline_name: str) -> str:
+        return self.arn("codepipeline", pipeline_name)
+
+    def state_machine_arn_of(self, state_machine: str) -> str:
+        return self.arn("states", f"stateMachine:{state_machine}")
+
+    def sagemaker_arn(self, resource: str) -> str:
+        """``arn:aws:sagemaker:<region>:<account>:<resource>`` (``training-job/...``, ``endpoint/...``)."""
+        return self.arn("sagemaker", resource)
+
+    # --- shared pieces (Foundation, Notifications) --------------------------------------------------
+
+    @property
+    def bucket(self) -> str:
+        """The stack's bucket: artifacts, data, models, data capture, each under its own prefix."""
+        return f"{self.prefix}-{self.account}-{self.region}"
+
+    @property
+    def kms_alias(self) -> str:
+        return f"alias/{self.prefix}"
+
+    @property
+    def topic(self) -> str:
+        return f"{self.prefix}-notifications"
+
+    # --- training ---------------------------------------------------------------------------------
+
+    @property
+    def image_repository(self) -> str:
+        """ECR repository of the training and serving image."""
+        return f"{self.prefix}-model"
+
+    @property
+    def state_machine(self) -> str:
+        return f"{self.prefix}-training"
+
+    @property
+    def state_machine_arn(self) -> str:
+        """Known before the state machine exists, which breaks the workflow <-> approval API cycle."""
+        return self.state_machine_arn_of(self.state_machine)
+
+    @property
+    def model_package_group(self) -> str:
+        """The model package group the training workflow of this stack registers models in."""
+        return f"{self.prefix}-models"
+
+    @property
+    def model_package_group_arn(self) -> str:
+        return self.sagemaker_arn(f"model-package-group/{self.model_package_group}")
+
+    # --- serving ----------------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """The stable SageMaker endpoint the inference API invokes (the same name on every update)."""
+        return f"{self.prefix}-endpoint"
+
+    @property
+    def endpoint_arn(self) -> str:
+        return self.sagemaker_arn(f"endpoint/{self.endpoint}")
+
+    @property
+    def endpoint_model_role(self) -> str:
+        """Execution role of the endpoint's models; the registry stack lets it read models and images."""
+        return f"{self.prefix}-endpoint-model"
+
+    @property
+    def endpoint_model_role_arn(self) -> str:
+        return self.role_arn(self.endpoint_model_role)
+
+    @property
+    def endpoint_tester_role(self) -> str:
+        """Role the promotion's integration tests assume to invoke this stack's endpoint."""
+        return f"{self.prefix}-endpoint-tester"
+
+    @property
+    def endpoint_tester_role_arn(self) -> str:
+        return self.role_arn(self.endpoint_tester_role)
+
+    @property
+    def inference_function(self) -> str:
+        """The inference proxy Lambda (the training workflow smoke-tests the endpoint through it)."""
+        return f"{self.prefix}-inference"
+
+    # --- promotion --------------------------------------------------------------------------------
+
+    @property
+    def promotion_tests_role(self) -> str:
+        """Role of the integration-test build in the registry stack; target testers trust it."""
+        return f"{self.prefix}-promotion-tests"
+
+    @property
+    def promotion_tests_role_arn(self) -> str:
+        return self.role_arn(self.promotion_tests_role)

@@ -1,0 +1,45 @@
+"""What a user configures for a component, as plain frozen values.
+
+The settings module builds these from stack config and hands them to components whole, so a new
+training setting is a field here, its config key, and the place that reads it: no relaying field by
+field through the composition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+SOURCE_PROVIDERS = ("codestar", "codecommit", "s3")
+INFERENCE_AUTH_MODES = ("iam", "api-key")
+"""iam: callers sign requests with SigV4 (execute-api:Invoke); api-key: an API key and a usage plan."""
+
+
+@dataclass(frozen=True)
+class PipelineSource:
+    """Where a pipeline's commits come from: a CodeStar connection, a CodeCommit repository or S3."""
+
+    provider: str
+    """``codestar`` (GitHub, GitLab, Bitbucket connection), ``codecommit`` or ``s3``."""
+    repository: str | None
+    """``owner/name`` for codestar, the repository name for codecommit."""
+    branch: str
+    connection_arn: str | None
+    bucket: str | None
+    object_key: str | None
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How the training workflow trains and evaluates a model."""
+
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    max_runtime_seconds: int
+    transform_instance_type: str
+    """Instance type of the batch transform that evaluates on held-out data."""
+    min_accuracy: float
+    """A model below this held-out accuracy is never offered for approval."""
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    """Defaults for every run (SageMaker hyperparameters are strings); an execution may override them."""

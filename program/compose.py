@@ -1,0 +1,148 @@
+"""The one composition function: settings in, the stack's components built, its outputs out.
+
+config -> ``program.settings`` -> ``build_stack`` -> ``components`` -> outputs. Components import no
+settings: this module translates settings into their Args (and the stack context) exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.approval_api import ApprovalApi, ApprovalApiArgs
+from components.context import SharedResources, StackContext
+from components.foundation import Foundation, FoundationArgs
+from components.image_repository import ModelImageRepository, ModelImageRepositoryArgs
+from components.inference_api import InferenceApi, InferenceApiArgs
+from components.model_endpoint import ModelEndpoint, ModelEndpointArgs
+from components.model_registry import resolve_model_package_arn
+from components.notifications import Notifications, NotificationsArgs
+from components.promotion import Promotion, PromotionArgs, PromotionTarget
+from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
+from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
+from program.provider import component_options, create_provider
+from program.settings import Settings
+from program.topology import model_reader_role_arns, registry_names, stack_names
+
+
+def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifications]:
+    """The stack's provider, its key, bucket and topic, and the context that carries them."""
+    names = stack_names(settings)
+    ctx = StackContext(names=names, protect=settings.protect, log_retention_days=settings.log_retention_days,
+                       opts=component_options(create_provider(settings)))
+    foundation = Foundation(
+        f"{names.prefix}-foundation", FoundationArgs(ctx, model_reader_role_arns=model_reader_role_arns(settings)),
+        opts=ctx.opts)
+    notifications = Notifications(
+        f"{names.prefix}-notifications",
+        NotificationsArgs(ctx, kms_key_arn=foundation.kms_key_arn, emails=settings.notification_emails),
+        opts=ctx.opts)
+    ctx = ctx.with_shared(SharedResources(
+        kms_key_arn=foundation.kms_key_arn, bucket_name=foundation.bucket_name, bucket_arn=foundation.bucket_arn,
+        topic_arn=notifications.topic_arn, api_logging=foundation.api_gateway_logging))
+    return ctx, foundation, notifications
+
+
+def build_stack(settings: Settings) -> dict[str, Any]:
+    """Create every component of the stack; return the stack outputs (name -> value)."""
+    ctx, foundation, notifications = shared_context(settings)
+    names = ctx.names
+    readers = model_reader_role_arns(settings)
+
+    # Training pipeline: a push builds container/ into ECR (tag = full commit SHA) and starts the workflow.
+    image_repository = ModelImageRepository(
+        f"{names.prefix}-images", ModelImageRepositoryArgs(ctx, reader_role_arns=readers), opts=ctx.opts)
+
+    # Inference API in front of the stack's stable endpoint (its URL never changes with a model update).
+    inference_api = InferenceApi(
+        f"{names.prefix}-inference",
+        InferenceApiArgs(ctx, endpoint_name=names.endpoint, feature_count=settings.endpoint.feature_count,
+                         auth=settings.inference.auth, throttle_rate_limit=settings.inference.throttle_rate_limit,
+                         throttle_burst_limit=settings.inference.throttle_burst_limit),
+        opts=ctx.opts)
+
+    # Promotion-deployed stacks: the endpoint is a resource of this stack, serving the package promotion
+    # pins (modelPackageArn) or the newest Approved one; staging lets the integration tests invoke it.
+    model_endpoint = None
+    registry = registry_names(settings)
+    if settings.endpoint.managed_by == "promotion":
+        e = settings.endpoint
+        model_endpoint = ModelEndpoint(
+            f"{names.prefix}-endpoint",
+            ModelEndpointArgs(
+                ctx, model_package_arn=resolve_model_package_arn(e.model_package_arn, registry, names),
+                registry=registry, instance_type=e.instance_type, instance_count=e.instance_count,
+                min_capacity=e.min_capacity, max_capacity=e.max_capacity,
+                data_capture_percent=e.data_capture_percent, deployment_strategy=e.deployment_strategy,
+                tester_principal_arn=(registry.promotion_tests_role_arn
+                                      if settings.environment == "staging" else None)),
+            opts=ctx.opts)
+
+    # Approval API and training workflow: train, evaluate, register, approve by signed link, deploy, notify.
+    approval_api = ApprovalApi(
+        f"{names.prefix}-approval",
+        ApprovalApiArgs(ctx, state_machine_arn=names.state_machine_arn,
+                        link_ttl_seconds=settings.approval_timeout_seconds),
+        opts=ctx.opts)
+    workflow = TrainingWorkflow(
+        f"{names.prefix}-workflow",
+        TrainingWorkflowArgs(
+            ctx, training=settings.training, image_repository_arn=image_repository.repository_arn,
+            approval_request_function_arn=approval_api.request_function_arn,
+            smoke_test_function_arn=inference_api.function_arn, inference_url=inference_api.url,
+            approval_timeout_seconds=settings.approval_timeout_seconds,
+            endpoint_instance_type=settings.endpoint.instance_type,
+            endpoint_instance_count=settings.endpoint.instance_count,
+            deploy_endpoint=settings.endpoint.managed_by == "workflow"),
+        opts=ctx.opts)
+    training_pipeline = TrainingPipeline(
+        f"{names.prefix}-training-pipeline",
+        TrainingPipelineArgs(
+            ctx, source=settings.source, state_machine_arn=workflow.state_machine_arn,
+            repository_name=image_repository.repository_name, repository_arn=image_repository.repository_arn,
+            repository_url=image_repository.repository_url),
+        opts=ctx.opts)
+
+    # Promotion (in the stack that owns the model registry): Approved package -> staging -> tests -> approval -> prod.
+    promotion = None
+    if settings.promotion.enabled:
+        p = settings.promotion
+        promotion = Promotion(
+            f"{names.prefix}-promotion",
+            PromotionArgs(
+                ctx, model_package_group_name=workflow.model_package_group_name,
+                model_package_group_arn=workflow.model_package_group_arn,
+                staging=PromotionTarget("staging", p.staging_role_arn),
+                prod=PromotionTarget("prod", p.prod_role_arn),
+                source=settings.source, branch=p.branch, pulumi_backend_url=p.pulumi_backend_url,
+                pulumi_token_secret_arn=p.pulumi_token_secret_arn),
+            opts=ctx.opts)
+
+    outputs: dict[str, Any] = {
+        "environment": settings.environment,
+        "bucketName": foundation.bucket_name,
+        "kmsKeyArn": foundation.kms_key_arn,
+        "notificationTopicArn": notifications.topic_arn,
+        "imageRepositoryUrl": image_repository.repository_url,
+        "trainingPipelineName": training_pipeline.pipeline_name,
+        "stateMachineArn": workflow.state_machine_arn,
+        "modelPackageGroupName": workflow.model_package_group_name,
+        "approvalUrl": approval_api.decision_url,
+        "inferenceUrl": inference_api.url,
+        "endpointName": names.endpoint,
+    }
+    if inference_api.invoke_policy_arn is not None:
+        outputs["inferenceInvokePolicyArn"] = inference_api.invoke_policy_arn
+    if inference_api.api_key_id is not None:
+        outputs["inferenceApiKeyId"] = inference_api.api_key_id
+    if model_endpoint is not None:
+        outputs["modelPackageArn"] = model_endpoint.model_package_arn
+    if promotion is not None:
+        outputs["promotionPipelineName"] = promotion.pipeline_name
+    return outputs
+
+
+def export(outputs: dict[str, Any]) -> None:
+    for key, value in outputs.items():
+        pulumi.export(key, value)

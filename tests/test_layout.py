@@ -1,0 +1,66 @@
+"""The program's shape, checked: one way from config to components, one module for cross-stack names."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES_MODULE = ROOT / "components" / "names.py"
+PROGRAM_CODE = sorted([*(ROOT / "components").rglob("*.py"), *(ROOT / "program").rglob("*.py"), ROOT / "__main__.py"])
+
+# An ARN formatted from placeholders (f"arn:aws:iam::{account}:role/...") or taken apart by hand.
+# Step Functions integration ARNs (arn:aws:states:::sagemaker:...) name an API, not a resource.
+ARN_BUILT_BY_HAND = re.compile(r"""f["'][^"']*arn:aws:(?!states:::)[^"']*\{|\.split\(["']:["']\)""")
+# Physical names that one stack or component uses to reach another's resources.
+CROSS_STACK_SUFFIXES = re.compile(r"""prefix\}-(endpoint|models|endpoint-model|endpoint-tester|promotion-tests)["']""")
+# Another stack's prefix rebuilt from the project and an environment.
+OTHER_STACK_PREFIX = re.compile(r"""f["']\{[a-z_.]*project\}-""")
+
+
+def _is_logical_name(line: str) -> bool:
+    """``f"{names.prefix}-endpoint",`` alone on its line: a component's logical (URN) name, not AWS's."""
+    stripped = line.strip()
+    return stripped.startswith(('f"', "f'")) and stripped.endswith(('",', "',")) and stripped.count('"') == 2
+
+
+def _imports(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "components").rglob("*.py")), ids=lambda p: p.name)
+def test_components_import_no_settings_and_no_composition(path):
+    assert not {m for m in _imports(path) if m == "program" or m.startswith("program.")}, \
+        f"{path.relative_to(ROOT)} imports the program package: components take a StackContext and Args"
+
+
+@pytest.mark.parametrize("path", [p for p in PROGRAM_CODE if p != NAMES_MODULE], ids=lambda p: p.name)
+def test_only_the_names_module_builds_arns_and_cross_stack_names(path):
+    text = path.read_text()
+    for pattern in (ARN_BUILT_BY_HAND, CROSS_STACK_SUFFIXES, OTHER_STACK_PREFIX):
+        found = [line.strip() for line in text.splitlines() if pattern.search(line) and not _is_logical_name(line)]
+        assert not found, f"{path.relative_to(ROOT)} builds a name the names module owns: {found}"
+
+
+def test_the_checks_catch_what_they_are_for():
+    assert ARN_BUILT_BY_HAND.search('f"arn:aws:iam::{account}:role/x"')
+    assert ARN_BUILT_BY_HAND.search('role_arn.split(":")[4]')
+    assert not ARN_BUILT_BY_HAND.search('f"arn:aws:states:::sagemaker:{action}Endpoint"')
+    assert CROSS_STACK_SUFFIXES.search('f"{settings.prefix}-endpoint"')
+    assert not CROSS_STACK_SUFFIXES.search('f"{name}-endpoint"')  # a logical name, not a physical one
+    assert OTHER_STACK_PREFIX.search('f"{settings.project}-dev-models"')
+
+
+def test_main_is_a_few_lines():
+    lines = [line for line in (ROOT / "__main__.py").read_text().splitlines() if line.strip()]
+    assert len(lines) <= 6, lines
+
