@@ -4,7 +4,7 @@ Train (.sync) -> create model -> batch transform on held-out data (.sync) -> sco
 package (PendingManualApproval) -> e-mail signed approval links and wait (.waitForTaskToken, timeout
 from config) -> approve or reject the package -> deploy the stage's stable endpoint (create the first
 time, update afterwards, wait for InService) -> smoke test -> notify. The definition is built in
-Python by ``components.workflow_definition``; docs/workflow.md has the diagram.
+Python by the ``components.workflow`` package; docs/workflow.md has the diagram.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import pulumi_aws as aws
 
 from components.iam import pass_role_statement, service_role, state_machine_logging_statements, statement
 from components.python_function import PythonFunction, PythonFunctionArgs
-from components.workflow_definition import WorkflowDefinitionParams, build_definition
+from components.workflow.definition import build_definition
+from components.workflow.params import WorkflowDefinitionParams
 
 
 def state_machine_name(prefix: str) -> str:
@@ -114,20 +115,24 @@ class TrainingWorkflow(pulumi.ComponentResource):
         functions = [a.approval_request_function_arn, evaluate_fn.function_arn, notify_fn.function_arn,
                      a.smoke_test_function_arn]
         definition = pulumi.Output.all(
-            sagemaker_role.arn, a.kms_key_arn, data_prefix, output_prefix, a.inference_url, *functions,
+            sagemaker_role_arn=sagemaker_role.arn, kms_key_arn=a.kms_key_arn, data_prefix=data_prefix,
+            output_prefix=output_prefix, inference_url=a.inference_url,
+            approval_request_function_arn=a.approval_request_function_arn,
+            evaluate_function_arn=evaluate_fn.function_arn, notify_function_arn=notify_fn.function_arn,
+            smoke_test_function_arn=a.smoke_test_function_arn,
         ).apply(lambda v: json.dumps(build_definition(WorkflowDefinitionParams(
             name_prefix=job_prefix,
-            sagemaker_role_arn=v[0],
-            kms_key_arn=v[1],
-            training_data_uri=f"{v[2]}/train",
-            validation_data_uri=f"{v[2]}/validation",
-            test_data_uri=f"{v[2]}/test",
-            output_prefix=v[3],
-            inference_url=v[4],
-            approval_request_function_arn=v[5],
-            evaluate_function_arn=v[6],
-            notify_function_arn=v[7],
-            smoke_test_function_arn=v[8],
+            sagemaker_role_arn=v["sagemaker_role_arn"],
+            kms_key_arn=v["kms_key_arn"],
+            training_data_uri=f"{v['data_prefix']}/train",
+            validation_data_uri=f"{v['data_prefix']}/validation",
+            test_data_uri=f"{v['data_prefix']}/test",
+            output_prefix=v["output_prefix"],
+            inference_url=v["inference_url"],
+            approval_request_function_arn=v["approval_request_function_arn"],
+            evaluate_function_arn=v["evaluate_function_arn"],
+            notify_function_arn=v["notify_function_arn"],
+            smoke_test_function_arn=v["smoke_test_function_arn"],
             model_package_group_name=a.model_package_group_name,
             endpoint_name=a.endpoint_name,
             default_hyperparameters=dict(a.hyperparameters),

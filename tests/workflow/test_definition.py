@@ -10,14 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from components.workflow_definition import (
-    LAMBDA_TRANSIENT_ERRORS,
-    REJECTED_ERROR,
-    S,
-    STEP_ERRORS,
-    WorkflowDefinitionParams,
-    build_definition,
-)
+from components.workflow.definition import build_definition
+from components.workflow.names import LAMBDA_TRANSIENT_ERRORS, REJECTED_ERROR, STEP_ERRORS, S
+from components.workflow.params import WorkflowDefinitionParams
 from tests.workflow.harness import definition_params
 
 PARAMS = definition_params(
