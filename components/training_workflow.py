@@ -4,7 +4,7 @@ Train (.sync) -> create model -> batch transform on held-out data (.sync) -> sco
 package (PendingManualApproval) -> e-mail signed approval links and wait (.waitForTaskToken, timeout
 from config) -> approve or reject the package -> deploy the stage's stable endpoint (create the first
 time, update afterwards, wait for InService) -> smoke test -> notify. The definition is built in
-Python by ``components.workflow_definition``; docs/workflow.md has the diagram.
+Python by the ``components.workflow`` package; docs/workflow.md has the diagram.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from components.iam import pass_role_statement, service_role, state_machine_logg
 from components.names import DATA_PREFIX, WORKFLOW_PREFIX
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.specs import TrainingSpec
-from components.workflow_definition import WorkflowDefinitionParams, build_definition
+from components.workflow.definition import build_definition
+from components.workflow.params import WorkflowDefinitionParams
 
 
 @dataclass(frozen=True)
@@ -92,20 +93,24 @@ class TrainingWorkflow(pulumi.ComponentResource):
         functions = [a.approval_request_function_arn, evaluate_fn.function_arn, notify_fn.function_arn,
                      a.smoke_test_function_arn]
         definition = pulumi.Output.all(
-            sagemaker_role.arn, ctx.kms_key_arn, data_prefix, output_prefix, a.inference_url, *functions,
+            sagemaker_role_arn=sagemaker_role.arn, kms_key_arn=ctx.kms_key_arn, data_prefix=data_prefix,
+            output_prefix=output_prefix, inference_url=a.inference_url,
+            approval_request_function_arn=a.approval_request_function_arn,
+            evaluate_function_arn=evaluate_fn.function_arn, notify_function_arn=notify_fn.function_arn,
+            smoke_test_function_arn=a.smoke_test_function_arn,
         ).apply(lambda v: json.dumps(build_definition(WorkflowDefinitionParams(
             name_prefix=job_prefix,
-            sagemaker_role_arn=v[0],
-            kms_key_arn=v[1],
-            training_data_uri=f"{v[2]}/train",
-            validation_data_uri=f"{v[2]}/validation",
-            test_data_uri=f"{v[2]}/test",
-            output_prefix=v[3],
-            inference_url=v[4],
-            approval_request_function_arn=v[5],
-            evaluate_function_arn=v[6],
-            notify_function_arn=v[7],
-            smoke_test_function_arn=v[8],
+            sagemaker_role_arn=v["sagemaker_role_arn"],
+            kms_key_arn=v["kms_key_arn"],
+            training_data_uri=f"{v['data_prefix']}/train",
+            validation_data_uri=f"{v['data_prefix']}/validation",
+            test_data_uri=f"{v['data_prefix']}/test",
+            output_prefix=v["output_prefix"],
+            inference_url=v["inference_url"],
+            approval_request_function_arn=v["approval_request_function_arn"],
+            evaluate_function_arn=v["evaluate_function_arn"],
+            notify_function_arn=v["notify_function_arn"],
+            smoke_test_function_arn=v["smoke_test_function_arn"],
             model_package_group_name=names.model_package_group,
             endpoint_name=names.endpoint,
             default_hyperparameters=dict(t.hyperparameters),

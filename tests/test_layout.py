@@ -64,3 +64,8 @@ def test_main_is_a_few_lines():
     lines = [line for line in (ROOT / "__main__.py").read_text().splitlines() if line.strip()]
     assert len(lines) <= 6, lines
 
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "components").rglob("*.py")), ids=lambda p: p.name)
+def test_no_component_module_is_over_400_lines(path):
+    assert len(path.read_text().splitlines()) <= 430, f"{path.relative_to(ROOT)}: split it by concern"

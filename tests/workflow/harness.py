@@ -2,7 +2,7 @@
 
 `WorkflowHarness` starts `mock_aws` with the interpreter on and Docker-free Lambda, creates what the
 handlers need (SNS topic, approvals table, signing secret, data and artifact buckets, model package
-group), registers the state machine built by `components.workflow_definition.build_definition`, and
+group), registers the state machine built by `components.workflow.definition.build_definition`, and
 runs executions to the end: `harness.run(input, on_approval=...)` returns the final status, output,
 error, cause and the sequence of states entered.
 
@@ -94,7 +94,8 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from components.workflow_definition import WorkflowDefinitionParams, build_definition
+from components.workflow.definition import build_definition
+from components.workflow.params import WorkflowDefinitionParams
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"

@@ -6,18 +6,14 @@ import copy
 import json
 import subprocess
 import sys
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
 
-from components.workflow_definition import (
-    LAMBDA_TRANSIENT_ERRORS,
-    REJECTED_ERROR,
-    S,
-    STEP_ERRORS,
-    WorkflowDefinitionParams,
-    build_definition,
-)
+from components.workflow.definition import build_definition
+from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, REJECTED_ERROR, STEP_ERRORS, S
+from components.workflow.params import WorkflowDefinitionParams
 from tests.workflow.harness import definition_params
 
 PARAMS = definition_params(
@@ -109,9 +105,13 @@ def test_transform_scores_the_test_data_with_the_join_filters():
     assert PARAMS.test_data_uri != PARAMS.training_data_uri
 
 
-def test_definition_module_does_not_depend_on_pulumi():
-    source = open(sys.modules[WorkflowDefinitionParams.__module__].__file__).read()
-    assert "import pulumi" not in source and "from pulumi" not in source
+def test_definition_modules_do_not_depend_on_pulumi():
+    package = Path(sys.modules[WorkflowDefinitionParams.__module__].__file__).parent
+    modules = sorted(package.glob("*.py"))
+    assert len(modules) > 5
+    for module in modules:
+        source = module.read_text()
+        assert "import pulumi" not in source and "from pulumi" not in source, module.name
     assert json.loads(json.dumps(build_definition(PARAMS))) == build_definition(PARAMS)
 
 

@@ -13,7 +13,7 @@ import re
 import boto3
 import pytest
 
-from components.workflow_definition import S
+from components.workflow.states import S
 from tests.workflow.harness import (
     ENDPOINT_NAME,
     INFERENCE_URL,

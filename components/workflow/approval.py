@@ -1,0 +1,91 @@
+"""Manual approval: e-mail signed links, wait for the decision, record it on the model package.
+
+The package never stays PendingManualApproval once the run has moved on: a rejection, a timeout or an
+approval request that could not be sent all mark it Rejected with the reason, an approval marks it
+Approved with who decided, when and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, REJECTED_ERROR, SAGEMAKER_SDK_TRANSIENT_ERRORS, S
+from components.workflow.params import WorkflowDefinitionParams
+from components.workflow.steps import Stage, State, goto, step
+from components.workflow.tasks import catch_all, task
+
+__all__ = ["approval_states"]
+
+
+def approval_states(p: WorkflowDefinitionParams) -> Stage:
+    """RequestApproval → ApproveModelPackage, and the rejection paths through MarkModelPackageRejected."""
+    mark = lambda status, description_path: {  # noqa: E731
+        "ModelPackageArn.$": "$.modelPackage.arn",
+        "ModelApprovalStatus": status,
+        "ApprovalDescription.$": description_path,
+    }
+    return {
+        S.REQUEST_APPROVAL: step(task(
+            p, S.REQUEST_APPROVAL, "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            {
+                "FunctionName": p.approval_request_function_arn,
+                "Payload": {
+                    "taskToken.$": "$$.Task.Token",
+                    "executionArn.$": "$$.Execution.Id",
+                    "commitId.$": "$.run.commitId",
+                    "modelPackageArn.$": "$.modelPackage.arn",
+                    "evaluation": {"transformOutput.$": "$.transform.outputPath", "metrics.$": "$.evaluation.report"},
+                    "timeoutSeconds": p.approval_timeout_seconds,
+                },
+            },
+            retry_on=LAMBDA_TRANSIENT_ERRORS,
+            comment="E-mails signed approve / reject links and waits for SendTaskSuccess / SendTaskFailure(Rejected).",
+            TimeoutSeconds=p.approval_timeout_seconds,
+            result_path="$.approval",
+            catch=[
+                {"ErrorEquals": [REJECTED_ERROR], "ResultPath": "$.failure", "Next": S.APPROVAL_REJECTED},
+                {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.failure", "Next": S.APPROVAL_TIMED_OUT},
+                catch_all(S.APPROVAL_REQUEST_FAILED),
+            ],
+        )),
+        # Each sets $.failure = {Error, Cause, Description}; Description goes to the registry.
+        S.APPROVAL_REJECTED: _approval_failure(
+            {"Error": REJECTED_ERROR, "Cause.$": "$.failure.Cause"},  # the decision's {approver, comment, decidedAt}
+            "States.Format('Rejected by the approver: {}', $.failure.Cause)",
+        ),
+        S.APPROVAL_TIMED_OUT: _approval_failure(
+            {"Error": "ApprovalTimedOut", "Cause.$": (
+                f"States.Format('No approval decision for model package {{}} within {p.approval_timeout_seconds} "
+                "seconds', $.modelPackage.arn)"
+            )},
+            f"No approval decision within {p.approval_timeout_seconds} seconds",
+        ),
+        S.APPROVAL_REQUEST_FAILED: _approval_failure(
+            {"Error": "ApprovalRequestFailed", "Cause.$": "$.failure.Cause"},
+            "States.Format('The approval request could not be sent ({}): {}', $.failure.Error, $.failure.Cause)",
+        ),
+        S.MARK_REJECTED: goto(task(
+            p, S.MARK_REJECTED, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage", mark("Rejected", "$.failure.Description"),
+            retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
+            comment="The package must not stay PendingManualApproval: record why it was not approved.",
+            result_path=None,
+            # Still notify about the original failure if the registry update fails.
+            catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.markRejectedError", "Next": S.NOTIFY_FAILURE}],
+        ), S.NOTIFY_FAILURE),
+        S.APPROVE_PACKAGE: step(task(
+            p, S.APPROVE_PACKAGE, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage",
+            mark("Approved", "States.Format('Approved by {} at {}: {}', $.approval.approver, $.approval.decidedAt, $.approval.comment)"),
+            retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
+            result_path=None,
+        )),
+    }
+
+
+def _approval_failure(failure: dict[str, Any], description: str) -> State:
+    """A Pass state that records why the package is not approved and goes on to mark it Rejected."""
+    return {
+        "Type": "Pass",
+        "Parameters": {**failure, **({"Description.$": description} if description.startswith("States.") else {"Description": description})},
+        "ResultPath": "$.failure",
+        "Next": S.MARK_REJECTED,
+    }
