@@ -10,6 +10,7 @@ from pulumi_policy import EnforcementLevel
 from policies.rules import ALL_POLICIES
 from tests.policies.derive_taggable_types import TARGET, derive
 from tools.policy_runner import PolicyConfigError, PolicyDescriptor, parse_policy_config, reconcile_policy_config
+from tools.tokens import Token
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "policies" / "config"
 NAME = re.compile(r"^aws-[a-z0-9]+-[a-z0-9]+-(enable|disallow|configure|missing)-[a-z0-9-]+$")
@@ -88,4 +89,4 @@ def test_bad_config_is_rejected_with_a_clear_message(raw, message):
 def test_taggable_types_match_the_pinned_pulumi_aws():
     shipped = json.loads(TARGET.read_text())
     assert shipped == derive(), "regenerate with: .venv/bin/python -m tests.policies.derive_taggable_types --write"
-    assert "aws:s3/bucket:Bucket" in shipped and "aws:s3/bucketPolicy:BucketPolicy" not in shipped
+    assert Token.S3_BUCKET in shipped and Token.S3_BUCKET_POLICY not in shipped
