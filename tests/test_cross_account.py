@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import as_list, policy_statements
+from tools.tokens import Token
 
 READERS = ["arn:aws:iam::222222222222:role/mlops-staging-endpoint-model",
            "arn:aws:iam::333333333333:role/mlops-prod-endpoint-model"]
@@ -18,15 +19,15 @@ def _by_sid(document) -> dict:
 
 def test_registry_bucket_lets_promoted_endpoints_read_model_artifacts_only(stack_run):
     dev = stack_run("dev")
-    statement = _by_sid(dev.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["PromotedEndpointsReadModelArtifacts"]
-    bucket = dev.one("aws:s3/bucket:Bucket").outputs["arn"]
+    statement = _by_sid(dev.one(Token.S3_BUCKET_POLICY).inputs["policy"])["PromotedEndpointsReadModelArtifacts"]
+    bucket = dev.one(Token.S3_BUCKET).outputs["arn"]
     assert statement["Principal"] == {"AWS": ROOTS}
     assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": READERS}}
     assert statement["Action"] == "s3:GetObject" and statement["Resource"] == f"{bucket}/workflow/*"
 
 
 def test_registry_key_decrypts_for_them_only_through_s3_and_ecr(stack_run):
-    key = _by_sid(stack_run("dev").one("aws:kms/key:Key").inputs["policy"])["PromotedEndpointsDecryptModelArtifacts"]
+    key = _by_sid(stack_run("dev").one(Token.KMS_KEY).inputs["policy"])["PromotedEndpointsDecryptModelArtifacts"]
     assert key["Principal"] == {"AWS": ROOTS}
     assert set(as_list(key["Action"])) == {"kms:Decrypt", "kms:DescribeKey"}
     assert key["Condition"]["ArnEquals"] == {"aws:PrincipalArn": READERS}
@@ -35,7 +36,7 @@ def test_registry_key_decrypts_for_them_only_through_s3_and_ecr(stack_run):
 
 
 def test_registry_image_repository_lets_them_pull(stack_run):
-    policy = json.loads(stack_run("dev").one("aws:ecr/repositoryPolicy:RepositoryPolicy").inputs["policy"])
+    policy = json.loads(stack_run("dev").one(Token.ECR_REPOSITORY_POLICY).inputs["policy"])
     (statement,) = policy["Statement"]
     assert statement["Principal"] == {"AWS": ROOTS}
     assert statement["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
@@ -44,14 +45,14 @@ def test_registry_image_repository_lets_them_pull(stack_run):
 
 def test_reader_roles_are_the_ones_the_endpoints_create(stack_run):
     for stack in ("staging", "prod"):
-        role = stack_run(stack).one("aws:iam/role:Role", f"mlops-{stack}-endpoint-model-role")
+        role = stack_run(stack).one(Token.IAM_ROLE, f"mlops-{stack}-endpoint-model-role")
         assert role.outputs["arn"] in READERS
 
 
 def test_promoted_stacks_grant_nothing_cross_account(stack_run):
     for stack in ("staging", "prod"):
         run = stack_run(stack)
-        assert run.by_type("aws:ecr/repositoryPolicy:RepositoryPolicy") == []
-        for document in (run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"],
-                         run.one("aws:kms/key:Key").inputs["policy"]):
+        assert run.by_type(Token.ECR_REPOSITORY_POLICY) == []
+        for document in (run.one(Token.S3_BUCKET_POLICY).inputs["policy"],
+                         run.one(Token.KMS_KEY).inputs["policy"]):
             assert "PromotedEndpoints" not in document

@@ -10,15 +10,16 @@ from program.settings import Settings
 from program.topology import stack_names
 from tests.conftest import as_list, policy_statements
 from tests.test_settings import raw_settings
+from tools.tokens import Token
 
-MODEL = "aws:sagemaker/model:Model"
-CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
-TARGET = "aws:appautoscaling/target:Target"
-SCALING = "aws:appautoscaling/policy:Policy"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+MODEL = Token.SAGEMAKER_MODEL
+CONFIG = Token.SAGEMAKER_ENDPOINT_CONFIGURATION
+ENDPOINT = Token.SAGEMAKER_ENDPOINT
+TARGET = Token.APPAUTOSCALING_TARGET
+SCALING = Token.APPAUTOSCALING_POLICY
+ALARM = Token.CLOUDWATCH_METRIC_ALARM
+ROLE = Token.IAM_ROLE
+ROLE_POLICY = Token.IAM_ROLE_POLICY
 PROMOTED = ("staging", "prod")
 
 

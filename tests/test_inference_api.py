@@ -9,15 +9,16 @@ import pytest
 
 from components.inference_api import InferenceApiArgs, REQUEST_SCHEMA
 from tests.conftest import policy_statements
+from tools.tokens import Token
 
-METHOD = "aws:apigateway/method:Method"
-FUNCTION = "aws:lambda/function:Function"
-PERMISSION = "aws:lambda/permission:Permission"
-STAGE = "aws:apigateway/stage:Stage"
-SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
-API_KEY = "aws:apigateway/apiKey:ApiKey"
-USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+METHOD = Token.APIGATEWAY_METHOD
+FUNCTION = Token.LAMBDA_FUNCTION
+PERMISSION = Token.LAMBDA_PERMISSION
+STAGE = Token.APIGATEWAY_STAGE
+SETTINGS = Token.APIGATEWAY_METHOD_SETTINGS
+API_KEY = Token.APIGATEWAY_API_KEY
+USAGE_PLAN = Token.APIGATEWAY_USAGE_PLAN
+ROLE_POLICY = Token.IAM_ROLE_POLICY
 
 
 def part(run, role: str):

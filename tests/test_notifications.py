@@ -5,24 +5,25 @@ from __future__ import annotations
 import json
 
 from tests.conftest import policy_statements
+from tools.tokens import Token
 
 
 def test_one_encrypted_topic_per_stack(each_stack):
-    (topic,) = each_stack.by_type("aws:sns/topic:Topic")
+    (topic,) = each_stack.by_type(Token.SNS_TOPIC)
     assert topic.inputs["name"] == f"mlops-{each_stack.stack}-notifications"
-    key = each_stack.one("aws:kms/key:Key")
+    key = each_stack.one(Token.KMS_KEY)
     assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
 
 
 def test_email_subscriptions_come_from_config(each_stack):
     emails = json.loads(each_stack.config["mlops:notificationEmails"])
-    subscriptions = each_stack.by_type("aws:sns/topicSubscription:TopicSubscription")
+    subscriptions = each_stack.by_type(Token.SNS_TOPIC_SUBSCRIPTION)
     assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(emails)
     assert {s.inputs["protocol"] for s in subscriptions} == {"email"}
 
 
 def test_topic_policy_limits_publishers_to_this_account_and_tls(each_stack):
-    policy = each_stack.one("aws:sns/topicPolicy:TopicPolicy")
+    policy = each_stack.one(Token.SNS_TOPIC_POLICY)
     statements = {s["Sid"]: s for s in policy_statements(policy.inputs["policy"])}
     account = json.loads(each_stack.config["mlops:allowedAccountIds"])[0]
     allow = statements["AccountServicesPublish"]

@@ -11,6 +11,7 @@ import pytest
 
 from tools import preview
 from tools.mockrun import ROOT
+from tools.tokens import Token
 
 
 def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
@@ -38,7 +39,7 @@ def test_json_document(stack_run):
     assert len(document["resources"]) == len(stack_run("dev").resources)
     for resource in document["resources"]:
         assert set(resource) == {"type", "name", "parent", "inputs"}
-    bucket = next(r for r in document["resources"] if r["type"] == "aws:s3/bucket:Bucket")
+    bucket = next(r for r in document["resources"] if r["type"] == Token.S3_BUCKET)
     assert bucket["parent"] == "mlops-dev-foundation"
     assert bucket["inputs"]["bucket"] == "mlops-dev-111111111111-eu-west-1"
 

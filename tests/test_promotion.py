@@ -15,16 +15,17 @@ from components.promotion import (DEPLOY_BUILDSPEC, PACKAGE_VARIABLE, STAGE_NAME
                                   approved_package_event_pattern, trigger_definition)
 from tests.conftest import as_list, policy_statements
 from tools.mockrun import ROOT
+from tools.tokens import Token
 
-PIPELINE = "aws:codepipeline/pipeline:Pipeline"
-PROJECT = "aws:codebuild/project:Project"
-RULE = "aws:cloudwatch/eventRule:EventRule"
-TARGET = "aws:cloudwatch/eventTarget:EventTarget"
-STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
-GROUP_POLICY = "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-NOTIFICATION_RULE = "aws:codestarnotifications/notificationRule:NotificationRule"
+PIPELINE = Token.CODEPIPELINE_PIPELINE
+PROJECT = Token.CODEBUILD_PROJECT
+RULE = Token.CLOUDWATCH_EVENT_RULE
+TARGET = Token.CLOUDWATCH_EVENT_TARGET
+STATE_MACHINE = Token.SFN_STATE_MACHINE
+GROUP_POLICY = Token.SAGEMAKER_MODEL_PACKAGE_GROUP_POLICY
+ROLE = Token.IAM_ROLE
+ROLE_POLICY = Token.IAM_ROLE_POLICY
+NOTIFICATION_RULE = Token.CODESTARNOTIFICATIONS_NOTIFICATION_RULE
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-models/7"
 
 

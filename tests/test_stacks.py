@@ -9,8 +9,9 @@ import pytest
 
 from program.settings import SettingsError
 from tools.mockrun import UnmockedInvokeError, run_program
+from tools.tokens import AWS_PROVIDER, Token
 
-PROVIDER = "pulumi:providers:aws"
+PROVIDER = AWS_PROVIDER
 REQUIRED_TAGS = {"Environment", "Project", "Owner", "CostCenter", "ManagedBy"}
 
 
@@ -59,7 +60,7 @@ def test_stateful_resources_are_protected_only_where_configured(stack_run):
 
     assert protected("dev") == set()
     assert protected("staging") == set()
-    assert {"aws:kms/key:Key", "aws:s3/bucket:Bucket"} <= protected("prod")
+    assert {Token.KMS_KEY, Token.S3_BUCKET} <= protected("prod")
 
 
 def test_per_environment_settings_differ(stack_run):
@@ -95,7 +96,7 @@ def test_unmocked_invoke_fails_the_run(tmp_path):
         import pulumi_aws as aws
         aws.ec2.get_vpc(default=True)
     """))
-    with pytest.raises(UnmockedInvokeError, match="aws:ec2/getVpc:getVpc has no mock"):
+    with pytest.raises(UnmockedInvokeError, match=f"{Token.EC2_GET_VPC} has no mock"):
         run_program("dev", program=program)
 
 
@@ -114,8 +115,8 @@ def test_source_errors_stop_the_program_before_any_resource():
 
 
 def test_api_stages_wait_for_the_accounts_api_gateway_logging_role(each_stack):
-    (account,) = each_stack.by_type("aws:apigateway/account:Account")
-    stages = each_stack.by_type("aws:apigateway/stage:Stage")
+    (account,) = each_stack.by_type(Token.APIGATEWAY_ACCOUNT)
+    stages = each_stack.by_type(Token.APIGATEWAY_STAGE)
     assert len(stages) == 2  # the approval and the inference API
     for stage in stages:
         assert account.urn in stage.dependencies, stage.name

@@ -12,15 +12,16 @@ from program.settings import SettingsError
 from components.training_pipeline import (BUILDSPEC_PATH, DATA_MANIFEST_PATH, START_INPUT_FILE, TRIGGER_PATHS,
                                           artifact_prefix)
 from tests.conftest import as_list, policy_statements
+from tools.tokens import Token
 
 ROOT = Path(__file__).resolve().parent.parent
-PIPELINE = "aws:codepipeline/pipeline:Pipeline"
-PROJECT = "aws:codebuild/project:Project"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-RULE = "aws:cloudwatch/eventRule:EventRule"
-TARGET = "aws:cloudwatch/eventTarget:EventTarget"
-REPOSITORY = "aws:ecr/repository:Repository"
+PIPELINE = Token.CODEPIPELINE_PIPELINE
+PROJECT = Token.CODEBUILD_PROJECT
+ROLE = Token.IAM_ROLE
+ROLE_POLICY = Token.IAM_ROLE_POLICY
+RULE = Token.CLOUDWATCH_EVENT_RULE
+TARGET = Token.CLOUDWATCH_EVENT_TARGET
+REPOSITORY = Token.ECR_REPOSITORY
 COMPONENT = "mlops:pipeline:TrainingPipeline"
 
 CODECOMMIT = {"sourceProvider": "codecommit", "sourceRepository": "mlops-iris", "sourceBranch": "main"}
@@ -315,7 +316,7 @@ def test_build_role_pushes_only_to_the_stacks_repository(each_stack):
         each_stack.one(ROLE_POLICY, f"mlops-{each_stack.stack}-training-pipeline-build-policy").inputs["policy"])}
     assert statements["PushTrainingImage"]["Resource"] == [repository_of(each_stack).outputs["arn"]]
     assert "ecr:PutImage" in statements["PushTrainingImage"]["Action"]
-    log_group = each_stack.one("aws:cloudwatch/logGroup:LogGroup", f"mlops-{each_stack.stack}-training-pipeline-build-logs")
+    log_group = each_stack.one(Token.CLOUDWATCH_LOG_GROUP, f"mlops-{each_stack.stack}-training-pipeline-build-logs")
     assert statements["WriteBuildLogs"]["Resource"] == [f"{log_group.outputs['arn']}:log-stream:*"]
 
 
@@ -353,7 +354,7 @@ def test_build_project_runs_the_repository_buildspec_with_docker_layer_cache(eac
 
 
 def test_build_logs_use_the_stacks_retention_and_key(each_stack):
-    log_group = each_stack.one("aws:cloudwatch/logGroup:LogGroup",
+    log_group = each_stack.one(Token.CLOUDWATCH_LOG_GROUP,
                                f"mlops-{each_stack.stack}-training-pipeline-build-logs")
     assert log_group.inputs["retentionInDays"] == int(each_stack.config["mlops:logRetentionDays"])
     assert log_group.inputs["kmsKeyId"] == each_stack.outputs["kmsKeyArn"]
@@ -367,7 +368,7 @@ def test_image_repository_scans_is_immutable_encrypted_and_bounded(each_stack):
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": each_stack.outputs["kmsKeyArn"]}]
     assert repo["forceDelete"] is (each_stack.config["mlops:protect"] == "false")
-    lifecycle = json.loads(each_stack.one("aws:ecr/lifecyclePolicy:LifecyclePolicy", f"mlops-{each_stack.stack}-images-lifecycle").inputs["policy"])
+    lifecycle = json.loads(each_stack.one(Token.ECR_LIFECYCLE_POLICY, f"mlops-{each_stack.stack}-images-lifecycle").inputs["policy"])
     rules = sorted(lifecycle["rules"], key=lambda r: r["rulePriority"])
     assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
     assert rules[-1]["selection"]["countType"] == "imageCountMoreThan"

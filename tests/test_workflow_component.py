@@ -15,6 +15,7 @@ from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.compose import shared_context
 from tests.conftest import as_list, policy_statements
 from tools.mockrun import ROOT, run_components
+from tools.tokens import Token
 
 
 def workflow_and_approval(settings):
@@ -54,17 +55,17 @@ def run(request):
 
 
 def role_statements(run, role_name_suffix: str) -> list[dict]:
-    policies = [p for p in run.by_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith(role_name_suffix)]
-    assert len(policies) == 1, [p.name for p in run.by_type("aws:iam/rolePolicy:RolePolicy")]
+    policies = [p for p in run.by_type(Token.IAM_ROLE_POLICY) if p.name.endswith(role_name_suffix)]
+    assert len(policies) == 1, [p.name for p in run.by_type(Token.IAM_ROLE_POLICY)]
     return policy_statements(policies[0].inputs["policy"])
 
 
 def definition(run) -> dict:
-    return json.loads(run.one("aws:sfn/stateMachine:StateMachine").inputs["definition"])
+    return json.loads(run.one(Token.SFN_STATE_MACHINE).inputs["definition"])
 
 
 def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(run):
-    for policy in run.by_type("aws:iam/rolePolicy:RolePolicy"):
+    for policy in run.by_type(Token.IAM_ROLE_POLICY):
         for stmt in policy_statements(policy.inputs["policy"]):
             actions = as_list(stmt["Action"])
             assert all("*" not in action for action in actions), (policy.name, actions)
@@ -73,8 +74,8 @@ def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(run):
 
 
 def test_pass_role_names_the_sagemaker_role_for_sagemaker_only(run):
-    sagemaker_role = run.one("aws:iam/role:Role", f"mlops-{run.stack}-workflow-sagemaker-role")
-    passes = [s for p in run.by_type("aws:iam/rolePolicy:RolePolicy") for s in policy_statements(p.inputs["policy"])
+    sagemaker_role = run.one(Token.IAM_ROLE, f"mlops-{run.stack}-workflow-sagemaker-role")
+    passes = [s for p in run.by_type(Token.IAM_ROLE_POLICY) for s in policy_statements(p.inputs["policy"])
               if "iam:PassRole" in as_list(s["Action"])]
     assert len(passes) == 1
     assert passes[0]["Resource"] == [sagemaker_role.outputs["arn"]]
@@ -100,19 +101,19 @@ def test_state_machine_role_scopes_sagemaker_to_this_stack(run):
 
 def test_trust_policies_name_the_service_and_this_account(run):
     account = json.loads(run.config["mlops:allowedAccountIds"])[0]
-    for role in run.by_type("aws:iam/role:Role"):
+    for role in run.by_type(Token.IAM_ROLE):
         (stmt,) = policy_statements(role.inputs["assumeRolePolicy"])
         assert set(stmt["Principal"]) == {"Service"} and "*" not in stmt["Principal"]["Service"]
         assert stmt["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
 
 
 def test_logging_without_execution_data_and_tracing(run):
-    machine = run.one("aws:sfn/stateMachine:StateMachine")
+    machine = run.one(Token.SFN_STATE_MACHINE)
     logging = machine.inputs["loggingConfiguration"]
     assert logging["level"] == "ALL"
     assert logging["includeExecutionData"] is False  # the approval task's input holds the task token
     assert machine.inputs["tracingConfiguration"] == {"enabled": True}
-    log_group = run.one("aws:cloudwatch/logGroup:LogGroup", f"mlops-{run.stack}-workflow-logs")
+    log_group = run.one(Token.CLOUDWATCH_LOG_GROUP, f"mlops-{run.stack}-workflow-logs")
     assert log_group.inputs["retentionInDays"] == int(run.config["mlops:logRetentionDays"])
     assert logging["logDestination"] == log_group.outputs["arn"] + ":*"
 
@@ -143,18 +144,18 @@ def test_definition_is_statelint_clean(run, tmp_path):
 
 def test_every_lambda_traced_encrypted_with_retained_logs(run):
     retention = int(run.config["mlops:logRetentionDays"])
-    key = run.one("aws:kms/key:Key").outputs["arn"]
-    for function in run.by_type("aws:lambda/function:Function"):
+    key = run.one(Token.KMS_KEY).outputs["arn"]
+    for function in run.by_type(Token.LAMBDA_FUNCTION):
         assert function.inputs["tracingConfig"] == {"mode": "Active"}
         assert function.inputs["kmsKeyArn"] == key
         log_group = function.inputs["loggingConfig"]["logGroup"]
-        (group,) = [g for g in run.by_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs["name"] == log_group]
+        (group,) = [g for g in run.by_type(Token.CLOUDWATCH_LOG_GROUP) if g.inputs["name"] == log_group]
         assert group.inputs["retentionInDays"] == retention and group.inputs["kmsKeyId"] == key
         assert log_group == f"/aws/lambda/{function.inputs['name']}"
 
 
 def test_approval_functions_wired_to_table_secret_api_and_workflow(run):
-    functions = {f.inputs["name"]: f for f in run.by_type("aws:lambda/function:Function")}
+    functions = {f.inputs["name"]: f for f in run.by_type(Token.LAMBDA_FUNCTION)}
     request = functions[f"mlops-{run.stack}-approval-request"].inputs["environment"]["variables"]
     decision = functions[f"mlops-{run.stack}-approval-decision"].inputs["environment"]["variables"]
     assert request["APPROVAL_API_URL"] == run.outputs["approvalUrl"]
@@ -167,25 +168,25 @@ def test_approval_functions_wired_to_table_secret_api_and_workflow(run):
 
 
 def test_approval_api_methods_carry_the_signed_link_marker_and_stage_is_logged_and_throttled(run):
-    methods = run.by_type("aws:apigateway/method:Method")
+    methods = run.by_type(Token.APIGATEWAY_METHOD)
     assert sorted(m.inputs["httpMethod"] for m in methods) == ["GET", "POST"]
     for method in methods:
         assert method.inputs["authorization"] == "NONE"
         assert "method.request.querystring.sig" in method.inputs["requestParameters"]
-    stage = run.one("aws:apigateway/stage:Stage")
+    stage = run.one(Token.APIGATEWAY_STAGE)
     assert stage.inputs["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
     assert stage.inputs["xrayTracingEnabled"] is True
-    settings = run.one("aws:apigateway/methodSettings:MethodSettings").inputs["settings"]
+    settings = run.one(Token.APIGATEWAY_METHOD_SETTINGS).inputs["settings"]
     assert settings["throttlingRateLimit"] <= 10 and settings["dataTraceEnabled"] is False
-    for permission in run.by_type("aws:lambda/permission:Permission"):
+    for permission in run.by_type(Token.LAMBDA_PERMISSION):
         assert permission.inputs["sourceArn"].endswith("/decision")
 
 
 def test_approval_state_is_encrypted_and_key_is_kept_across_deployments(run):
-    table = run.one("aws:dynamodb/table:Table")
+    table = run.one(Token.DYNAMODB_TABLE)
     assert table.inputs["serverSideEncryption"]["enabled"] is True
     assert table.inputs["ttl"] == {"attributeName": "ttl", "enabled": True}
-    secret = run.one("aws:secretsmanager/secret:Secret")
-    assert secret.inputs["kmsKeyId"] == run.one("aws:kms/key:Key").outputs["arn"]
+    secret = run.one(Token.SECRETSMANAGER_SECRET)
+    assert secret.inputs["kmsKeyId"] == run.one(Token.KMS_KEY).outputs["arn"]
     assert secret.protect == table.protect == (run.stack == "prod")
-    assert run.one("aws:sagemaker/modelPackageGroup:ModelPackageGroup").protect == (run.stack == "prod")
+    assert run.one(Token.SAGEMAKER_MODEL_PACKAGE_GROUP).protect == (run.stack == "prod")

@@ -7,7 +7,8 @@ would pass them (mocks read neither file by themselves).
 What the mocks do:
 - ``preview=False``, so every ``apply`` runs and every Output resolves: checks inside ``apply`` count.
 - Each resource gets its inputs back as outputs plus the computed outputs AWS would add (ARNs, URLs,
-  ids) from ``OUTPUT_TEMPLATES``, using the stack's account and region so ARNs look like the real ones.
+  ids) from ``OUTPUT_TEMPLATES`` (keyed by ``tools.tokens.Token``), using the stack's account and
+  region so ARNs look like the real ones.
 - An invoke without a mock raises ``UnmockedInvokeError`` instead of silently returning ``{}``.
 - A subclass of the SDK's ``MockMonitor`` records the parent, provider and protect flag of every
   registration, which the ``Mocks`` API alone does not show.
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
+
+from tools.tokens import PROVIDER_PREFIX, ROOT_STACK, Token
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "mlops"
@@ -117,60 +120,60 @@ def _api_id(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:10]
 
 
-OUTPUT_TEMPLATES: dict[str, Template] = {
-    "aws:kms/key:Key": lambda n, i, c: {
+OUTPUT_TEMPLATES: dict[Token, Template] = {
+    Token.KMS_KEY: lambda n, i, c: {
         "arn": f"arn:aws:kms:{c.region}:{c.account}:key/{n}-0000", "keyId": f"{n}-0000"},
-    "aws:kms/alias:Alias": lambda n, i, c: {"arn": f"arn:aws:kms:{c.region}:{c.account}:{_physical(n, i)}"},
-    "aws:s3/bucket:Bucket": lambda n, i, c: {
+    Token.KMS_ALIAS: lambda n, i, c: {"arn": f"arn:aws:kms:{c.region}:{c.account}:{_physical(n, i)}"},
+    Token.S3_BUCKET: lambda n, i, c: {
         "arn": f"arn:aws:s3:::{_physical(n, i, 'bucket')}", "bucket": _physical(n, i, "bucket"),
         "bucketRegionalDomainName": f"{_physical(n, i, 'bucket')}.s3.{c.region}.amazonaws.com"},
-    "aws:iam/role:Role": lambda n, i, c: {
+    Token.IAM_ROLE: lambda n, i, c: {
         "arn": f"arn:aws:iam::{c.account}:role/{_physical(n, i)}", "name": _physical(n, i)},
-    "aws:iam/policy:Policy": lambda n, i, c: {
+    Token.IAM_POLICY: lambda n, i, c: {
         "arn": f"arn:aws:iam::{c.account}:policy/{_physical(n, i)}", "name": _physical(n, i)},
-    "aws:sns/topic:Topic": lambda n, i, c: {"arn": f"arn:aws:sns:{c.region}:{c.account}:{_physical(n, i)}"},
-    "aws:sqs/queue:Queue": lambda n, i, c: {
+    Token.SNS_TOPIC: lambda n, i, c: {"arn": f"arn:aws:sns:{c.region}:{c.account}:{_physical(n, i)}"},
+    Token.SQS_QUEUE: lambda n, i, c: {
         "arn": f"arn:aws:sqs:{c.region}:{c.account}:{_physical(n, i)}",
         "url": f"https://sqs.{c.region}.amazonaws.com/{c.account}/{_physical(n, i)}"},
-    "aws:cloudwatch/logGroup:LogGroup": lambda n, i, c: {
+    Token.CLOUDWATCH_LOG_GROUP: lambda n, i, c: {
         "arn": f"arn:aws:logs:{c.region}:{c.account}:log-group:{_physical(n, i)}", "name": _physical(n, i)},
-    "aws:lambda/function:Function": lambda n, i, c: {
+    Token.LAMBDA_FUNCTION: lambda n, i, c: {
         "arn": f"arn:aws:lambda:{c.region}:{c.account}:function:{_physical(n, i)}",
         "name": _physical(n, i),
         "invokeArn": f"arn:aws:apigateway:{c.region}:lambda:path/2015-03-31/functions/"
                      f"arn:aws:lambda:{c.region}:{c.account}:function:{_physical(n, i)}/invocations"},
-    "aws:sfn/stateMachine:StateMachine": lambda n, i, c: {
+    Token.SFN_STATE_MACHINE: lambda n, i, c: {
         "arn": f"arn:aws:states:{c.region}:{c.account}:stateMachine:{_physical(n, i)}", "name": _physical(n, i)},
-    "aws:ecr/repository:Repository": lambda n, i, c: {
+    Token.ECR_REPOSITORY: lambda n, i, c: {
         "arn": f"arn:aws:ecr:{c.region}:{c.account}:repository/{_physical(n, i)}",
         "repositoryUrl": f"{c.account}.dkr.ecr.{c.region}.amazonaws.com/{_physical(n, i)}",
         "registryId": c.account},
-    "aws:secretsmanager/secret:Secret": lambda n, i, c: {
+    Token.SECRETSMANAGER_SECRET: lambda n, i, c: {
         "arn": f"arn:aws:secretsmanager:{c.region}:{c.account}:secret:{_physical(n, i)}-AbCdEf"},
-    "aws:dynamodb/table:Table": lambda n, i, c: {
+    Token.DYNAMODB_TABLE: lambda n, i, c: {
         "arn": f"arn:aws:dynamodb:{c.region}:{c.account}:table/{_physical(n, i)}"},
-    "aws:apigateway/restApi:RestApi": lambda n, i, c: {
+    Token.APIGATEWAY_REST_API: lambda n, i, c: {
         "id": _api_id(n), "rootResourceId": f"{_api_id(n)[:6]}root",
         "executionArn": f"arn:aws:execute-api:{c.region}:{c.account}:{_api_id(n)}"},
-    "aws:apigateway/stage:Stage": lambda n, i, c: {
+    Token.APIGATEWAY_STAGE: lambda n, i, c: {
         "invokeUrl": f"https://{i.get('restApi', 'api')}.execute-api.{c.region}.amazonaws.com/{i.get('stageName')}",
         "executionArn": f"arn:aws:execute-api:{c.region}:{c.account}:{i.get('restApi')}/{i.get('stageName')}",
         "arn": f"arn:aws:apigateway:{c.region}::/restapis/{i.get('restApi')}/stages/{i.get('stageName')}"},
-    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": lambda n, i, c: {
+    Token.SAGEMAKER_MODEL_PACKAGE_GROUP: lambda n, i, c: {
         "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:model-package-group/"
                f"{_physical(n, i, 'modelPackageGroupName')}"},
-    "aws:sagemaker/endpoint:Endpoint": lambda n, i, c: {
+    Token.SAGEMAKER_ENDPOINT: lambda n, i, c: {
         "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:endpoint/{_physical(n, i)}", "name": _physical(n, i)},
-    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": lambda n, i, c: {
+    Token.SAGEMAKER_ENDPOINT_CONFIGURATION: lambda n, i, c: {
         "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:endpoint-config/{_physical(n, i)}",
         "name": _physical(n, i)},
-    "aws:sagemaker/model:Model": lambda n, i, c: {
+    Token.SAGEMAKER_MODEL: lambda n, i, c: {
         "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:model/{_physical(n, i)}", "name": _physical(n, i)},
-    "aws:codepipeline/pipeline:Pipeline": lambda n, i, c: {
+    Token.CODEPIPELINE_PIPELINE: lambda n, i, c: {
         "arn": f"arn:aws:codepipeline:{c.region}:{c.account}:{_physical(n, i)}", "name": _physical(n, i)},
-    "aws:codebuild/project:Project": lambda n, i, c: {
+    Token.CODEBUILD_PROJECT: lambda n, i, c: {
         "arn": f"arn:aws:codebuild:{c.region}:{c.account}:project/{_physical(n, i)}", "name": _physical(n, i)},
-    "aws:cloudwatch/eventRule:EventRule": lambda n, i, c: {
+    Token.CLOUDWATCH_EVENT_RULE: lambda n, i, c: {
         "arn": f"arn:aws:events:{c.region}:{c.account}:rule/{_physical(n, i)}", "name": _physical(n, i)},
 }
 
@@ -218,23 +221,23 @@ def _make_mocks(ctx: _Ctx):
 
     class RecordingMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-            if args.typ.startswith("pulumi:providers:") or not args.custom:
+            if args.typ.startswith(PROVIDER_PREFIX) or not args.custom:
                 return (f"{args.name}_id" if args.custom else None), dict(args.inputs)
             outputs = fake_outputs(args.typ, args.name, args.inputs, ctx)
             return outputs.get("id") or args.name, outputs
 
         def call(self, args: pulumi.runtime.MockCallArgs):
             token = args.token
-            if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            if token == Token.GET_CALLER_IDENTITY:
                 return {"accountId": ctx.account, "arn": f"arn:aws:iam::{ctx.account}:user/preview",
                         "userId": "AIDAPREVIEW", "id": ctx.account}
-            if token == "aws:index/getRegion:getRegion":
+            if token == Token.GET_REGION:
                 return {"region": ctx.region, "name": ctx.region, "id": ctx.region,
                         "endpoint": f"ec2.{ctx.region}.amazonaws.com", "description": ctx.region}
-            if token == "aws:index/getPartition:getPartition":
+            if token == Token.GET_PARTITION:
                 return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
                         "reverseDnsPrefix": "com.amazonaws"}
-            if token == "aws:secretsmanager/getRandomPassword:getRandomPassword":
+            if token == Token.SECRETSMANAGER_GET_RANDOM_PASSWORD:
                 length = int(args.args.get("passwordLength") or 32)
                 return {"randomPassword": "p" * length, "id": "random-password"}
             raise UnmockedInvokeError(f"invoke {token} has no mock: add one to tools/mockrun.py "
@@ -249,7 +252,7 @@ def _make_monitor(mocks, records: list[RecordedResource]):
     class RecordingMonitor(MockMonitor):
         def RegisterResource(self, request):
             response = super().RegisterResource(request)
-            if request.type != "pulumi:pulumi:Stack":
+            if request.type != ROOT_STACK:
                 registration = self.resources[response.urn]
                 from pulumi.runtime import rpc
                 from pulumi.runtime.sync_await import _sync_await

@@ -1,7 +1,8 @@
 """The mlops guard-rail rules, one module per area; ``ALL_POLICIES`` is what the pack enforces.
 
 To add a rule: write the pure check and its ``resource_rule``/``stack_rule`` in the area's module,
-append it to that module's ``POLICIES``, and add its table-driven test in tests/policies/.
+append it to that module's ``POLICIES``, and add its table-driven test in tests/policies/test_<area>.py
+(the mirror of the module).
 """
 
 from . import apigateway, awslambda, ecr, iam, kms, messaging, s3, sagemaker, stepfunctions, tagging

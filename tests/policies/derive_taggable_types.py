@@ -1,7 +1,7 @@
 """Derive the set of taggable AWS resource types from the installed pulumi-aws SDK.
 
 The policy pack's own virtualenv does not carry pulumi-aws (120 MB), so the pack ships the list as
-``policies/rules/taggable_types.json``; ``test_taggable_types.py`` checks it against the pulumi-aws
+``policies/rules/taggable_types.json``; ``test_pack.py`` checks it against the pulumi-aws
 pinned in requirements.txt. After upgrading pulumi-aws, regenerate it:
 
     .venv/bin/python -m tests.policies.derive_taggable_types --write

@@ -2,7 +2,8 @@
 
 ``run_resource_policy`` builds ``ResourceValidationArgs`` with props wrapped in the SDK's
 ``unknown_checking_proxy`` and returns the reported messages; ``run_stack_policy`` does the same
-with ``StackValidationArgs`` and returns ``(urn, message)`` pairs.
+with ``StackValidationArgs`` and returns ``(urn, message)`` pairs. ``check_metadata`` is the
+metadata part of every rule's spec (tests/policies/test_<area>.py mirrors policies/rules/<area>.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from pulumi_policy import (
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
+    Severity,
     StackValidationArgs,
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from tools.tokens import AWS_PROVIDER
+
 STACK = "prod"
-PROVIDER_URN = f"urn:pulumi:{STACK}::mlops::pulumi:providers:aws::aws"
+PROVIDER_URN = f"urn:pulumi:{STACK}::mlops::{AWS_PROVIDER}::aws"
 
 
 def urn(resource_type: str, name: str) -> str:
@@ -38,7 +42,7 @@ def provider(default_tags: Mapping[str, str] | None, *, as_json: bool = True) ->
     if default_tags is not None:
         tags = {"tags": dict(default_tags)}
         props["defaultTags"] = json.dumps(tags) if as_json else tags
-    return PolicyProviderResource("pulumi:providers:aws", unknown_checking_proxy(props), PROVIDER_URN, "aws")
+    return PolicyProviderResource(AWS_PROVIDER, unknown_checking_proxy(props), PROVIDER_URN, "aws")
 
 
 def run_resource_policy(
@@ -62,6 +66,17 @@ def run_resource_policy(
     )
     policy.validate(args, lambda message, _urn=None: messages.append(message))
     return messages
+
+
+def check_metadata(policy: Any, name: str, severity: Severity) -> None:
+    """What every rule's spec checks first: its name, severity, enforcement and remediation."""
+    assert policy.name == name
+    assert policy.severity == severity
+    # No rule fixes its own enforcement level: the pack's default (mandatory) and the environment's
+    # config file (policies/config/<env>.json) decide it.
+    assert policy.enforcement_level is None
+    assert policy.description and policy.description.endswith(".")
+    assert policy.remediation_steps and len(policy.remediation_steps) > 30
 
 
 def stack_resource(

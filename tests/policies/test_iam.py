@@ -1,14 +1,32 @@
-"""IAM rules: wildcard actions, NotAction, sensitive actions on "*", PassRole, managed policies, trust."""
+"""policies/rules/iam.py: wildcard actions, NotAction, sensitive actions on "*", PassRole, managed policies, trust."""
 
 import json
 
 import pytest
+from pulumi_policy import Severity
 
 from policies.rules import iam
-from tests.policies.helpers import expect, run_resource_policy
+from tests.policies.helpers import check_metadata, expect, run_resource_policy
+from tools.tokens import Token
 
-POLICY = "aws:iam/policy:Policy"
-ROLE = "aws:iam/role:Role"
+METADATA = [
+    # (rule, name, severity)
+    (iam.wildcard_actions, "aws-iam-policy-disallow-wildcard-actions", Severity.CRITICAL),
+    (iam.notaction_allow, "aws-iam-policy-disallow-notaction-allow", Severity.CRITICAL),
+    (iam.sensitive_wildcard_resource, "aws-iam-policy-disallow-wildcard-resource-for-sensitive-actions", Severity.HIGH),
+    (iam.passrole_conditions, "aws-iam-policy-configure-passrole-conditions", Severity.CRITICAL),
+    (iam.admin_managed_policies, "aws-iam-role-disallow-admin-managed-policies", Severity.CRITICAL),
+    (iam.wildcard_trust, "aws-iam-role-disallow-wildcard-trust-principal", Severity.CRITICAL),
+]
+
+
+@pytest.mark.parametrize("rule,name,severity", METADATA, ids=[m[1] for m in METADATA])
+def test_metadata(rule, name, severity):
+    check_metadata(rule, name, severity)
+
+
+POLICY = Token.IAM_POLICY
+ROLE = Token.IAM_ROLE
 BUCKET_ARN = "arn:aws:s3:::mlops-prod-artifacts"
 ROLE_ARN = "arn:aws:iam::111122223333:role/mlops-prod-sagemaker"
 
@@ -45,7 +63,7 @@ def test_wildcard_actions_in_role_inline_policies_and_role_policies():
                                  {"name": "bad", "policy": doc(allow("iam:*"))}],
               "assumeRolePolicy": "{}"}
     expect(run_resource_policy(iam.wildcard_actions, ROLE, inline), "inline policy 'bad'")
-    expect(run_resource_policy(iam.wildcard_actions, "aws:iam/rolePolicy:RolePolicy", {"policy": doc(allow("*"))}), "*")
+    expect(run_resource_policy(iam.wildcard_actions, Token.IAM_ROLE_POLICY, {"policy": doc(allow("*"))}), "*")
 
 
 NOTACTION_CASES = [
@@ -99,14 +117,14 @@ def test_passrole(label, props, expected):
 
 
 ADMIN_CASES = [
-    ("RolePolicyAttachment", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    ("RolePolicyAttachment", Token.IAM_ROLE_POLICY_ATTACHMENT,
      {"policyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}, None),
-    ("AdministratorAccess", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    ("AdministratorAccess", Token.IAM_ROLE_POLICY_ATTACHMENT,
      {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, "AdministratorAccess"),
-    ("SageMaker full access", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    ("SageMaker full access", Token.IAM_ROLE_POLICY_ATTACHMENT,
      {"policyArn": "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"}, "AmazonSageMakerFullAccess"),
     ("role managedPolicyArns list", ROLE, {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonS3FullAccess"]}, "AmazonS3FullAccess"),
-    ("exclusive attachments", "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+    ("exclusive attachments", Token.IAM_ROLE_POLICY_ATTACHMENTS_EXCLUSIVE,
      {"policyArns": ["arn:aws:iam::aws:policy/PowerUserAccess"]}, "PowerUserAccess"),
 ]
 

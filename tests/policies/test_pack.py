@@ -1,5 +1,7 @@
-"""The pack as a whole: rule metadata, per-environment config files, the taggable-type list."""
+"""The pack as a whole: rule metadata, one mirror test file per rule module, per-environment config files,
+the taggable-type list."""
 
+import importlib
 import json
 import pathlib
 import re
@@ -10,8 +12,12 @@ from pulumi_policy import EnforcementLevel
 from policies.rules import ALL_POLICIES
 from tests.policies.derive_taggable_types import TARGET, derive
 from tools.policy_runner import PolicyConfigError, PolicyDescriptor, parse_policy_config, reconcile_policy_config
+from tools.tokens import Token
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "policies" / "config"
+RULES_DIR = CONFIG_DIR.parent / "rules"
+TESTS_DIR = pathlib.Path(__file__).resolve().parent
+PACK_TESTS = {"test_pack.py", "test_runner.py"}  # the pack as a whole and its gRPC runner
 NAME = re.compile(r"^aws-[a-z0-9]+-[a-z0-9]+-(enable|disallow|configure|missing)-[a-z0-9-]+$")
 PACK_DEFAULT = "mandatory"  # policies/__main__.py
 
@@ -40,6 +46,35 @@ def test_rule_metadata(policy):
 def test_rule_names_unique():
     names = [p.name for p in ALL_POLICIES]
     assert len(names) == len(set(names))
+
+
+def rule_modules() -> list[str]:
+    return sorted(p.stem for p in RULES_DIR.glob("*.py") if p.name != "__init__.py")
+
+
+def mirror(module: str) -> str:
+    """policies/rules/<area>.py is tested in tests/policies/test_<area>.py (``_support`` in test_support.py)."""
+    return f"test_{module.lstrip('_')}.py"
+
+
+def test_every_rule_module_has_its_mirror_test_file():
+    missing = [f"policies/rules/{m}.py -> tests/policies/{mirror(m)}" for m in rule_modules()
+               if not (TESTS_DIR / mirror(m)).is_file()]
+    assert missing == [], f"rule modules without their test file: {missing}"
+
+
+def test_every_test_file_mirrors_a_rule_module_or_tests_the_pack():
+    expected = {mirror(m) for m in rule_modules()} | PACK_TESTS
+    strays = sorted(p.name for p in TESTS_DIR.glob("test_*.py") if p.name not in expected)
+    assert strays == [], f"test files that mirror no policies/rules module: {strays}"
+
+
+@pytest.mark.parametrize("module", [m for m in rule_modules() if not m.startswith("_")])
+def test_every_rule_of_a_module_is_in_the_pack_and_in_its_mirror_metadata(module):
+    rules = importlib.import_module(f"policies.rules.{module}").POLICIES
+    spec = importlib.import_module(f"tests.policies.{mirror(module).removesuffix('.py')}")
+    assert [row[0] for row in spec.METADATA] == rules, f"{mirror(module)} METADATA does not list {module}.POLICIES in order"
+    assert all(any(rule is p for p in ALL_POLICIES) for rule in rules), f"{module}.POLICIES not all in ALL_POLICIES"
 
 
 @pytest.mark.parametrize("env,level", [("dev", "advisory"), ("staging", "mandatory"), ("prod", "mandatory")])
@@ -88,4 +123,4 @@ def test_bad_config_is_rejected_with_a_clear_message(raw, message):
 def test_taggable_types_match_the_pinned_pulumi_aws():
     shipped = json.loads(TARGET.read_text())
     assert shipped == derive(), "regenerate with: .venv/bin/python -m tests.policies.derive_taggable_types --write"
-    assert "aws:s3/bucket:Bucket" in shipped and "aws:s3/bucketPolicy:BucketPolicy" not in shipped
+    assert Token.S3_BUCKET in shipped and Token.S3_BUCKET_POLICY not in shipped

@@ -5,11 +5,12 @@ import json
 import pytest
 
 from tools.policy_runner import PolicyConfigError, PolicyPackError, has_mandatory, run_policy_pack
+from tools.tokens import AWS_PROVIDER, Token
 
 pytestmark = pytest.mark.slow
 
 TAGS = {"Environment": "prod", "Project": "mlops", "Owner": "ml-platform", "CostCenter": "cc-42", "ManagedBy": "pulumi"}
-PROVIDER_URN = "urn:pulumi:prod::mlops::pulumi:providers:aws::aws-prod"
+PROVIDER_URN = f"urn:pulumi:prod::mlops::{AWS_PROVIDER}::aws-prod"
 BUCKET_NAME = "mlops-prod-artifacts"
 BUCKET_ARN = f"arn:aws:s3:::{BUCKET_NAME}"
 
@@ -24,7 +25,7 @@ def record(rtype, name, inputs, outputs=None, *, provider=True, parent=None):
 
 def aws_provider(tags=TAGS):
     # The provider's inputs arrive with nested values as JSON strings.
-    provider = record("pulumi:providers:aws", "aws-prod", {"region": "eu-west-1",
+    provider = record(AWS_PROVIDER, "aws-prod", {"region": "eu-west-1",
                       "defaultTags": json.dumps({"tags": tags}), "allowedAccountIds": json.dumps(["111122223333"])},
                       provider=False)
     provider["urn"] = PROVIDER_URN
@@ -36,17 +37,17 @@ def compliant_bucket():
         "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [BUCKET_ARN, f"{BUCKET_ARN}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
     return [
-        record("aws:s3/bucket:Bucket", "artifacts", {"bucket": BUCKET_NAME, "forceDestroy": False},
+        record(Token.S3_BUCKET, "artifacts", {"bucket": BUCKET_NAME, "forceDestroy": False},
                {"id": BUCKET_NAME, "bucket": BUCKET_NAME, "arn": BUCKET_ARN}),
-        record("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "artifacts-sse",
+        record(Token.S3_BUCKET_SERVER_SIDE_ENCRYPTION_CONFIGURATION, "artifacts-sse",
                {"bucket": BUCKET_NAME, "rules": [{"applyServerSideEncryptionByDefault": {
                    "sseAlgorithm": "aws:kms", "kmsMasterKeyId": "arn:aws:kms:eu-west-1:111122223333:key/k"}}]}),
-        record("aws:s3/bucketVersioning:BucketVersioning", "artifacts-versioning",
+        record(Token.S3_BUCKET_VERSIONING, "artifacts-versioning",
                {"bucket": BUCKET_NAME, "versioningConfiguration": {"status": "Enabled"}}),
-        record("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "artifacts-pab",
+        record(Token.S3_BUCKET_PUBLIC_ACCESS_BLOCK, "artifacts-pab",
                {"bucket": BUCKET_NAME, "blockPublicAcls": True, "blockPublicPolicy": True,
                 "ignorePublicAcls": True, "restrictPublicBuckets": True}),
-        record("aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy", {"bucket": BUCKET_NAME, "policy": json.dumps(tls)}),
+        record(Token.S3_BUCKET_POLICY, "artifacts-policy", {"bucket": BUCKET_NAME, "policy": json.dumps(tls)}),
         # A component parent is in the list too; no rule applies to it.
         {"type": "mlops:storage:ArtifactStore", "name": "store", "urn": "urn:pulumi:prod::mlops::mlops:storage:ArtifactStore::store",
          "parent": None, "custom": False, "provider": None, "id": None, "inputs": {}, "outputs": {}},
@@ -57,8 +58,8 @@ def broken_resources():
     wildcard = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": BUCKET_ARN}}
     return [
         aws_provider(),
-        record("aws:sns/topic:Topic", "untagged", {"kmsMasterKeyId": "alias/aws/sns"}, provider=False),
-        record("aws:iam/policy:Policy", "too-broad", {"policy": json.dumps(wildcard)}),
+        record(Token.SNS_TOPIC, "untagged", {"kmsMasterKeyId": "alias/aws/sns"}, provider=False),
+        record(Token.IAM_POLICY, "too-broad", {"policy": json.dumps(wildcard)}),
     ]
 
 
@@ -71,7 +72,7 @@ def test_broken_resources_are_mandatory_violations_under_prod_config():
     found = by_policy(violations)
     tags = found["aws-tagging-resource-missing-required-tags"]
     assert tags["enforcement"] == "mandatory"
-    assert tags["name"] == "untagged" and tags["type"] == "aws:sns/topic:Topic"
+    assert tags["name"] == "untagged" and tags["type"] == Token.SNS_TOPIC
     assert tags["urn"].endswith("::untagged") and tags["severity"] == "medium"
     assert "Environment, Project, Owner, CostCenter, ManagedBy" in tags["message"]
     wildcard = found["aws-iam-policy-disallow-wildcard-actions"]
@@ -121,7 +122,7 @@ def test_invalid_config_is_rejected_before_analysis():
 
 def test_bad_records_and_broken_packs_fail_clearly(tmp_path):
     with pytest.raises(PolicyPackError, match=r"resources\[0\] lacks .*urn"):
-        run_policy_pack([{"type": "aws:sns/topic:Topic", "name": "t"}], stack="prod")
+        run_policy_pack([{"type": Token.SNS_TOPIC, "name": "t"}], stack="prod")
     (tmp_path / "PulumiPolicy.yaml").write_text("name: broken\nruntime: python\n")
     (tmp_path / "__main__.py").write_text("raise SystemExit('boom: pack failed to load')\n")
     with pytest.raises(PolicyPackError, match="did not print its port"):

@@ -1,13 +1,29 @@
-"""S3 stack rules: encryption, versioning, public access block, TLS-only policy (separate resources)."""
+"""policies/rules/s3.py: encryption, versioning, public access block, TLS-only policy (separate resources)."""
 
 import json
 
 import pytest
+from pulumi_policy import Severity
 
 from policies.rules import s3
-from tests.policies.helpers import expect, run_stack_policy, stack_resource, urn
+from tests.policies.helpers import check_metadata, expect, run_stack_policy, stack_resource, urn
+from tools.tokens import Token
 
-BUCKET = "aws:s3/bucket:Bucket"
+METADATA = [
+    # (rule, name, severity)
+    (s3.encryption, "aws-s3-bucket-missing-encryption", Severity.HIGH),
+    (s3.versioning, "aws-s3-bucket-missing-versioning", Severity.MEDIUM),
+    (s3.public_access_block, "aws-s3-bucket-missing-public-access-block", Severity.HIGH),
+    (s3.tls_only_policy, "aws-s3-bucket-missing-tls-only-policy", Severity.HIGH),
+]
+
+
+@pytest.mark.parametrize("rule,name,severity", METADATA, ids=[m[1] for m in METADATA])
+def test_metadata(rule, name, severity):
+    check_metadata(rule, name, severity)
+
+
+BUCKET = Token.S3_BUCKET
 NAME = "mlops-prod-artifacts"
 ARN = f"arn:aws:s3:::{NAME}"
 
@@ -18,12 +34,12 @@ def bucket(props=None, rtype=BUCKET):
 
 def sse(algorithm="aws:kms", ref=NAME, deps=None):
     rules = [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": algorithm, "kmsMasterKeyId": "k"}, "bucketKeyEnabled": True}]
-    return stack_resource(next(iter(s3.SSE_TYPES)), "artifacts-sse", {"bucket": ref, "rules": rules}, deps)
+    return stack_resource(Token.S3_BUCKET_SERVER_SIDE_ENCRYPTION_CONFIGURATION, "artifacts-sse", {"bucket": ref, "rules": rules}, deps)
 
 
 ENCRYPTION_CASES = [
     ("kms by bucket name", [bucket(), sse()], None, None),
-    ("bucketV2 matched by id", [bucket(rtype="aws:s3/bucketV2:BucketV2"), sse()], None, None),
+    ("bucketV2 matched by id", [bucket(rtype=Token.S3_BUCKET_V2), sse()], None, None),
     ("matched by property dependency while ids are unknown",
      [bucket({"id": None}), sse(ref=None, deps={"bucket": [urn(BUCKET, "artifacts")]})], None, None),
     ("missing", [bucket()], None, "no BucketServerSideEncryptionConfiguration"),
@@ -40,7 +56,7 @@ def test_encryption(label, resources, config, expected):
 
 
 def versioning(status):
-    return stack_resource("aws:s3/bucketVersioning:BucketVersioning", "artifacts-versioning",
+    return stack_resource(Token.S3_BUCKET_VERSIONING, "artifacts-versioning",
                           {"bucket": NAME, "versioningConfiguration": {"status": status}})
 
 
@@ -58,7 +74,7 @@ def test_versioning(label, resources, expected):
 
 def pab(**overrides):
     flags = {flag: True for flag in s3.PUBLIC_ACCESS_FLAGS} | overrides
-    return stack_resource(s3.PUBLIC_ACCESS_BLOCK_TYPE, "artifacts-pab", {"bucket": NAME, **flags})
+    return stack_resource(Token.S3_BUCKET_PUBLIC_ACCESS_BLOCK, "artifacts-pab", {"bucket": NAME, **flags})
 
 
 PAB_CASES = [
@@ -66,7 +82,7 @@ PAB_CASES = [
     ("one off", [bucket(), pab(restrictPublicBuckets=False)], "restrictPublicBuckets"),
     ("missing", [bucket()], "no BucketPublicAccessBlock"),
     ("account-level block covers buckets",
-     [bucket(), stack_resource(s3.ACCOUNT_PUBLIC_ACCESS_BLOCK_TYPE, "account", {f: True for f in s3.PUBLIC_ACCESS_FLAGS})], None),
+     [bucket(), stack_resource(Token.S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, "account", {f: True for f in s3.PUBLIC_ACCESS_FLAGS})], None),
 ]
 
 
@@ -83,7 +99,7 @@ def tls_statement(**overrides):
 
 def bucket_policy(*statements, single=False):
     document = {"Version": "2012-10-17", "Statement": statements[0] if single else list(statements)}
-    return stack_resource(s3.BUCKET_POLICY_TYPE, "artifacts-policy", {"bucket": NAME, "policy": json.dumps(document)})
+    return stack_resource(Token.S3_BUCKET_POLICY, "artifacts-policy", {"bucket": NAME, "policy": json.dumps(document)})
 
 
 TLS_CASES = [

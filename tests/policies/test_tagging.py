@@ -1,12 +1,26 @@
-"""aws-tagging-resource-missing-required-tags, aws-tagging-resource-configure-environment-tag."""
+"""policies/rules/tagging.py: every taggable resource carries the required tags, and Environment is the stack's."""
 
 import pytest
+from pulumi_policy import Severity
 
 from policies.rules import tagging
-from tests.policies.helpers import expect, provider, run_resource_policy
+from tests.policies.helpers import check_metadata, expect, provider, run_resource_policy
+from tools.tokens import Token
+
+METADATA = [
+    # (rule, name, severity)
+    (tagging.required_tags, "aws-tagging-resource-missing-required-tags", Severity.MEDIUM),
+    (tagging.environment_tag, "aws-tagging-resource-configure-environment-tag", Severity.MEDIUM),
+]
+
+
+@pytest.mark.parametrize("rule,name,severity", METADATA, ids=[m[1] for m in METADATA])
+def test_metadata(rule, name, severity):
+    check_metadata(rule, name, severity)
+
 
 ALL = {"Environment": "prod", "Project": "mlops", "Owner": "ml-platform", "CostCenter": "cc-42", "ManagedBy": "pulumi"}
-BUCKET = "aws:s3/bucket:Bucket"
+BUCKET = Token.S3_BUCKET
 
 REQUIRED_CASES = [
     ("all tags from provider defaultTags (JSON string)", {}, provider(ALL), None),
@@ -33,12 +47,12 @@ def test_required_tags_configurable_and_untaggable_types_skipped():
     expect(run_resource_policy(tagging.required_tags, BUCKET, {}, config=config, provider_resource=provider(ALL)),
            "missing required tags: DataClass")
     # A resource type without tags (a bucket policy) is not judged at all.
-    expect(run_resource_policy(tagging.required_tags, "aws:s3/bucketPolicy:BucketPolicy", {}), None)
+    expect(run_resource_policy(tagging.required_tags, Token.S3_BUCKET_POLICY, {}), None)
 
 
 def test_autoscaling_style_tag_lists_count():
     tags = [{"key": k, "value": v, "propagateAtLaunch": True} for k, v in ALL.items()]
-    expect(run_resource_policy(tagging.required_tags, "aws:autoscaling/group:Group", {"tags": tags}), None)
+    expect(run_resource_policy(tagging.required_tags, Token.AUTOSCALING_GROUP, {"tags": tags}), None)
 
 
 ENV_CASES = [
