@@ -32,12 +32,11 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import service_role, state_machine_logging_statements, statement
 from components.model_registry import registry_policy_document
-from components.names import Names, account_of
+from components.names import Names
+from components.promotion_stages import PACKAGE_VARIABLE, PromotionTarget, Stage, approval_message, stage_plan
 from components.specs import PipelineSource
 
-PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
-STAGE_NAMES = ("Source", "DeployStaging", "IntegrationTests", "ApproveProd", "DeployProd")
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 
 
@@ -51,25 +50,13 @@ def approved_package_event_pattern(group_name: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class PromotionTarget:
-    stack: str
-    """Stack name, also the environment: ``staging`` or ``prod``."""
-    deploy_role_arn: str
-    """The target stack's deployRoleArn: its provider assumes it, so the deploy build may too."""
-
-    def names(self, registry: Names) -> Names:
-        """The target stack's names: its environment, in the account of its deploy role."""
-        return registry.of(self.stack, account_of(self.deploy_role_arn))
-
-
-@dataclass(frozen=True)
 class PromotionArgs:
     ctx: StackContext
     """The registry stack's context: the promotion runs there."""
     model_package_group_name: pulumi.Input[str]
     model_package_group_arn: pulumi.Input[str]
-    staging: PromotionTarget
-    prod: PromotionTarget
+    targets: tuple[PromotionTarget, ...]
+    """Where an Approved package travels, in order (``components.promotion_stages``)."""
     source: PipelineSource
     branch: str
     pulumi_backend_url: str
@@ -96,7 +83,7 @@ class Promotion(pulumi.ComponentResource):
         # CodePipeline keeps artifacts under the first 20 characters of the pipeline name.
         self._artifacts = pulumi.Output.concat(ctx.bucket_arn, f"/{self._pipeline_name[:20]}/*")
 
-        consumers = sorted({account_of(t.deploy_role_arn) for t in (a.staging, a.prod)} - {ctx.account})
+        consumers = sorted({t.names.account for t in a.targets} - {ctx.account})
         if consumers:
             aws.sagemaker.ModelPackageGroupPolicy(
                 f"{name}-registry-policy", model_package_group_name=a.model_package_group_name,
@@ -104,10 +91,11 @@ class Promotion(pulumi.ComponentResource):
                                                          consumers, ctx.names),
                 opts=child)
 
-        deploy_staging = self._deploy_project(a.staging)
-        tests = self._test_project()
-        deploy_prod = self._deploy_project(a.prod)
-        pipeline_role = self._pipeline_role([deploy_staging, tests, deploy_prod])
+        stages = stage_plan(a.targets)
+        deploys = {t.environment: self._deploy_project(t) for t in a.targets}
+        tested = [t for t in a.targets if t.integration_tests]
+        tests = self._test_project(tested) if tested else None
+        pipeline_role = self._pipeline_role([*deploys.values(), *([tests] if tests else [])])
         pipeline = aws.codepipeline.Pipeline(
             f"{name}-pipeline", name=self._pipeline_name, pipeline_type="V2", execution_mode="QUEUED",
             role_arn=pipeline_role.arn,
@@ -116,26 +104,9 @@ class Promotion(pulumi.ComponentResource):
             variables=[{"name": PACKAGE_VARIABLE,
                         "description": "ARN of the Approved model package to promote (set by the approval "
                                        "event; set it by hand to roll back to an earlier package)"}],
-            stages=[
-                {"name": "Source", "actions": [self._source_action()]},
-                {"name": "DeployStaging", "actions": [self._build_action(
-                    "Deploy", deploy_staging, namespace="DeployStaging")]},
-                {"name": "IntegrationTests", "actions": [self._build_action(
-                    "RunIntegrationTests", tests, namespace="IntegrationTests")]},
-                {"name": "ApproveProd", "actions": [{
-                    "name": "Approve", "category": "Approval", "owner": "AWS", "provider": "Manual",
-                    "version": "1",
-                    "configuration": {
-                        "NotificationArn": ctx.topic_arn,
-                        "CustomData": (f"Model package #{{variables.{PACKAGE_VARIABLE}}} is live in staging and "
-                                       f"passed the integration tests. Review the test report (link), then "
-                                       f"approve to deploy it to prod or reject to stop the promotion."),
-                        "ExternalEntityLink": "#{IntegrationTests.REPORT_URL}",
-                    },
-                }]},
-                {"name": "DeployProd", "actions": [self._build_action(
-                    "Deploy", deploy_prod, namespace="DeployProd")]},
-            ],
+            stages=[{"name": "Source", "actions": [self._source_action()]},
+                    *[{"name": stage.name, "actions": [self._stage_action(stages, index, deploys, tests)]}
+                      for index, stage in enumerate(stages)]],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_role]))
 
         aws.codestarnotifications.NotificationRule(
@@ -185,12 +156,33 @@ class Promotion(pulumi.ComponentResource):
         return {**base, "provider": "S3", "configuration": {
             "S3Bucket": source.bucket, "S3ObjectKey": source.object_key, "PollForSourceChanges": "false"}}
 
+    def _stage_action(self, stages: list[Stage], index: int, deploys: dict[str, aws.codebuild.Project],
+                      tests: aws.codebuild.Project | None) -> dict[str, Any]:
+        stage = stages[index]
+        target = stage.target
+        if stage.kind == "approve":
+            text, report = approval_message(stages, index)
+            configuration = {"NotificationArn": self._ctx.topic_arn, "CustomData": text}
+            if report:
+                configuration["ExternalEntityLink"] = report
+            return {"name": "Approve", "category": "Approval", "owner": "AWS", "provider": "Manual",
+                    "version": "1", "configuration": configuration}
+        if stage.kind == "deploy":
+            return self._build_action("Deploy", deploys[target.environment], stage.name)
+        assert tests is not None
+        # One test project for every tested environment: the action says which endpoint and tester role.
+        return self._build_action("RunIntegrationTests", tests, stage.name, {
+            "ENDPOINT_NAME": target.names.endpoint, "TESTER_ROLE_ARN": target.names.endpoint_tester_role_arn,
+            "TARGET_REGION": target.names.region, "TARGET_STACK": target.environment})
+
     @staticmethod
-    def _build_action(name: str, project: aws.codebuild.Project, namespace: str) -> dict[str, Any]:
+    def _build_action(name: str, project: aws.codebuild.Project, namespace: str,
+                      variables: dict[str, str] | None = None) -> dict[str, Any]:
+        environment = [{"name": PACKAGE_VARIABLE, "value": f"#{{variables.{PACKAGE_VARIABLE}}}", "type": "PLAINTEXT"},
+                       *({"name": k, "value": v, "type": "PLAINTEXT"} for k, v in (variables or {}).items())]
         return {"name": name, "category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1",
                 "input_artifacts": ["source"], "namespace": namespace,
-                "configuration": {"ProjectName": project.name, "EnvironmentVariables": json.dumps([
-                    {"name": PACKAGE_VARIABLE, "value": f"#{{variables.{PACKAGE_VARIABLE}}}", "type": "PLAINTEXT"}])}}
+                "configuration": {"ProjectName": project.name, "EnvironmentVariables": json.dumps(environment)}}
 
     def _pipeline_role(self, projects: list[aws.codebuild.Project]) -> aws.iam.Role:
         ctx, source = self._ctx, self._args.source
@@ -277,26 +269,26 @@ class Promotion(pulumi.ComponentResource):
     def _deploy_project(self, target: PromotionTarget) -> aws.codebuild.Project:
         a = self._args
         return self._project(
-            f"deploy-{target.stack}", f"deploys an approved model package to the {target.stack} stack",
+            f"deploy-{target.environment}", f"deploys an approved model package to the {target.environment} stack",
             DEPLOY_BUILDSPEC,
             [statement("AssumeTargetDeployRole", ["sts:AssumeRole"], [target.deploy_role_arn]),
              *self._pulumi_statements()],
-            {"TARGET_STACK": target.stack, "PULUMI_BACKEND_URL": a.pulumi_backend_url,
+            {"TARGET_STACK": target.environment, "PULUMI_BACKEND_URL": a.pulumi_backend_url,
              "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true"})
 
-    def _test_project(self) -> aws.codebuild.Project:
-        a, ctx = self._args, self._ctx
-        staging = a.staging.names(ctx.names)
-        tester_role = staging.endpoint_tester_role_arn
+    def _test_project(self, tested: list[PromotionTarget]) -> aws.codebuild.Project:
+        """Runs the integration tests; each test action names its environment's endpoint and tester role,
+        and this project's role may assume exactly the tested environments' tester roles."""
+        ctx = self._ctx
         report_group = ctx.names.arn("codebuild", f"report-group/{ctx.prefix}-promotion-tests-*")
+        environments = ", ".join(t.environment for t in tested)
         return self._project(
-            "tests", "runs the integration tests against the staging endpoint", TEST_BUILDSPEC,
-            [statement("AssumeStagingTester", ["sts:AssumeRole"], [tester_role]),
+            "tests", f"runs the integration tests against the endpoints of {environments}", TEST_BUILDSPEC,
+            [statement("AssumeTesterRoles", ["sts:AssumeRole"], [t.names.endpoint_tester_role_arn for t in tested]),
              statement("PublishTestReports", ["codebuild:CreateReportGroup", "codebuild:CreateReport",
                                               "codebuild:UpdateReport", "codebuild:BatchPutTestCases"],
                        [report_group])],
-            {"ENDPOINT_NAME": staging.endpoint, "TESTER_ROLE_ARN": tester_role,
-             "TARGET_REGION": staging.region})
+            {})
 
     # ---------------------------------------------------------------------------------------------
     # Trigger

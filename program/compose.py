@@ -18,12 +18,12 @@ from components.inference_api import InferenceApi, InferenceApiArgs
 from components.model_endpoint import ModelEndpoint, ModelEndpointArgs
 from components.model_registry import resolve_model_package_arn
 from components.notifications import Notifications, NotificationsArgs
-from components.promotion import Promotion, PromotionArgs, PromotionTarget
+from components.promotion import Promotion, PromotionArgs
 from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.provider import component_options, create_provider
 from program.settings import Settings
-from program.topology import model_reader_role_arns, registry_names, stack_names
+from program.topology import model_reader_role_arns, promotion_targets, registry_names, stack_names
 
 
 def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifications]:
@@ -75,8 +75,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
                 registry=registry, instance_type=e.instance_type, instance_count=e.instance_count,
                 min_capacity=e.min_capacity, max_capacity=e.max_capacity,
                 data_capture_percent=e.data_capture_percent, deployment_strategy=e.deployment_strategy,
-                tester_principal_arn=(registry.promotion_tests_role_arn
-                                      if settings.environment == "staging" else None)),
+                tester_principal_arn=registry.promotion_tests_role_arn if e.tester_role else None),
             opts=ctx.opts)
 
     # Approval API and training workflow: train, evaluate, register, approve by signed link, deploy, notify.
@@ -104,7 +103,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
             repository_url=image_repository.repository_url),
         opts=ctx.opts)
 
-    # Promotion (in the stack that owns the model registry): Approved package -> staging -> tests -> approval -> prod.
+    # Promotion (in the registry stack): an Approved package travels through promotionTargets in order.
     promotion = None
     if settings.promotion.enabled:
         p = settings.promotion
@@ -113,8 +112,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
             PromotionArgs(
                 ctx, model_package_group_name=workflow.model_package_group_name,
                 model_package_group_arn=workflow.model_package_group_arn,
-                staging=PromotionTarget("staging", p.staging_role_arn),
-                prod=PromotionTarget("prod", p.prod_role_arn),
+                targets=promotion_targets(settings),
                 source=settings.source, branch=p.branch, pulumi_backend_url=p.pulumi_backend_url,
                 pulumi_token_secret_arn=p.pulumi_token_secret_arn),
             opts=ctx.opts)

@@ -19,7 +19,6 @@ from typing import Any, Callable, Mapping
 from components.specs import INFERENCE_AUTH_MODES, SOURCE_PROVIDERS, PipelineSource, TrainingSpec
 
 PROJECT = "mlops"
-ENVIRONMENTS = ("dev", "staging", "prod")
 DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
 # workflow: the training workflow deploys and smoke-tests this stack's endpoint (dev).
 # promotion: the endpoint is a Pulumi resource of this stack, set by model promotion (staging, prod).
@@ -32,6 +31,8 @@ CRITERIA = ("gini", "entropy", "log_loss")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
+_ENVIRONMENT_ALLOWED = "an environment name: 2 to 16 lowercase letters, digits or '-', starting with a letter"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _CONNECTION_ARN = re.compile(
@@ -142,6 +143,50 @@ def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0):
     return parse
 
 
+def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
+    """``promotionTargets``: an ordered list of ``{"environment", "deployRoleArn", "approval",
+    "integrationTests"}`` objects; every problem of every entry at once."""
+    allowed = ('a list of {"environment": <name>, "deployRoleArn": <role ARN>, "approval": true|false, '
+               '"integrationTests": true|false} objects, in promotion order')
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _Invalid(allowed) from None
+    if not isinstance(value, list):
+        raise _Invalid(allowed)
+    problems, targets, seen = [], [], set()
+    known = {"environment", "deployRoleArn", "approval", "integrationTests"}
+    for index, entry in enumerate(value):
+        where = f"entry {index}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where} is {entry!r}: expected an object")
+            continue
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            problems.append(f"{where} has unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        environment, role = entry.get("environment"), entry.get("deployRoleArn")
+        if not isinstance(environment, str) or not _ENVIRONMENT.match(environment):
+            problems.append(f"{where}: environment = {environment!r} is invalid: expected {_ENVIRONMENT_ALLOWED}")
+        elif environment in seen:
+            problems.append(f"{where}: environment {environment!r} is listed twice")
+        else:
+            seen.add(environment)
+        if not isinstance(role, str) or not _ROLE_ARN.match(role):
+            problems.append(f"{where}: deployRoleArn = {role!r} is invalid: expected an IAM role ARN "
+                            "(arn:aws:iam::<account>:role/<name>), the target stack's deployRoleArn")
+        flags = {}
+        for flag in ("approval", "integrationTests"):
+            given = entry.get(flag, False)
+            if not isinstance(given, bool):
+                problems.append(f"{where}: {flag} = {given!r} is invalid: expected true or false")
+            flags[flag] = given is True
+        if not problems:
+            targets.append(PromotionTargetSettings(environment, role, flags["approval"], flags["integrationTests"]))
+    if problems:
+        raise _Invalid(allowed + "; " + "; ".join(problems))
+    return tuple(targets)
+
+
 _instance_type = _string(_SAGEMAKER_INSTANCE, "a SageMaker instance type such as ml.m5.large (must start with 'ml.')")
 
 
@@ -155,7 +200,7 @@ class Key:
 
 KEYS: dict[str, Key] = {
     # identity and accounts
-    "environment": Key(_one_of(ENVIRONMENTS)),
+    "environment": Key(_string(_ENVIRONMENT, _ENVIRONMENT_ALLOWED)),
     "owner": Key(_string(_TAG_VALUE, "a team or person name (letters, digits, spaces and _.:/=+-@)")),
     "costCenter": Key(_string(_TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")),
     "region": Key(_string(_REGION, "an AWS region name such as eu-west-1")),
@@ -196,10 +241,9 @@ KEYS: dict[str, Key] = {
     "inferenceThrottleRateLimit": Key(_integer(1, 10000)),
     "inferenceThrottleBurstLimit": Key(_integer(1, 5000)),
     # model promotion (runs in the stack that owns the model registry)
-    "promotionStagingRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) "
-                                           "or empty"), optional=True),
-    "promotionProdRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) or empty"),
-                                optional=True),
+    "registryEnvironment": Key(_string(_ENVIRONMENT, _ENVIRONMENT_ALLOWED)),
+    "endpointTesterRole": Key(_boolean),
+    "promotionTargets": Key(_targets),
     "promotionBranch": Key(_string(_BRANCH, "a git branch name such as main")),
     "promotionPulumiBackendUrl": Key(_string(_BACKEND_URL, "a Pulumi backend URL: https://api.pulumi.com, "
                                              "s3://<bucket>[/<path>], azblob://... or gs://...")),
@@ -234,6 +278,8 @@ class EndpointSettings:
     """Account holding the model package group; None: this stack's account."""
     feature_count: int = 4
     """Numeric features per record the model expects (the inference proxy checks it)."""
+    tester_role: bool = False
+    """Create the role the registry's integration tests assume to invoke this endpoint."""
 
 
 @dataclass(frozen=True)
@@ -245,17 +291,28 @@ class InferenceSettings:
 
 
 @dataclass(frozen=True)
+class PromotionTargetSettings:
+    environment: str
+    deploy_role_arn: str
+    """The target stack's deployRoleArn: the promotion's deploy build assumes it."""
+    approval: bool = False
+    """A manual approval precedes the deployment to this environment."""
+    integration_tests: bool = False
+    """The integration tests run against this environment's endpoint after its deployment."""
+
+
+@dataclass(frozen=True)
 class PromotionSettings:
-    staging_role_arn: str | None
-    prod_role_arn: str | None
+    targets: tuple[PromotionTargetSettings, ...]
+    """Where an Approved package travels, in order (``promotionTargets``)."""
     branch: str
     pulumi_backend_url: str
     pulumi_token_secret_arn: str | None
 
     @property
     def enabled(self) -> bool:
-        """Promotion runs in this stack when both deploy roles are configured."""
-        return bool(self.staging_role_arn and self.prod_role_arn)
+        """Promotion runs in the registry stack when it has at least one target."""
+        return bool(self.targets)
 
 
 @dataclass(frozen=True)
@@ -276,7 +333,13 @@ class Settings:
     endpoint: EndpointSettings
     source: PipelineSource
     inference: InferenceSettings
+    registry_environment: str
+    """The environment whose stack owns the model registry, trains and runs the promotion."""
     promotion: PromotionSettings
+
+    @property
+    def is_registry(self) -> bool:
+        return self.environment == self.registry_environment
 
     @property
     def account_id(self) -> str:
@@ -355,6 +418,7 @@ class Settings:
                 model_package_arn=values["modelPackageArn"],
                 registry_account_id=values["registryAccountId"],
                 feature_count=values["modelFeatureCount"],
+                tester_role=values["endpointTesterRole"],
             ),
             source=PipelineSource(
                 provider=values["sourceProvider"],
@@ -369,9 +433,9 @@ class Settings:
                 throttle_rate_limit=values["inferenceThrottleRateLimit"],
                 throttle_burst_limit=values["inferenceThrottleBurstLimit"],
             ),
+            registry_environment=values["registryEnvironment"],
             promotion=PromotionSettings(
-                staging_role_arn=values["promotionStagingRoleArn"],
-                prod_role_arn=values["promotionProdRoleArn"],
+                targets=values["promotionTargets"],
                 branch=values["promotionBranch"],
                 pulumi_backend_url=values["promotionPulumiBackendUrl"],
                 pulumi_token_secret_arn=values["promotionPulumiTokenSecretArn"],
@@ -389,6 +453,9 @@ def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
         problems.append(f"{project}:endpointInstanceCount = {v['endpointInstanceCount']} is invalid: expected a count "
                         f"between endpointMinCapacity ({v['endpointMinCapacity']}) and endpointMaxCapacity "
                         f"({v['endpointMaxCapacity']})")
+    if v["endpointTesterRole"] and v["modelDeployment"] != "promotion":
+        problems.append(f"{project}:endpointTesterRole = true is invalid with modelDeployment = "
+                        f"{v['modelDeployment']!r}: only endpoints deployed by promotion are integration-tested")
     if v["endpointDeploymentStrategy"] != "all-at-once" and v["endpointInstanceCount"] < 2:
         problems.append(f"{project}:endpointDeploymentStrategy = {v['endpointDeploymentStrategy']!r} is invalid "
                         f"with endpointInstanceCount = {v['endpointInstanceCount']}: canary and linear traffic "
@@ -430,19 +497,23 @@ def _endpoint_and_promotion_checks(v: Mapping[str, Any], project: str) -> list[s
             problems.append(f"{project}:modelPackageArn = {package!r} is invalid: the package is in account "
                             f"{package_account} but the model registry is in account {registry} "
                             f"(registryAccountId, empty means this stack's account)")
-    roles = {key: v[key] for key in ("promotionStagingRoleArn", "promotionProdRoleArn")}
-    if any(roles.values()):
-        if v["modelDeployment"] != "workflow":
-            for key, value in roles.items():
-                if value:
-                    problems.append(f"{project}:{key} = {value!r} is invalid with modelDeployment = "
-                                    f"{v['modelDeployment']!r}: promotion runs in the stack that owns the model "
-                                    f"registry (modelDeployment = 'workflow')")
-        else:
-            for key, value in roles.items():
-                if not value:
-                    problems.append(f"{project}:{key} is missing: promotion needs both promotionStagingRoleArn "
-                                    f"and promotionProdRoleArn (or neither, for no promotion)")
+    targets = v["promotionTargets"]
+    if targets:
+        if v["environment"] != v["registryEnvironment"]:
+            problems.append(f"{project}:promotionTargets is invalid in environment {v['environment']!r}: promotion "
+                            f"runs in the stack that owns the model registry (registryEnvironment = "
+                            f"{v['registryEnvironment']!r}); remove promotionTargets here")
+        elif v["modelDeployment"] != "workflow":
+            problems.append(f"{project}:promotionTargets is invalid with modelDeployment = {v['modelDeployment']!r}: "
+                            f"the registry stack's own endpoint is deployed by its training workflow "
+                            f"(modelDeployment = 'workflow')")
+        if v["endpointTesterRole"]:
+            problems.append(f"{project}:endpointTesterRole = true is invalid in the registry stack: its endpoint "
+                            f"belongs to the training workflow, which smoke-tests it itself")
+        for target in targets:
+            if target.environment == v["environment"]:
+                problems.append(f"{project}:promotionTargets lists this stack's own environment "
+                                f"{target.environment!r}: list the environments the package travels to")
     return problems
 
 

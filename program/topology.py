@@ -6,10 +6,8 @@ Pure functions of the settings; the composition asks them, the components receiv
 from __future__ import annotations
 
 from components.names import Names, account_of
-from program.settings import Settings
-
-# The stack whose training workflow registers models (its names name the group and the bucket).
-REGISTRY_ENVIRONMENT = "dev"
+from components.promotion_stages import PromotionTarget
+from program.settings import PromotionTargetSettings, Settings
 
 
 def stack_names(settings: Settings) -> Names:
@@ -18,8 +16,18 @@ def stack_names(settings: Settings) -> Names:
 
 
 def registry_names(settings: Settings) -> Names:
-    """The model registry's stack: ``REGISTRY_ENVIRONMENT`` in ``registryAccountId`` (default: ours)."""
-    return stack_names(settings).of(REGISTRY_ENVIRONMENT, settings.endpoint.registry_account_id)
+    """The model registry's stack: ``registryEnvironment`` in ``registryAccountId`` (default: ours)."""
+    return stack_names(settings).of(settings.registry_environment, settings.endpoint.registry_account_id)
+
+
+def target_names(settings: Settings, target: PromotionTargetSettings) -> Names:
+    """A promotion target's names: its environment, in the account of its deploy role."""
+    return stack_names(settings).of(target.environment, account_of(target.deploy_role_arn))
+
+
+def promotion_targets(settings: Settings) -> tuple[PromotionTarget, ...]:
+    return tuple(PromotionTarget(t.environment, target_names(settings, t), t.deploy_role_arn, t.approval,
+                                 t.integration_tests) for t in settings.promotion.targets)
 
 
 def model_reader_role_arns(settings: Settings) -> tuple[str, ...]:
@@ -30,13 +38,7 @@ def model_reader_role_arns(settings: Settings) -> tuple[str, ...]:
     ``ModelEndpoint``) and the owner's resource policies (set here). Empty unless this stack owns the
     registry and promotion targets another account.
     """
-    if settings.environment != REGISTRY_ENVIRONMENT:
+    if not settings.is_registry:
         return ()
-    names = stack_names(settings)
-    readers = []
-    for environment, deploy_role in (("staging", settings.promotion.staging_role_arn),
-                                     ("prod", settings.promotion.prod_role_arn)):
-        account = account_of(deploy_role) if deploy_role else None
-        if account and account != settings.account_id:
-            readers.append(names.of(environment, account).endpoint_model_role_arn)
-    return tuple(readers)
+    return tuple(target.names.endpoint_model_role_arn for target in promotion_targets(settings)
+                 if target.names.account != settings.account_id)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from components.promotion import (DEPLOY_BUILDSPEC, PACKAGE_VARIABLE, STAGE_NAMES, TEST_BUILDSPEC,
-                                  approved_package_event_pattern, trigger_definition)
+from components.promotion import (DEPLOY_BUILDSPEC, PACKAGE_VARIABLE, TEST_BUILDSPEC, approved_package_event_pattern,
+                                  trigger_definition)
 from tests.conftest import as_list, policy_statements
 from tools.mockrun import ROOT
 from tools.tokens import Token
@@ -27,6 +27,19 @@ ROLE = Token.IAM_ROLE
 ROLE_POLICY = Token.IAM_ROLE_POLICY
 NOTIFICATION_RULE = Token.CODESTARNOTIFICATIONS_NOTIFICATION_RULE
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-models/7"
+STAGE_NAMES = ("Source", "DeployStaging", "TestStaging", "ApproveProd", "DeployProd")
+
+
+def target_roles(run) -> dict[str, str]:
+    return {t["environment"]: t["deployRoleArn"] for t in json.loads(run.config["mlops:promotionTargets"])}
+
+
+def single_account_targets() -> str:
+    return json.dumps([
+        {"environment": "staging", "deployRoleArn": "arn:aws:iam::111111111111:role/mlops-staging-deployer",
+         "integrationTests": True},
+        {"environment": "prod", "deployRoleArn": "arn:aws:iam::111111111111:role/mlops-prod-deployer",
+         "approval": True}])
 
 
 def promo(run, role: str):
@@ -53,8 +66,8 @@ def test_promotion_exists_only_in_the_registry_stack(stack_run):
         assert not [r for r in stack_run(stack).resources if "promotion" in r.name]
 
 
-def test_no_promotion_without_deploy_roles(run_stack):
-    run = run_stack("dev", overrides={"promotionStagingRoleArn": "", "promotionProdRoleArn": ""})
+def test_no_promotion_without_targets(run_stack):
+    run = run_stack("dev", overrides={"promotionTargets": "[]"})
     assert not [r for r in run.resources if "promotion" in r.name]
 
 
@@ -129,7 +142,7 @@ def test_stages_run_in_order_staging_tests_approval_prod(stack_run):
     assert actions == [
         ("Source", "Source", "CodeStarSourceConnection", None),
         ("DeployStaging", "Build", "CodeBuild", "mlops-dev-promotion-deploy-staging"),
-        ("IntegrationTests", "Build", "CodeBuild", "mlops-dev-promotion-tests"),
+        ("TestStaging", "Build", "CodeBuild", "mlops-dev-promotion-tests"),
         ("ApproveProd", "Approval", "Manual", None),
         ("DeployProd", "Build", "CodeBuild", "mlops-dev-promotion-deploy-prod"),
     ]
@@ -138,8 +151,8 @@ def test_stages_run_in_order_staging_tests_approval_prod(stack_run):
     for stage in pipeline["stages"][1:]:
         for action in stage["actions"]:
             if action["category"] == "Build":
-                assert json.loads(action["configuration"]["EnvironmentVariables"]) == [
-                    {"name": PACKAGE_VARIABLE, "value": f"#{{variables.{PACKAGE_VARIABLE}}}", "type": "PLAINTEXT"}]
+                assert json.loads(action["configuration"]["EnvironmentVariables"])[0] == \
+                    {"name": PACKAGE_VARIABLE, "value": f"#{{variables.{PACKAGE_VARIABLE}}}", "type": "PLAINTEXT"}
 
 
 def test_source_is_the_promotion_branch_without_change_detection(stack_run, run_stack):
@@ -158,10 +171,10 @@ def test_manual_approval_notifies_the_topic_with_the_report_link(stack_run):
     approval = promo(run, "pipeline").inputs["stages"][3]["actions"][0]
     config = approval["configuration"]
     assert config["NotificationArn"] == run.outputs["notificationTopicArn"]
-    assert config["ExternalEntityLink"] == "#{IntegrationTests.REPORT_URL}"
+    assert config["ExternalEntityLink"] == "#{TestStaging.REPORT_URL}"
     assert f"#{{variables.{PACKAGE_VARIABLE}}}" in config["CustomData"]
     assert "REPORT_URL" in yaml.safe_load(TEST_BUILDSPEC)["env"]["exported-variables"]
-    assert promo(run, "pipeline").inputs["stages"][2]["actions"][0]["namespace"] == "IntegrationTests"
+    assert promo(run, "pipeline").inputs["stages"][2]["actions"][0]["namespace"] == "TestStaging"
 
 
 def test_failed_and_finished_promotions_notify_the_topic(stack_run):
@@ -193,10 +206,11 @@ def test_deploy_builds_run_pulumi_up_on_their_target_with_the_package_pinned(sta
 
 def test_deploy_roles_assume_only_their_own_target_role(stack_run):
     run = stack_run("dev")
+    roles = target_roles(run)
     for stack, other in (("staging", "prod"), ("prod", "staging")):
         s = statements(run, f"deploy-{stack}")
-        assert s["AssumeTargetDeployRole"]["Resource"] == [run.config[f"mlops:promotion{stack.title()}RoleArn"]]
-        assert run.config[f"mlops:promotion{other.title()}RoleArn"] not in json.dumps(s)
+        assert s["AssumeTargetDeployRole"]["Resource"] == [roles[stack]]
+        assert roles[other] not in json.dumps(s)
         assert s["ReadPulumiToken"]["Resource"] == [run.config["mlops:promotionPulumiTokenSecretArn"]]
         role = promo(run, f"deploy-{stack}-role")
         (trust,) = policy_statements(role.inputs["assumeRolePolicy"])
@@ -207,13 +221,14 @@ def test_deploy_roles_assume_only_their_own_target_role(stack_run):
 
 def test_integration_tests_assume_the_staging_tester_role_named_by_the_staging_stack(stack_run):
     dev, staging = stack_run("dev"), stack_run("staging")
-    project = promo(dev, "tests").inputs
-    env = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
+    (test_stage,) = [s for s in promo(dev, "pipeline").inputs["stages"] if s["name"] == "TestStaging"]
+    env = {v["name"]: v["value"] for v in json.loads(test_stage["actions"][0]["configuration"]["EnvironmentVariables"])}
     tester = staging.one(ROLE, "mlops-staging-endpoint-tester-role")
     assert env["TESTER_ROLE_ARN"] == tester.outputs["arn"]
     assert env["ENDPOINT_NAME"] == staging.outputs["endpointName"]
+    assert env["TARGET_STACK"] == "staging" and env["TARGET_REGION"] == "eu-west-1"
     s = statements(dev, "tests")
-    assert s["AssumeStagingTester"]["Resource"] == [tester.outputs["arn"]]
+    assert s["AssumeTesterRoles"]["Resource"] == [tester.outputs["arn"]]
     # and the staging role trusts exactly this project's role
     (trust,) = policy_statements(tester.inputs["assumeRolePolicy"])
     assert trust["Principal"]["AWS"] == promo(dev, "tests-role").outputs["arn"]
@@ -249,8 +264,6 @@ def test_registry_is_shared_with_the_staging_and_prod_accounts_read_only(stack_r
 
 
 def test_single_account_layout_needs_no_registry_sharing(run_stack):
-    run = run_stack("dev", overrides={
-        "promotionStagingRoleArn": "arn:aws:iam::111111111111:role/mlops-staging-deployer",
-        "promotionProdRoleArn": "arn:aws:iam::111111111111:role/mlops-prod-deployer"})
+    run = run_stack("dev", overrides={"promotionTargets": single_account_targets()})
     assert not run.by_type(GROUP_POLICY)
     assert len([p for p in run.by_type(PIPELINE) if p.name == "mlops-dev-promotion-pipeline"]) == 1

@@ -39,7 +39,12 @@ def test_stack_files_parse_into_endpoint_inference_and_promotion_settings():
         ("inferenceAuth", "none", "one of iam, api-key"),
         ("inferenceThrottleRateLimit", "0", "an integer from 1 to 10000"),
         ("inferenceThrottleBurstLimit", "9999", "an integer from 1 to 5000"),
-        ("promotionStagingRoleArn", "arn:aws:iam::222222222222:user/deployer", "IAM role ARN"),
+        ("promotionTargets", '[{"environment": "staging", "deployRoleArn": "arn:aws:iam::222222222222:user/d"}]',
+         "deployRoleArn = 'arn:aws:iam::222222222222:user/d' is invalid: expected an IAM role ARN"),
+        ("promotionTargets", '{"environment": "staging"}', "a list of {"),
+        ("registryEnvironment", "Dev", "an environment name"),
+        ("environment", "x", "an environment name: 2 to 16 lowercase letters"),
+        ("endpointTesterRole", "yes", "true or false"),
         ("promotionBranch", "a branch", "a git branch name"),
         ("promotionPulumiBackendUrl", "http://insecure.example.com", "a Pulumi backend URL"),
         ("promotionPulumiTokenSecretArn", "arn:aws:ssm:eu-west-1:111111111111:parameter/x", "Secrets Manager"),
@@ -71,14 +76,39 @@ def test_workflow_managed_stack_cannot_pin_a_package():
     assert problem.startswith(f"mlops:modelPackageArn = {PACKAGE!r} is invalid with modelDeployment = 'workflow'")
 
 
-def test_promotion_roles_belong_to_the_registry_stack_only():
-    role = "arn:aws:iam::333333333333:role/mlops-deployer"
-    (problem,) = problems("prod", promotionProdRoleArn=role)
-    assert problem.startswith(f"mlops:promotionProdRoleArn = {role!r} is invalid with modelDeployment = 'promotion'")
+def test_promotion_targets_belong_to_the_registry_stack_only():
+    targets = '[{"environment": "qa", "deployRoleArn": "arn:aws:iam::444444444444:role/mlops-deployer"}]'
+    (problem,) = problems("prod", promotionTargets=targets)
+    assert problem.startswith("mlops:promotionTargets is invalid in environment 'prod': promotion runs in the stack "
+                              "that owns the model registry (registryEnvironment = 'dev')")
 
 
-def test_promotion_needs_both_roles_or_neither():
-    (problem,) = problems("dev", promotionProdRoleArn="")
-    assert problem.startswith("mlops:promotionProdRoleArn is missing: promotion needs both")
-    settings = Settings.from_raw(raw_settings("dev", promotionProdRoleArn="", promotionStagingRoleArn=""), stack="dev")
+def test_every_problem_of_every_target_is_reported_at_once():
+    targets = ('[{"environment": "staging", "deployRoleArn": "arn:aws:iam::222222222222:role/d", "aproval": true},'
+               ' {"environment": "staging", "deployRoleArn": "nope", "approval": "yes"}, 7]')
+    (problem,) = problems("dev", promotionTargets=targets)
+    for expected in ("entry 0 has unknown field(s) aproval", "entry 1: environment 'staging' is listed twice",
+                     "entry 1: deployRoleArn = 'nope' is invalid", "entry 1: approval = 'yes' is invalid",
+                     "entry 2 is 7: expected an object"):
+        assert expected in problem, problem
+
+
+def test_a_target_is_not_the_registry_itself():
+    targets = '[{"environment": "dev", "deployRoleArn": "arn:aws:iam::111111111111:role/d"}]'
+    (problem,) = problems("dev", promotionTargets=targets)
+    assert "promotionTargets lists this stack's own environment 'dev'" in problem
+
+
+def test_no_targets_no_promotion():
+    settings = Settings.from_raw(raw_settings("dev", promotionTargets="[]"), stack="dev")
     assert not settings.promotion.enabled
+    targets = Settings.from_raw(raw_settings("dev"), stack="dev").promotion.targets
+    assert [(t.environment, t.approval, t.integration_tests) for t in targets] == [
+        ("staging", False, True), ("prod", True, False)]
+
+
+def test_tester_role_only_where_promotion_deploys_the_endpoint():
+    found = problems("dev", endpointTesterRole="true")
+    assert any("endpointTesterRole = true is invalid in the registry stack" in p for p in found), found
+    assert not [p for p in problems("prod", endpointTesterRole="true", modelDeployment="workflow")
+                if "endpointTesterRole" not in p and "modelPackageArn" not in p]

@@ -84,10 +84,10 @@ def test_names_carry_the_environment(each_stack):
 def test_invalid_config_stops_before_any_resource_is_registered():
     records = []
     with pytest.raises(SettingsError) as error:
-        run_program("dev", overrides={"trainingInstanceCount": "-2", "environment": "qa"}, records=records)
+        run_program("dev", overrides={"trainingInstanceCount": "-2", "environment": "QA"}, records=records)
     assert records == []
     assert "mlops:trainingInstanceCount = '-2' is invalid" in str(error.value)
-    assert "mlops:environment = 'qa' is invalid: expected one of dev, staging, prod" in str(error.value)
+    assert "mlops:environment = 'QA' is invalid: expected an environment name" in str(error.value)
 
 
 def test_unmocked_invoke_fails_the_run(tmp_path):

@@ -32,12 +32,14 @@ from tools.tokens import PROVIDER_PREFIX, ROOT_STACK, Token
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "mlops"
-STACKS = ("dev", "staging", "prod")
 
 
 def stack_names(root: Path = ROOT) -> tuple[str, ...]:
-    """The stacks that have a stack file (``Pulumi.<stack>.yaml``), sorted."""
+    """The stacks that have a stack file (``Pulumi.<stack>.yaml``), sorted: a new stack is a new file."""
     return tuple(sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml")))
+
+
+STACKS = stack_names()
 
 
 class UnmockedInvokeError(RuntimeError):
@@ -72,8 +74,9 @@ def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, str]:
     config: dict[str, str] = {}
     for key, decl in (project.get("config") or {}).items():
         full = key if ":" in key else f"{project['name']}:{key}"
-        if isinstance(decl, dict) and "default" in decl:
-            config[full] = _to_config_string(decl["default"])
+        if isinstance(decl, dict) and ("default" in decl or "value" in decl):
+            # ``value`` is a project-level value every stack inherits (and may override), as the CLI does.
+            config[full] = _to_config_string(decl["value"] if "value" in decl else decl["default"])
         elif not isinstance(decl, dict):
             config[full] = _to_config_string(decl)
     try:

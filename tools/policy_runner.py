@@ -190,9 +190,20 @@ def reconcile_policy_config(
     return result
 
 
-def default_config_path(stack: str) -> pathlib.Path | None:
-    path = CONFIG_DIR / f"{stack}.json"
-    return path if path.is_file() else None
+def default_config_path(stack: str, config_dir: pathlib.Path = CONFIG_DIR) -> pathlib.Path:
+    """``policies/config/<stack>.json``. Every stack has one: without it the pack would judge the stack
+    with every rule at its defaults, silently, so a missing file is an error that names it."""
+    path = config_dir / f"{stack}.json"
+    if not path.is_file():
+        raise PolicyConfigError([f"stack {stack} has no policy configuration: create policies/config/{stack}.json "
+                                 f"(start from the closest stack's file, e.g. {_closest_config(config_dir)}) and "
+                                 f"pass it to `pulumi preview --policy-pack-config`"])
+    return path
+
+
+def _closest_config(config_dir: pathlib.Path) -> str:
+    existing = sorted(p.name for p in config_dir.glob("*.json"))
+    return f"policies/config/{existing[0]}" if existing else "the README's policy section"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -372,7 +383,7 @@ def run_policy_pack(
     by_urn = {r["urn"]: r for r in resources}
     pack_path = pathlib.Path(pack_dir)
     if config is None:
-        config = default_config_path(stack)
+        config = default_config_path(stack, pack_path / "config")
     given = parse_policy_config(config)
 
     def provider_message(record: Mapping[str, Any], cls: type) -> Any:

@@ -7,8 +7,8 @@ Runs the program under Pulumi's mocks with the stack's real config (``tools.mock
 recorded resources with the policy pack through its gRPC analyzer interface, as ``pulumi preview
 --policy-pack policies`` would.
 
-Exit codes: 0 success, 1 a mandatory policy violation, 2 invalid stack configuration (the reason on
-stderr, one line per problem).
+Exit codes: 0 success, 1 a mandatory policy violation, 2 invalid stack configuration or a stack without
+a policy configuration (the reason on stderr, one line per problem).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None, *,
     args = parser.parse_args(argv)
 
     from program.settings import SettingsError
+    from tools.policy_runner import PolicyConfigError
 
     try:
         run = run_program(args.stack) if program is None else run_program(args.stack, program=program)
@@ -97,7 +98,12 @@ def main(argv: Sequence[str] | None = None, *,
         for line in lines:
             print(f"error: stack {args.stack}: {line}", file=sys.stderr)
         return EXIT_CONFIG
-    violations = [] if args.no_policy else policy_check(run)
+    try:
+        violations = [] if args.no_policy else policy_check(run)
+    except PolicyConfigError as error:
+        for line in error.errors:
+            print(f"error: stack {args.stack}: {line}", file=sys.stderr)
+        return EXIT_CONFIG
 
     if args.json:
         json.dump(as_document(run, violations), sys.stdout, indent=2, sort_keys=False, default=str)

@@ -1,0 +1,84 @@
+"""The promotion pipeline's stages, derived from the ordered list of promotion targets.
+
+For every target, in order: a manual approval first (``approval``), the deployment (``pulumi up`` of its
+stack with the package pinned), then the integration tests against its endpoint (``integration_tests``).
+With the repository's stack files that is::
+
+    Source -> DeployStaging -> TestStaging -> ApproveProd -> DeployProd
+
+A new environment (``qa`` between staging and prod) is a new entry in ``promotionTargets``: its stages
+follow from it, and nothing here changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from components.names import Names
+
+PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
+
+StageKind = Literal["approve", "deploy", "test"]
+
+
+@dataclass(frozen=True)
+class PromotionTarget:
+    """One environment an Approved package travels to."""
+
+    environment: str
+    names: Names
+    """The target stack's names (its environment, in its own account)."""
+    deploy_role_arn: str
+    """The target stack's deployRoleArn: its provider assumes it, so the deploy build may too."""
+    approval: bool = False
+    """A manual approval precedes the deployment."""
+    integration_tests: bool = False
+    """The integration tests run against this environment's endpoint after the deployment."""
+
+    @property
+    def title(self) -> str:
+        """``staging`` -> ``Staging``, ``eu-prod`` -> ``EuProd`` (stage names and namespaces)."""
+        return "".join(part.capitalize() for part in self.environment.split("-"))
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: StageKind
+    target: PromotionTarget
+
+    @property
+    def name(self) -> str:
+        """Stage name and action namespace: ``ApproveProd``, ``DeployStaging``, ``TestStaging``."""
+        return f"{self.kind.capitalize()}{self.target.title}"
+
+
+def stage_plan(targets: tuple[PromotionTarget, ...] | list[PromotionTarget]) -> list[Stage]:
+    """The stages after Source, in order."""
+    stages: list[Stage] = []
+    for target in targets:
+        if target.approval:
+            stages.append(Stage("approve", target))
+        stages.append(Stage("deploy", target))
+        if target.integration_tests:
+            stages.append(Stage("test", target))
+    return stages
+
+
+def approval_message(stages: list[Stage], index: int) -> tuple[str, str | None]:
+    """What the approver of ``stages[index]`` reads, and the link to the newest test report before it
+    (None when no tests ran before this approval)."""
+    approval = stages[index]
+    earlier = stages[:index]
+    deployed = [s.target.environment for s in earlier if s.kind == "deploy"]
+    tested = [s for s in earlier if s.kind == "test"]
+    package = f"Model package #{{variables.{PACKAGE_VARIABLE}}}"
+    where = f" is live in {deployed[-1]}" if deployed else " was approved in the model registry"
+    passed = ""
+    if tested:
+        tested_in = tested[-1].target.environment
+        passed = " and passed the integration tests" + ("" if deployed and deployed[-1] == tested_in else f" in {tested_in}")
+    review = "Review the test report (link), then approve" if tested else "Approve"
+    text = (f"{package}{where}{passed}. {review} to deploy it to {approval.target.environment} or reject to stop "
+            f"the promotion.")
+    return text, (f"#{{{tested[-1].name}.REPORT_URL}}" if tested else None)
