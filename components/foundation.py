@@ -23,6 +23,9 @@ class FoundationArgs:
     """The stack's names, protection and options (built before the shared resources exist)."""
     noncurrent_version_days: int = 90
     """How long older object versions are kept."""
+    account_resources: bool = True
+    """Create the account's API Gateway logging role and setting (once per account and region: the
+    stack that owns them is a setting, so stacks sharing an account never overwrite one another)."""
     model_reader_role_arns: Sequence[str] = ()
     """Roles in other accounts (promoted endpoints) that may read model artifacts under ``workflow/``
     and decrypt them through S3. Each is matched by ``aws:PrincipalArn``, so a role that does not exist
@@ -36,8 +39,9 @@ class Foundation(pulumi.ComponentResource):
     kms_key_id: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
-    api_gateway_logging: aws.apigateway.Account
-    """The account's API Gateway logging settings: API stages with access logs must depend on it."""
+    api_gateway_logging: aws.apigateway.Account | None
+    """The account's API Gateway logging settings: API stages with access logs must depend on it. None
+    where another stack of the account owns them."""
 
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:foundation:Foundation", name, None, opts)
@@ -93,7 +97,7 @@ class Foundation(pulumi.ComponentResource):
         aws.s3.BucketPolicy(f"{name}-bucket-policy", bucket=bucket.id, policy=policy_document(*bucket_statements),
                             opts=child)
 
-        self.api_gateway_logging = self._api_gateway_logging(name)
+        self.api_gateway_logging = self._api_gateway_logging(name) if args.account_resources else None
 
         self.kms_key_arn = key.arn
         self.kms_key_id = key.key_id

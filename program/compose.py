@@ -6,6 +6,7 @@ settings: this module translates settings into their Args (and the stack context
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -32,7 +33,9 @@ def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifi
     ctx = StackContext(names=names, protect=settings.protect, log_retention_days=settings.log_retention_days,
                        opts=component_options(create_provider(settings)))
     foundation = Foundation(
-        f"{names.prefix}-foundation", FoundationArgs(ctx, model_reader_role_arns=model_reader_role_arns(settings)),
+        f"{names.prefix}-foundation",
+        FoundationArgs(ctx, account_resources=settings.account_resources,
+                       model_reader_role_arns=model_reader_role_arns(settings)),
         opts=ctx.opts)
     notifications = Notifications(
         f"{names.prefix}-notifications",
@@ -48,11 +51,6 @@ def build_stack(settings: Settings) -> dict[str, Any]:
     """Create every component of the stack; return the stack outputs (name -> value)."""
     ctx, foundation, notifications = shared_context(settings)
     names = ctx.names
-    readers = model_reader_role_arns(settings)
-
-    # Training pipeline: a push builds container/ into ECR (tag = full commit SHA) and starts the workflow.
-    image_repository = ModelImageRepository(
-        f"{names.prefix}-images", ModelImageRepositoryArgs(ctx, reader_role_arns=readers), opts=ctx.opts)
 
     # Inference API in front of the stack's stable endpoint (its URL never changes with a model update).
     inference_api = InferenceApi(
@@ -78,7 +76,72 @@ def build_stack(settings: Settings) -> dict[str, Any]:
                 tester_principal_arn=registry.promotion_tests_role_arn if e.tester_role else None),
             opts=ctx.opts)
 
-    # Approval API and training workflow: train, evaluate, register, approve by signed link, deploy, notify.
+    training = build_training(ctx, settings, inference_api) if settings.trains else None
+
+    # Promotion (in the registry stack): an Approved package travels through promotionTargets in order.
+    promotion = None
+    if settings.promotion.enabled:
+        assert training is not None, "settings refuse promotionTargets in a stack that does not train"
+        p = settings.promotion
+        promotion = Promotion(
+            f"{names.prefix}-promotion",
+            PromotionArgs(
+                ctx, model_package_group_name=training.workflow.model_package_group_name,
+                model_package_group_arn=training.workflow.model_package_group_arn,
+                targets=promotion_targets(settings),
+                source=settings.source, branch=p.branch, pulumi_backend_url=p.pulumi_backend_url,
+                pulumi_token_secret_arn=p.pulumi_token_secret_arn),
+            opts=ctx.opts)
+
+    outputs: dict[str, Any] = {
+        "environment": settings.environment,
+        "bucketName": foundation.bucket_name,
+        "kmsKeyArn": foundation.kms_key_arn,
+        "notificationTopicArn": notifications.topic_arn,
+        "inferenceUrl": inference_api.url,
+        "endpointName": names.endpoint,
+    }
+    if training is not None:
+        outputs.update({
+            "imageRepositoryUrl": training.image_repository.repository_url,
+            "trainingPipelineName": training.pipeline.pipeline_name,
+            "stateMachineArn": training.workflow.state_machine_arn,
+            "modelPackageGroupName": training.workflow.model_package_group_name,
+            "approvalUrl": training.approval_api.decision_url,
+        })
+    if inference_api.invoke_policy_arn is not None:
+        outputs["inferenceInvokePolicyArn"] = inference_api.invoke_policy_arn
+    if inference_api.api_key_id is not None:
+        outputs["inferenceApiKeyId"] = inference_api.api_key_id
+    if model_endpoint is not None:
+        outputs["modelPackageArn"] = model_endpoint.model_package_arn
+    if promotion is not None:
+        outputs["promotionPipelineName"] = promotion.pipeline_name
+    return outputs
+
+
+def export(outputs: dict[str, Any]) -> None:
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a stack that trains has: the image repository, the approval API, the workflow, the pipeline."""
+
+    image_repository: ModelImageRepository
+    approval_api: ApprovalApi
+    workflow: TrainingWorkflow
+    pipeline: TrainingPipeline
+
+
+def build_training(ctx: StackContext, settings: Settings, inference_api: InferenceApi) -> Training:
+    """Train, evaluate, register, approve by signed link, deploy (where the workflow owns the endpoint),
+    notify; a push builds container/ into ECR (tag = full commit SHA) and starts the workflow."""
+    names = ctx.names
+    image_repository = ModelImageRepository(
+        f"{names.prefix}-images", ModelImageRepositoryArgs(ctx, reader_role_arns=model_reader_role_arns(settings)),
+        opts=ctx.opts)
     approval_api = ApprovalApi(
         f"{names.prefix}-approval",
         ApprovalApiArgs(ctx, state_machine_arn=names.state_machine_arn,
@@ -95,7 +158,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
             endpoint_instance_count=settings.endpoint.instance_count,
             deploy_endpoint=settings.endpoint.managed_by == "workflow"),
         opts=ctx.opts)
-    training_pipeline = TrainingPipeline(
+    pipeline = TrainingPipeline(
         f"{names.prefix}-training-pipeline",
         TrainingPipelineArgs(
             ctx, source=settings.source, state_machine_arn=workflow.state_machine_arn,
@@ -103,44 +166,4 @@ def build_stack(settings: Settings) -> dict[str, Any]:
             repository_url=image_repository.repository_url),
         opts=ctx.opts)
 
-    # Promotion (in the registry stack): an Approved package travels through promotionTargets in order.
-    promotion = None
-    if settings.promotion.enabled:
-        p = settings.promotion
-        promotion = Promotion(
-            f"{names.prefix}-promotion",
-            PromotionArgs(
-                ctx, model_package_group_name=workflow.model_package_group_name,
-                model_package_group_arn=workflow.model_package_group_arn,
-                targets=promotion_targets(settings),
-                source=settings.source, branch=p.branch, pulumi_backend_url=p.pulumi_backend_url,
-                pulumi_token_secret_arn=p.pulumi_token_secret_arn),
-            opts=ctx.opts)
-
-    outputs: dict[str, Any] = {
-        "environment": settings.environment,
-        "bucketName": foundation.bucket_name,
-        "kmsKeyArn": foundation.kms_key_arn,
-        "notificationTopicArn": notifications.topic_arn,
-        "imageRepositoryUrl": image_repository.repository_url,
-        "trainingPipelineName": training_pipeline.pipeline_name,
-        "stateMachineArn": workflow.state_machine_arn,
-        "modelPackageGroupName": workflow.model_package_group_name,
-        "approvalUrl": approval_api.decision_url,
-        "inferenceUrl": inference_api.url,
-        "endpointName": names.endpoint,
-    }
-    if inference_api.invoke_policy_arn is not None:
-        outputs["inferenceInvokePolicyArn"] = inference_api.invoke_policy_arn
-    if inference_api.api_key_id is not None:
-        outputs["inferenceApiKeyId"] = inference_api.api_key_id
-    if model_endpoint is not None:
-        outputs["modelPackageArn"] = model_endpoint.model_package_arn
-    if promotion is not None:
-        outputs["promotionPipelineName"] = promotion.pipeline_name
-    return outputs
-
-
-def export(outputs: dict[str, Any]) -> None:
-    for key, value in outputs.items():
-        pulumi.export(key, value)
+    return Training(image_repository, approval_api, workflow, pipeline)

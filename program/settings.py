@@ -19,6 +19,8 @@ from typing import Any, Callable, Mapping
 from components.specs import INFERENCE_AUTH_MODES, SOURCE_PROVIDERS, PipelineSource, TrainingSpec
 
 PROJECT = "mlops"
+# auto: the stack trains (training pipeline, workflow, approval API) when it is the registry environment.
+TRAINING_MODES = ("auto", "on", "off")
 DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
 # workflow: the training workflow deploys and smoke-tests this stack's endpoint (dev).
 # promotion: the endpoint is a Pulumi resource of this stack, set by model promotion (staging, prod).
@@ -242,6 +244,8 @@ KEYS: dict[str, Key] = {
     "inferenceThrottleBurstLimit": Key(_integer(1, 5000)),
     # model promotion (runs in the stack that owns the model registry)
     "registryEnvironment": Key(_string(_ENVIRONMENT, _ENVIRONMENT_ALLOWED)),
+    "training": Key(_one_of(TRAINING_MODES)),
+    "accountResources": Key(_boolean),
     "endpointTesterRole": Key(_boolean),
     "promotionTargets": Key(_targets),
     "promotionBranch": Key(_string(_BRANCH, "a git branch name such as main")),
@@ -336,10 +340,20 @@ class Settings:
     registry_environment: str
     """The environment whose stack owns the model registry, trains and runs the promotion."""
     promotion: PromotionSettings
+    training_mode: str = "auto"
+    """``auto`` (train where this is the registry environment), ``on`` or ``off``."""
+    account_resources: bool = True
+    """This stack creates what exists once per account and region (API Gateway's CloudWatch logging
+    role and setting); exactly one stack per account should."""
 
     @property
     def is_registry(self) -> bool:
         return self.environment == self.registry_environment
+
+    @property
+    def trains(self) -> bool:
+        """The stack has the training pipeline, the training workflow and the approval API."""
+        return _trains(self.training_mode, self.environment, self.registry_environment)
 
     @property
     def account_id(self) -> str:
@@ -434,6 +448,8 @@ class Settings:
                 throttle_burst_limit=values["inferenceThrottleBurstLimit"],
             ),
             registry_environment=values["registryEnvironment"],
+            training_mode=values["training"],
+            account_resources=values["accountResources"],
             promotion=PromotionSettings(
                 targets=values["promotionTargets"],
                 branch=values["promotionBranch"],
@@ -461,6 +477,27 @@ def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
                         f"with endpointInstanceCount = {v['endpointInstanceCount']}: canary and linear traffic "
                         f"shifting need at least 2 instances; use all-at-once or raise the count")
     problems.extend(_endpoint_and_promotion_checks(v, project))
+    trains = _trains(v["training"], v["environment"], v["registryEnvironment"])
+    role = (f"training = {v['training']!r}" + (f" in environment {v['environment']!r} (registryEnvironment = "
+                                               f"{v['registryEnvironment']!r})" if v["training"] == "auto" else ""))
+    if not trains and v["modelDeployment"] == "workflow":
+        problems.append(f"{project}:modelDeployment = 'workflow' is invalid with {role}: the stack does not train, "
+                        f"so no workflow deploys its endpoint; use modelDeployment = 'promotion' or training = 'on'")
+    if not trains and v["promotionTargets"]:
+        problems.append(f"{project}:promotionTargets is invalid with {role}: the promotion starts from the model "
+                        f"package group of the stack's training workflow; set training = 'on' or 'auto'")
+    if trains or v["promotionTargets"]:
+        problems.extend(_source_checks(v, project))
+    return problems
+
+
+def _trains(mode: str, environment: str, registry_environment: str) -> bool:
+    return mode == "on" or (mode == "auto" and environment == registry_environment)
+
+
+def _source_checks(v: Mapping[str, Any], project: str) -> list[str]:
+    """The pipeline source: only stacks that train or promote read it."""
+    problems = []
     provider = v["sourceProvider"]
     required = {"codestar": ("sourceRepository", "sourceConnectionArn"),
                 "codecommit": ("sourceRepository",),

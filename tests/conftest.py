@@ -38,6 +38,23 @@ def each_stack(request, stack_run) -> ProgramRun:
     return stack_run(request.param)
 
 
+# prod asked to train (its own source in its own account): a second, differently configured training stack.
+PROD_TRAINING = {"training": "on", "sourceProvider": "codestar", "sourceRepository": "example-org/mlops-iris",
+                 "sourceBranch": "main",
+                 "sourceConnectionArn": "arn:aws:codestar-connections:eu-west-1:333333333333:connection/"
+                                        "7b1d2f3e-3333-4c6d-9e0f-3456789abcde"}
+
+
+@pytest.fixture(params=["dev", "prod"])
+def training_stack(request, stack_run) -> ProgramRun:
+    """The stacks that train: dev (the registry) and prod with ``training: on``."""
+    if request.param == "dev":
+        return stack_run("dev")
+    if "prod+training" not in _CACHE:
+        _CACHE["prod+training"] = run_program("prod", overrides=PROD_TRAINING)
+    return _CACHE["prod+training"]
+
+
 @pytest.fixture
 def stack_config():
     return load_stack_config

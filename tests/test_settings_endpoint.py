@@ -78,9 +78,9 @@ def test_workflow_managed_stack_cannot_pin_a_package():
 
 def test_promotion_targets_belong_to_the_registry_stack_only():
     targets = '[{"environment": "qa", "deployRoleArn": "arn:aws:iam::444444444444:role/mlops-deployer"}]'
-    (problem,) = problems("prod", promotionTargets=targets)
-    assert problem.startswith("mlops:promotionTargets is invalid in environment 'prod': promotion runs in the stack "
-                              "that owns the model registry (registryEnvironment = 'dev')")
+    found = problems("prod", promotionTargets=targets)
+    assert any(p.startswith("mlops:promotionTargets is invalid in environment 'prod': promotion runs in the stack "
+                            "that owns the model registry (registryEnvironment = 'dev')") for p in found), found
 
 
 def test_every_problem_of_every_target_is_reported_at_once():
@@ -110,5 +110,7 @@ def test_no_targets_no_promotion():
 def test_tester_role_only_where_promotion_deploys_the_endpoint():
     found = problems("dev", endpointTesterRole="true")
     assert any("endpointTesterRole = true is invalid in the registry stack" in p for p in found), found
-    assert not [p for p in problems("prod", endpointTesterRole="true", modelDeployment="workflow")
-                if "endpointTesterRole" not in p and "modelPackageArn" not in p]
+    found = problems("prod", endpointTesterRole="true", modelDeployment="workflow", training="on",
+                     sourceRepository="o/r", sourceConnectionArn="arn:aws:codestar-connections:eu-west-1:"
+                                                                "333333333333:connection/" + "0" * 36)
+    assert any("endpointTesterRole = true is invalid with modelDeployment = 'workflow'" in p for p in found), found

@@ -67,7 +67,7 @@ def test_per_environment_settings_differ(stack_run):
     def config(stack, key):
         return stack_run(stack).config[f"mlops:{key}"]
 
-    for key in ("logRetentionDays", "approvalTimeoutSeconds", "endpointInstanceType", "endpointMaxCapacity",
+    for key in ("logRetentionDays", "endpointInstanceType", "endpointMaxCapacity",
                 "notificationEmails", "allowedAccountIds"):
         values = [config(s, key) for s in ("dev", "staging", "prod")]
         assert len(set(values)) == 3, (key, values)
@@ -117,6 +117,59 @@ def test_source_errors_stop_the_program_before_any_resource():
 def test_api_stages_wait_for_the_accounts_api_gateway_logging_role(each_stack):
     (account,) = each_stack.by_type(Token.APIGATEWAY_ACCOUNT)
     stages = each_stack.by_type(Token.APIGATEWAY_STAGE)
-    assert len(stages) == 2  # the approval and the inference API
+    assert len(stages) == (2 if each_stack.stack == "dev" else 1)  # the approval API where it trains, inference
     for stage in stages:
         assert account.urn in stage.dependencies, stage.name
+
+
+# --- roles of a stack: who trains, who owns the account's singletons -----------------------------------
+
+TRAINING_TYPES = (Token.CODEPIPELINE_PIPELINE, Token.SFN_STATE_MACHINE, Token.DYNAMODB_TABLE, Token.ECR_REPOSITORY)
+SOURCE = {"sourceProvider": "codestar", "sourceRepository": "example-org/mlops-iris",
+          "sourceConnectionArn": "arn:aws:codestar-connections:eu-west-1:333333333333:connection/"
+                                 "7b1d2f3e-3333-4c6d-9e0f-3456789abcde"}
+
+
+def test_only_the_registry_stack_trains_by_default(stack_run):
+    dev = stack_run("dev")
+    assert all(dev.by_type(token) for token in TRAINING_TYPES)
+    assert {"trainingPipelineName", "stateMachineArn", "approvalUrl"} <= set(dev.outputs)
+    for stack in ("staging", "prod"):
+        run = stack_run(stack)
+        assert [r.name for token in TRAINING_TYPES for r in run.by_type(token)] == [], stack
+        assert not [r for r in run.resources if "approval" in r.name or "workflow" in r.name], stack
+        assert {"trainingPipelineName", "stateMachineArn", "approvalUrl", "imageRepositoryUrl"}.isdisjoint(
+            run.outputs), stack
+        assert run.by_type(Token.SAGEMAKER_ENDPOINT) and "inferenceUrl" in run.outputs  # it serves
+
+
+def test_a_stack_file_can_ask_for_training(run_stack):
+    run = run_stack("prod", overrides={"training": "on", **SOURCE})
+    assert run.one(Token.SFN_STATE_MACHINE).inputs["name"] == "mlops-prod-training"
+    assert "approvalUrl" in run.outputs
+
+
+def test_training_needs_a_source_only_where_it_runs(run_stack):
+    with pytest.raises(SettingsError, match="sourceConnectionArn is missing: it is required when sourceProvider"):
+        run_stack("prod", overrides={"training": "on"})
+
+
+def test_a_stack_whose_workflow_deploys_its_endpoint_must_train(run_stack):
+    with pytest.raises(SettingsError) as error:
+        run_stack("dev", overrides={"training": "off"})
+    assert any("modelDeployment = 'workflow' is invalid with training = 'off'" in p for p in error.value.problems)
+    assert any("promotionTargets is invalid with training = 'off'" in p for p in error.value.problems)
+
+
+def test_one_stack_per_account_owns_the_api_gateway_logging_role(run_stack):
+    """Single-account layout: every stack in 111111111111; only dev creates the account's setting and
+    role, so no stack overwrites it and destroying staging cannot delete the role dev's APIs use."""
+    runs = [run_stack(stack, overrides={"allowedAccountIds": '["111111111111"]',
+                                        "accountResources": "true" if stack == "dev" else "false"})
+            for stack in ("dev", "staging", "prod")]
+    owners = [run.stack for run in runs if run.by_type(Token.APIGATEWAY_ACCOUNT)]
+    assert owners == ["dev"]
+    for run in runs[1:]:
+        assert not [r for r in run.by_type(Token.IAM_ROLE) if "apigateway" in r.name]
+        for stage in run.by_type(Token.APIGATEWAY_STAGE):
+            assert stage.dependencies == [] or all("apigateway-account" not in d for d in stage.dependencies)

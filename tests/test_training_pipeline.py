@@ -66,17 +66,17 @@ def glob_matches(pattern: str, path: str) -> bool:
 # --- stages and actions -----------------------------------------------------------------------------
 
 
-def test_stages_run_source_build_train_in_order(each_stack):
-    stages = stage_actions(each_stack)
+def test_stages_run_source_build_train_in_order(training_stack):
+    stages = stage_actions(training_stack)
     assert [name for name, _ in stages] == ["Source", "Build", "Train"]
     assert [[(a["name"], a["category"], a["provider"]) for a in actions] for _, actions in stages] == [
         [("Source", "Source", "CodeStarSourceConnection")],
         [("BuildImage", "Build", "CodeBuild")],
         [("StartTrainingWorkflow", "Invoke", "StepFunctions")],
     ]
-    pipeline = pipeline_of(each_stack).inputs
+    pipeline = pipeline_of(training_stack).inputs
     assert pipeline["pipelineType"] == "V2"
-    assert pipeline["name"] == f"mlops-{each_stack.stack}-training"
+    assert pipeline["name"] == f"mlops-{training_stack.stack}-training"
 
 
 def test_artifacts_flow_from_source_to_build_to_train(stack_run):
@@ -95,46 +95,46 @@ def test_build_action_passes_the_source_commit_and_runs_the_project(stack_run):
                           "value": f"#{{{source['namespace']}.CommitId}}"}]
 
 
-def test_train_action_starts_the_workflow_with_the_build_output_file(each_stack):
-    account, region = account_region(each_stack)
-    (_, _), (_, [build]), (_, [train]) = stage_actions(each_stack)
+def test_train_action_starts_the_workflow_with_the_build_output_file(training_stack):
+    account, region = account_region(training_stack)
+    (_, _), (_, [build]), (_, [train]) = stage_actions(training_stack)
     config = train["configuration"]
     assert config["StateMachineArn"] == (f"arn:aws:states:{region}:{account}:stateMachine:"
-                                         f"mlops-{each_stack.stack}-training")
+                                         f"mlops-{training_stack.stack}-training")
     assert config["InputType"] == "FilePath"
     assert config["Input"] == START_INPUT_FILE
     assert config["ExecutionNamePrefix"] == f"#{{{build['namespace']}.EXECUTION_NAME_PREFIX}}"
 
 
-def test_artifact_store_is_the_stacks_encrypted_bucket(each_stack):
-    [store] = pipeline_of(each_stack).inputs["artifactStores"]
-    assert store["location"] == each_stack.outputs["bucketName"]
-    assert store["encryptionKey"] == {"type": "KMS", "id": each_stack.outputs["kmsKeyArn"]}
+def test_artifact_store_is_the_stacks_encrypted_bucket(training_stack):
+    [store] = pipeline_of(training_stack).inputs["artifactStores"]
+    assert store["location"] == training_stack.outputs["bucketName"]
+    assert store["encryptionKey"] == {"type": "KMS", "id": training_stack.outputs["kmsKeyArn"]}
 
 
 # --- sources and what starts a run ------------------------------------------------------------------
 
 
-def test_codestar_source_reads_repository_branch_and_connection_from_config(each_stack):
-    (_, [source]), _, _ = stage_actions(each_stack)
-    config = each_stack.config
+def test_codestar_source_reads_repository_branch_and_connection_from_config(training_stack):
+    (_, [source]), _, _ = stage_actions(training_stack)
+    config = training_stack.config
     assert source["configuration"] == {
         "ConnectionArn": config["mlops:sourceConnectionArn"],
         "FullRepositoryId": config["mlops:sourceRepository"],
         "BranchName": config["mlops:sourceBranch"],
         "OutputArtifactFormat": "CODE_ZIP",
     }
-    assert not each_stack.by_type(RULE) or all("codecommit" not in r.inputs["eventPattern"]
-                                               for r in each_stack.by_type(RULE))
+    assert not training_stack.by_type(RULE) or all("codecommit" not in r.inputs["eventPattern"]
+                                               for r in training_stack.by_type(RULE))
 
 
-def test_codestar_trigger_filters_branch_and_paths(each_stack):
-    [trigger] = pipeline_of(each_stack).inputs["triggers"]
+def test_codestar_trigger_filters_branch_and_paths(training_stack):
+    [trigger] = pipeline_of(training_stack).inputs["triggers"]
     assert trigger["providerType"] == "CodeStarSourceConnection"
     git = trigger["gitConfiguration"]
     assert git["sourceActionName"] == "Source"
     [push] = git["pushes"]
-    assert push["branches"]["includes"] == [each_stack.config["mlops:sourceBranch"]]
+    assert push["branches"]["includes"] == [training_stack.config["mlops:sourceBranch"]]
     includes = push["filePaths"]["includes"]
     assert {"container/**", DATA_MANIFEST_PATH} <= set(includes)
 
@@ -287,113 +287,113 @@ def test_role_policies_name_exact_resources(run_stack, overrides):
                     assert _own_arn(resource, account, region, bucket), (policy.name, resource)
 
 
-def test_artifact_access_is_limited_to_the_pipelines_prefix(each_stack):
-    bucket_arn = f"arn:aws:s3:::{each_stack.outputs['bucketName']}"
-    prefix = artifact_prefix(pipeline_of(each_stack).inputs["name"])
+def test_artifact_access_is_limited_to_the_pipelines_prefix(training_stack):
+    bucket_arn = f"arn:aws:s3:::{training_stack.outputs['bucketName']}"
+    prefix = artifact_prefix(pipeline_of(training_stack).inputs["name"])
     assert len(prefix) <= 20
     for name in ("pipeline-policy", "build-policy"):
-        policy = each_stack.one(ROLE_POLICY, f"mlops-{each_stack.stack}-training-pipeline-{name}")
+        policy = training_stack.one(ROLE_POLICY, f"mlops-{training_stack.stack}-training-pipeline-{name}")
         object_statements = [s for s in policy_statements(policy.inputs["policy"])
                              if "s3:GetObject" in s["Action"] and bucket_arn in s["Resource"][0]]
         assert [s["Resource"] for s in object_statements] == [[f"{bucket_arn}/{prefix}/*"]]
 
 
-def test_pipeline_role_reaches_only_its_workflow_and_build(stack_run):
-    run = stack_run("prod")
+def test_pipeline_role_reaches_only_its_workflow_and_build(training_stack):
+    run, stack = training_stack, training_stack.stack
     account, region = account_region(run)
     statements = {s["Sid"]: s for s in policy_statements(
-        run.one(ROLE_POLICY, "mlops-prod-training-pipeline-pipeline-policy").inputs["policy"])}
+        run.one(ROLE_POLICY, f"mlops-{stack}-training-pipeline-pipeline-policy").inputs["policy"])}
     assert statements["StartTrainingWorkflow"]["Resource"] == [
-        f"arn:aws:states:{region}:{account}:stateMachine:mlops-prod-training"]
+        f"arn:aws:states:{region}:{account}:stateMachine:mlops-{stack}-training"]
     assert statements["WatchTrainingWorkflow"]["Resource"] == [
-        f"arn:aws:states:{region}:{account}:execution:mlops-prod-training:*"]
+        f"arn:aws:states:{region}:{account}:execution:mlops-{stack}-training:*"]
     assert statements["RunBuild"]["Resource"] == [project_of(run).outputs["arn"]]
     assert statements["UseConnection"]["Resource"] == [run.config["mlops:sourceConnectionArn"]]
 
 
-def test_build_role_pushes_only_to_the_stacks_repository(each_stack):
+def test_build_role_pushes_only_to_the_stacks_repository(training_stack):
     statements = {s["Sid"]: s for s in policy_statements(
-        each_stack.one(ROLE_POLICY, f"mlops-{each_stack.stack}-training-pipeline-build-policy").inputs["policy"])}
-    assert statements["PushTrainingImage"]["Resource"] == [repository_of(each_stack).outputs["arn"]]
+        training_stack.one(ROLE_POLICY, f"mlops-{training_stack.stack}-training-pipeline-build-policy").inputs["policy"])}
+    assert statements["PushTrainingImage"]["Resource"] == [repository_of(training_stack).outputs["arn"]]
     assert "ecr:PutImage" in statements["PushTrainingImage"]["Action"]
-    log_group = each_stack.one(Token.CLOUDWATCH_LOG_GROUP, f"mlops-{each_stack.stack}-training-pipeline-build-logs")
+    log_group = training_stack.one(Token.CLOUDWATCH_LOG_GROUP, f"mlops-{training_stack.stack}-training-pipeline-build-logs")
     assert statements["WriteBuildLogs"]["Resource"] == [f"{log_group.outputs['arn']}:log-stream:*"]
 
 
-def test_service_roles_trust_one_service_in_this_account(each_stack):
-    account, region = account_region(each_stack)
+def test_service_roles_trust_one_service_in_this_account(training_stack):
+    account, region = account_region(training_stack)
     expected = {"build-role": "codebuild.amazonaws.com", "pipeline-role": "codepipeline.amazonaws.com"}
     for suffix, service in expected.items():
-        role = each_stack.one(ROLE, f"mlops-{each_stack.stack}-training-pipeline-{suffix}")
+        role = training_stack.one(ROLE, f"mlops-{training_stack.stack}-training-pipeline-{suffix}")
         [trust] = policy_statements(role.inputs["assumeRolePolicy"])
         assert trust["Principal"] == {"Service": service}
         assert trust["Action"] == "sts:AssumeRole"
         assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
-    build_role = each_stack.one(ROLE, f"mlops-{each_stack.stack}-training-pipeline-build-role")
+    build_role = training_stack.one(ROLE, f"mlops-{training_stack.stack}-training-pipeline-build-role")
     [trust] = policy_statements(build_role.inputs["assumeRolePolicy"])
     assert trust["Condition"]["ArnLike"] == {
-        "aws:SourceArn": f"arn:aws:codebuild:{region}:{account}:project/mlops-{each_stack.stack}-training-image"}
+        "aws:SourceArn": f"arn:aws:codebuild:{region}:{account}:project/mlops-{training_stack.stack}-training-image"}
 
 
 # --- CodeBuild, logs, ECR, notifications ------------------------------------------------------------
 
 
-def test_build_project_runs_the_repository_buildspec_with_docker_layer_cache(each_stack):
-    project = project_of(each_stack).inputs
+def test_build_project_runs_the_repository_buildspec_with_docker_layer_cache(training_stack):
+    project = project_of(training_stack).inputs
     assert project["source"] == {"type": "CODEPIPELINE", "buildspec": BUILDSPEC_PATH}
     assert project["artifacts"] == {"type": "CODEPIPELINE"}
     assert project["cache"]["type"] == "LOCAL"
     assert "LOCAL_DOCKER_LAYER_CACHE" in project["cache"]["modes"]
     assert project["environment"]["privilegedMode"] is True
-    assert project["encryptionKey"] == each_stack.outputs["kmsKeyArn"]
+    assert project["encryptionKey"] == training_stack.outputs["kmsKeyArn"]
     env = {v["name"]: v for v in project["environment"]["environmentVariables"]}
-    assert env["IMAGE_REPOSITORY_URI"]["value"] == each_stack.outputs["imageRepositoryUrl"]
-    assert env["ALLOWED_DATA_BUCKETS"]["value"] == each_stack.outputs["bucketName"]
+    assert env["IMAGE_REPOSITORY_URI"]["value"] == training_stack.outputs["imageRepositoryUrl"]
+    assert env["ALLOWED_DATA_BUCKETS"]["value"] == training_stack.outputs["bucketName"]
     assert all(v["type"] == "PLAINTEXT" and "SECRET" not in name and "PASSWORD" not in name
                for name, v in env.items())
 
 
-def test_build_logs_use_the_stacks_retention_and_key(each_stack):
-    log_group = each_stack.one(Token.CLOUDWATCH_LOG_GROUP,
-                               f"mlops-{each_stack.stack}-training-pipeline-build-logs")
-    assert log_group.inputs["retentionInDays"] == int(each_stack.config["mlops:logRetentionDays"])
-    assert log_group.inputs["kmsKeyId"] == each_stack.outputs["kmsKeyArn"]
-    logs = project_of(each_stack).inputs["logsConfig"]
+def test_build_logs_use_the_stacks_retention_and_key(training_stack):
+    log_group = training_stack.one(Token.CLOUDWATCH_LOG_GROUP,
+                               f"mlops-{training_stack.stack}-training-pipeline-build-logs")
+    assert log_group.inputs["retentionInDays"] == int(training_stack.config["mlops:logRetentionDays"])
+    assert log_group.inputs["kmsKeyId"] == training_stack.outputs["kmsKeyArn"]
+    logs = project_of(training_stack).inputs["logsConfig"]
     assert logs["cloudwatchLogs"] == {"status": "ENABLED", "groupName": log_group.inputs["name"]}
 
 
-def test_image_repository_scans_is_immutable_encrypted_and_bounded(each_stack):
-    repo = repository_of(each_stack).inputs
+def test_image_repository_scans_is_immutable_encrypted_and_bounded(training_stack):
+    repo = repository_of(training_stack).inputs
     assert repo["imageTagMutability"] == "IMMUTABLE"
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
-    assert repo["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": each_stack.outputs["kmsKeyArn"]}]
-    assert repo["forceDelete"] is (each_stack.config["mlops:protect"] == "false")
-    lifecycle = json.loads(each_stack.one(Token.ECR_LIFECYCLE_POLICY, f"mlops-{each_stack.stack}-images-lifecycle").inputs["policy"])
+    assert repo["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": training_stack.outputs["kmsKeyArn"]}]
+    assert repo["forceDelete"] is (training_stack.config["mlops:protect"] == "false")
+    lifecycle = json.loads(training_stack.one(Token.ECR_LIFECYCLE_POLICY, f"mlops-{training_stack.stack}-images-lifecycle").inputs["policy"])
     rules = sorted(lifecycle["rules"], key=lambda r: r["rulePriority"])
     assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
     assert rules[-1]["selection"]["countType"] == "imageCountMoreThan"
     assert all(r["action"] == {"type": "expire"} for r in rules)
 
 
-def test_failed_executions_notify_the_stacks_topic(each_stack):
-    stack = each_stack.stack
-    rule = each_stack.one(RULE, f"mlops-{stack}-training-pipeline-failed")
+def test_failed_executions_notify_the_stacks_topic(training_stack):
+    stack = training_stack.stack
+    rule = training_stack.one(RULE, f"mlops-{stack}-training-pipeline-failed")
     assert json.loads(rule.inputs["eventPattern"]) == {
         "source": ["aws.codepipeline"],
         "detail-type": ["CodePipeline Pipeline Execution State Change"],
         "detail": {"state": ["FAILED"], "pipeline": [f"mlops-{stack}-training"]},
     }
-    target = each_stack.one(TARGET, f"mlops-{stack}-training-pipeline-failed-target")
-    assert target.inputs["arn"] == each_stack.outputs["notificationTopicArn"]
+    target = training_stack.one(TARGET, f"mlops-{stack}-training-pipeline-failed-target")
+    assert target.inputs["arn"] == training_stack.outputs["notificationTopicArn"]
     transformer = target.inputs["inputTransformer"]
     assert set(transformer["inputPaths"]) == {"pipeline", "execution", "region"}
     assert "<execution>" in transformer["inputTemplate"]
 
 
-def test_every_pipeline_resource_is_a_child_of_a_component(each_stack):
-    owners = {r.urn for r in each_stack.resources
+def test_every_pipeline_resource_is_a_child_of_a_component(training_stack):
+    owners = {r.urn for r in training_stack.resources
               if r.type in (COMPONENT, "mlops:registry:ModelImageRepository")}
-    mine = [pipeline_of(each_stack), project_of(each_stack), repository_of(each_stack)]
+    mine = [pipeline_of(training_stack), project_of(training_stack), repository_of(training_stack)]
     assert all(r.parent in owners for r in mine)
-    assert len([r for r in each_stack.resources if r.parent in owners]) >= 10
-    assert each_stack.outputs["trainingPipelineName"] == f"mlops-{each_stack.stack}-training"
+    assert len([r for r in training_stack.resources if r.parent in owners]) >= 10
+    assert training_stack.outputs["trainingPipelineName"] == f"mlops-{training_stack.stack}-training"
