@@ -29,6 +29,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.codebuild import pipeline_build_project
 from components.context import StackContext
 from components.iam import service_role, state_machine_logging_statements, statement
 from components.model_registry import registry_policy_document
@@ -227,37 +228,24 @@ class Promotion(pulumi.ComponentResource):
     def _project(self, key: str, description: str, buildspec: str, statements: list[dict[str, Any]],
                  environment: dict[str, str]) -> aws.codebuild.Project:
         a, ctx = self._args, self._ctx
-        child = pulumi.ResourceOptions(parent=self)
         project_name = f"{ctx.prefix}-promotion-{key}"
-        role_name = (ctx.names.promotion_tests_role if key == "tests" else project_name)
-        project_arn = ctx.names.codebuild_project_arn(project_name)
-        logs = aws.cloudwatch.LogGroup(
-            f"{self._name}-{key}-logs", name=f"/aws/codebuild/{project_name}",
-            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
-        role, policy = service_role(
-            f"{self._name}-{key}", role_name=role_name, description=f"CodeBuild role: {description}",
-            service="codebuild.amazonaws.com", account_id=ctx.account, source_arn=project_arn, opts=child,
-            statements=[
-                statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                          [pulumi.Output.concat(logs.arn, ":*")]),
-                statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
-                statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
-                *statements,
-            ])
         variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
         if a.pulumi_token_secret_arn:
             variables.append({"name": "PULUMI_ACCESS_TOKEN", "value": a.pulumi_token_secret_arn,
                               "type": "SECRETS_MANAGER"})
-        return aws.codebuild.Project(
-            f"{self._name}-{key}", name=project_name, description=description,
-            service_role=role.arn, encryption_key=ctx.kms_key_arn,
-            build_timeout=a.build_timeout_minutes,
-            artifacts={"type": "CODEPIPELINE"},
-            source={"type": "CODEPIPELINE", "buildspec": buildspec},
+        return pipeline_build_project(
+            ctx, f"{self._name}-{key}", parent=self, project_name=project_name, description=description,
+            role_name=(ctx.names.promotion_tests_role if key == "tests" else project_name),
+            role_description=f"CodeBuild role: {description}",
+            statements=[
+                statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
+                statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
+                *statements,
+            ],
+            buildspec=buildspec, build_timeout_minutes=a.build_timeout_minutes,
             environment={"compute_type": "BUILD_GENERAL1_SMALL", "image": BUILD_IMAGE, "type": "LINUX_CONTAINER",
                          "image_pull_credentials_type": "CODEBUILD", "environment_variables": variables},
-            logs_config={"cloudwatch_logs": {"group_name": logs.name, "status": "ENABLED"}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+        ).project
 
     def _pulumi_statements(self) -> list[dict[str, Any]]:
         a = self._args
