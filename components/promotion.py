@@ -34,6 +34,7 @@ from components.context import StackContext
 from components.iam import service_role, state_machine_logging_statements, statement
 from components.model_registry import registry_policy_document
 from components.names import Names, account_of
+from components.pipeline_source import source_action, source_statements
 from components.specs import PipelineSource
 
 PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
@@ -173,18 +174,8 @@ class Promotion(pulumi.ComponentResource):
     # Pipeline pieces
 
     def _source_action(self) -> dict[str, Any]:
-        a, source = self._args, self._args.source
-        base = {"name": "Source", "category": "Source", "owner": "AWS", "version": "1",
-                "output_artifacts": ["source"]}
-        if source.provider == "codestar":
-            return {**base, "provider": "CodeStarSourceConnection", "configuration": {
-                "ConnectionArn": source.connection_arn, "FullRepositoryId": source.repository,
-                "BranchName": a.branch, "DetectChanges": "false", "OutputArtifactFormat": "CODE_ZIP"}}
-        if source.provider == "codecommit":
-            return {**base, "provider": "CodeCommit", "configuration": {
-                "RepositoryName": source.repository, "BranchName": a.branch, "PollForSourceChanges": "false"}}
-        return {**base, "provider": "S3", "configuration": {
-            "S3Bucket": source.bucket, "S3ObjectKey": source.object_key, "PollForSourceChanges": "false"}}
+        # The promotion's own branch; approvals start it, pushes do not.
+        return source_action(self._args.source, branch=self._args.branch, detect_changes=False)
 
     @staticmethod
     def _build_action(name: str, project: aws.codebuild.Project, namespace: str) -> dict[str, Any]:
@@ -202,20 +193,8 @@ class Promotion(pulumi.ComponentResource):
             statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
             statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [p.arn for p in projects]),
             statement("NotifyApprovers", ["sns:Publish"], [ctx.topic_arn]),
+            *source_statements(source, ctx.names),
         ]
-        if source.provider == "codestar":
-            statements.append(statement("UseConnection", ["codestar-connections:UseConnection"],
-                                        [source.connection_arn]))
-        elif source.provider == "codecommit":
-            statements.append(statement("ReadRepository", [
-                "codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive",
-                "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"],
-                [ctx.names.codecommit_arn(source.repository)]))
-        else:
-            statements.append(statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
-                                        [Names.s3_arn(source.bucket, source.object_key)]))
-            statements.append(statement("ReadSourceBucket", ["s3:GetBucketVersioning"],
-                                        [Names.s3_arn(source.bucket)]))
         role, _ = service_role(
             f"{self._name}-pipeline", role_name=f"{ctx.prefix}-promotion-pipeline",
             description="CodePipeline service role of the model promotion",
