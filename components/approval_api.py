@@ -20,6 +20,7 @@ import pulumi_aws as aws
 from components.api_stage import logged_stage
 from components.context import StackContext
 from components.iam import statement
+from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
 
 SIGNED_LINK_PARAMETER = "method.request.querystring.sig"
@@ -88,8 +89,9 @@ class ApprovalApi(pulumi.ComponentResource):
             statements=[
                 statement("StoreApprovalRecord", ["dynamodb:PutItem"], [table.arn]),
                 statement("ReadSigningKey", ["secretsmanager:GetSecretValue"], [secret.arn]),
-                statement("PublishApprovalEmail", ["sns:Publish"], [ctx.topic_arn]),
-                statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
+                # The key statement also decrypts the signing key, which Secrets Manager encrypts with it.
+                *publish_statements(ctx.topic_arn, ctx.kms_key_arn,
+                                    publish_sid="PublishApprovalEmail", key_sid="UseStackKey"),
             ],
             environment={"APPROVALS_TABLE": table.name, "SIGNING_SECRET_ARN": secret.arn,
                          "TOPIC_ARN": ctx.topic_arn, "APPROVAL_API_URL": decision_url,

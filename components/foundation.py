@@ -15,6 +15,7 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import policy_document, service_role, statement
 from components.names import account_roots
+from components.notifications import PUBLISHER_SERVICES
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,7 @@ class Foundation(pulumi.ComponentResource):
             {
                 "Sid": "AwsServicesPublishToEncryptedTopics",
                 "Effect": "Allow",
-                "Principal": {"Service": ["events.amazonaws.com", "codestar-notifications.amazonaws.com",
-                                          "cloudwatch.amazonaws.com"]},
+                "Principal": {"Service": list(PUBLISHER_SERVICES)},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": names.account}},

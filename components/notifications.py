@@ -1,15 +1,35 @@
-"""The stack's notification topic: KMS-encrypted SNS with e-mail subscriptions from config."""
+"""The stack's notification topic: KMS-encrypted SNS with e-mail subscriptions from config.
+
+The topic owns who may publish to it: ``PUBLISHER_SERVICES`` (the stack key's policy lets the same
+services encrypt for it) and ``publish_statements`` (what a role of this stack needs to publish).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from components.context import StackContext
-from components.iam import policy_document
+from components.iam import policy_document, statement
+
+PUBLISHER_SERVICES: tuple[str, ...] = ("events.amazonaws.com", "codestar-notifications.amazonaws.com",
+                                       "cloudwatch.amazonaws.com")
+"""AWS services allowed to publish (EventBridge rules, CodePipeline notification rules, CloudWatch
+alarms on the endpoint), limited to this account by ``aws:SourceAccount``. The topic is encrypted, so
+``Foundation``'s key policy lets exactly these services use the key."""
+
+
+def publish_statements(topic_arn: pulumi.Input[str], kms_key_arn: pulumi.Input[str], *,
+                       publish_sid: str = "Publish", key_sid: str = "EncryptForTopic") -> list[dict[str, Any]]:
+    """What a role needs to publish to the stack's topic: ``sns:Publish`` on it and, because the topic
+    is encrypted with the stack key, ``kms:GenerateDataKey`` and ``kms:Decrypt`` on that key."""
+    return [
+        statement(publish_sid, ["sns:Publish"], [topic_arn]),
+        statement(key_sid, ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn]),
+    ]
 
 
 @dataclass(frozen=True)
@@ -18,10 +38,6 @@ class NotificationsArgs:
     kms_key_arn: pulumi.Input[str]
     """The stack's key (the topic is created before the context carries the shared resources)."""
     emails: Sequence[str]
-    publisher_services: Sequence[str] = ("events.amazonaws.com", "codestar-notifications.amazonaws.com",
-                                         "cloudwatch.amazonaws.com")
-    """AWS services allowed to publish (EventBridge rules, CodePipeline notification rules, CloudWatch
-    alarms on the endpoint), limited to this account by ``aws:SourceAccount``."""
 
 
 class Notifications(pulumi.ComponentResource):
@@ -39,7 +55,7 @@ class Notifications(pulumi.ComponentResource):
             {
                 "Sid": "AccountServicesPublish",
                 "Effect": "Allow",
-                "Principal": {"Service": list(args.publisher_services)},
+                "Principal": {"Service": list(PUBLISHER_SERVICES)},
                 "Action": "sns:Publish",
                 "Resource": topic.arn,
                 "Condition": {"StringEquals": {"aws:SourceAccount": args.ctx.account}},

@@ -29,10 +29,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.codebuild import pipeline_build_project
 from components.context import StackContext
 from components.iam import service_role, state_machine_logging_statements, statement
 from components.model_registry import registry_policy_document
 from components.names import Names
+from components.pipeline_source import source_action, source_statements
 from components.promotion_stages import PACKAGE_VARIABLE, PromotionTarget, Stage, approval_message, stage_plan
 from components.specs import PipelineSource
 
@@ -143,18 +145,8 @@ class Promotion(pulumi.ComponentResource):
     # Pipeline pieces
 
     def _source_action(self) -> dict[str, Any]:
-        a, source = self._args, self._args.source
-        base = {"name": "Source", "category": "Source", "owner": "AWS", "version": "1",
-                "output_artifacts": ["source"]}
-        if source.provider == "codestar":
-            return {**base, "provider": "CodeStarSourceConnection", "configuration": {
-                "ConnectionArn": source.connection_arn, "FullRepositoryId": source.repository,
-                "BranchName": a.branch, "DetectChanges": "false", "OutputArtifactFormat": "CODE_ZIP"}}
-        if source.provider == "codecommit":
-            return {**base, "provider": "CodeCommit", "configuration": {
-                "RepositoryName": source.repository, "BranchName": a.branch, "PollForSourceChanges": "false"}}
-        return {**base, "provider": "S3", "configuration": {
-            "S3Bucket": source.bucket, "S3ObjectKey": source.object_key, "PollForSourceChanges": "false"}}
+        # The promotion's own branch; approvals start it, pushes do not.
+        return source_action(self._args.source, branch=self._args.branch, detect_changes=False)
 
     def _stage_action(self, stages: list[Stage], index: int, deploys: dict[str, aws.codebuild.Project],
                       tests: aws.codebuild.Project | None) -> dict[str, Any]:
@@ -193,20 +185,8 @@ class Promotion(pulumi.ComponentResource):
             statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
             statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [p.arn for p in projects]),
             statement("NotifyApprovers", ["sns:Publish"], [ctx.topic_arn]),
+            *source_statements(source, ctx.names),
         ]
-        if source.provider == "codestar":
-            statements.append(statement("UseConnection", ["codestar-connections:UseConnection"],
-                                        [source.connection_arn]))
-        elif source.provider == "codecommit":
-            statements.append(statement("ReadRepository", [
-                "codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive",
-                "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"],
-                [ctx.names.codecommit_arn(source.repository)]))
-        else:
-            statements.append(statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
-                                        [Names.s3_arn(source.bucket, source.object_key)]))
-            statements.append(statement("ReadSourceBucket", ["s3:GetBucketVersioning"],
-                                        [Names.s3_arn(source.bucket)]))
         role, _ = service_role(
             f"{self._name}-pipeline", role_name=f"{ctx.prefix}-promotion-pipeline",
             description="CodePipeline service role of the model promotion",
@@ -219,37 +199,24 @@ class Promotion(pulumi.ComponentResource):
     def _project(self, key: str, description: str, buildspec: str, statements: list[dict[str, Any]],
                  environment: dict[str, str]) -> aws.codebuild.Project:
         a, ctx = self._args, self._ctx
-        child = pulumi.ResourceOptions(parent=self)
         project_name = f"{ctx.prefix}-promotion-{key}"
-        role_name = (ctx.names.promotion_tests_role if key == "tests" else project_name)
-        project_arn = ctx.names.codebuild_project_arn(project_name)
-        logs = aws.cloudwatch.LogGroup(
-            f"{self._name}-{key}-logs", name=f"/aws/codebuild/{project_name}",
-            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
-        role, policy = service_role(
-            f"{self._name}-{key}", role_name=role_name, description=f"CodeBuild role: {description}",
-            service="codebuild.amazonaws.com", account_id=ctx.account, source_arn=project_arn, opts=child,
-            statements=[
-                statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                          [pulumi.Output.concat(logs.arn, ":*")]),
-                statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
-                statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
-                *statements,
-            ])
         variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
         if a.pulumi_token_secret_arn:
             variables.append({"name": "PULUMI_ACCESS_TOKEN", "value": a.pulumi_token_secret_arn,
                               "type": "SECRETS_MANAGER"})
-        return aws.codebuild.Project(
-            f"{self._name}-{key}", name=project_name, description=description,
-            service_role=role.arn, encryption_key=ctx.kms_key_arn,
-            build_timeout=a.build_timeout_minutes,
-            artifacts={"type": "CODEPIPELINE"},
-            source={"type": "CODEPIPELINE", "buildspec": buildspec},
+        return pipeline_build_project(
+            ctx, f"{self._name}-{key}", parent=self, project_name=project_name, description=description,
+            role_name=(ctx.names.promotion_tests_role if key == "tests" else project_name),
+            role_description=f"CodeBuild role: {description}",
+            statements=[
+                statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
+                statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
+                *statements,
+            ],
+            buildspec=buildspec, build_timeout_minutes=a.build_timeout_minutes,
             environment={"compute_type": "BUILD_GENERAL1_SMALL", "image": BUILD_IMAGE, "type": "LINUX_CONTAINER",
                          "image_pull_credentials_type": "CODEBUILD", "environment_variables": variables},
-            logs_config={"cloudwatch_logs": {"group_name": logs.name, "status": "ENABLED"}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+        ).project
 
     def _pulumi_statements(self) -> list[dict[str, Any]]:
         a = self._args

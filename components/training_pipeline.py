@@ -25,9 +25,10 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.codebuild import pipeline_build_project
 from components.context import StackContext
 from components.iam import service_role, statement
-from components.names import Names
+from components.pipeline_source import SOURCE_ARTIFACT, source_action, source_kind, source_statements
 from components.specs import PipelineSource
 
 BUILDSPEC_PATH = "pipeline/buildspec.yml"
@@ -37,15 +38,7 @@ TRIGGER_PATHS = ("container/**", DATA_MANIFEST_PATH, "pipeline/**")
 START_INPUT_FILE = "sf_start_params.json"
 SOURCE_NAMESPACE = "SourceVariables"
 BUILD_NAMESPACE = "BuildVariables"
-SOURCE_ARTIFACT = "source"
 BUILD_ARTIFACT = "start_input"
-
-# Source action type and the pipeline variable that names the source revision, per provider.
-_SOURCE_ACTION = {
-    "codestar": ("CodeStarSourceConnection", "CommitId", "git"),
-    "codecommit": ("CodeCommit", "CommitId", "git"),
-    "s3": ("S3", "ETag", "s3"),
-}
 
 
 @dataclass(frozen=True)
@@ -90,10 +83,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         self._project_name = f"{ctx.prefix}-training-image"
         a = args
 
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-build-logs", name=f"/aws/codebuild/{self._project_name}",
-            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=self._child)
-        project = self._create_build_project(log_group)
+        project, log_group = self._create_build_project()
         pipeline = self._create_pipeline(project)
         if a.source.provider in ("codecommit", "s3"):
             self._create_start_rule(pipeline)
@@ -112,16 +102,9 @@ class TrainingPipeline(pulumi.ComponentResource):
     def _artifact_objects(self) -> pulumi.Output[str]:
         return pulumi.Output.concat(self._ctx.bucket_arn, "/", artifact_prefix(self._pipeline_name), "/*")
 
-    def _create_build_project(self, log_group: aws.cloudwatch.LogGroup) -> aws.codebuild.Project:
+    def _create_build_project(self) -> tuple[aws.codebuild.Project, aws.cloudwatch.LogGroup]:
         a, ctx = self._args, self._ctx
-        project_arn = ctx.names.codebuild_project_arn(self._project_name)
-        role, policy = service_role(
-            f"{self._name}-build", role_name=f"{ctx.prefix}-training-build",
-            description="CodeBuild: builds the training image and pushes it to the stack's ECR repository",
-            service="codebuild.amazonaws.com", account_id=ctx.account, source_arn=project_arn,
-            opts=self._child, statements=[
-            statement("WriteBuildLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                      [pulumi.Output.concat(log_group.arn, ":log-stream:*")]),
+        statements = [
             statement("ReadSourceWriteStartInput", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
                       [self._artifact_objects()]),
             statement("UseStackKeyForArtifacts", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
@@ -131,18 +114,16 @@ class TrainingPipeline(pulumi.ComponentResource):
                 "ecr:DescribeImages", "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
                 "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
             ], [a.repository_arn]),
-            ])
+        ]
         data_buckets = list(a.data_buckets) or [ctx.bucket_name]
-        return aws.codebuild.Project(
-            f"{self._name}-build",
-            name=self._project_name,
+        build = pipeline_build_project(
+            ctx, f"{self._name}-build", parent=self, project_name=self._project_name,
             description="Builds container/ into <ECR repository>:<full commit SHA> and writes the workflow input",
-            service_role=role.arn,
-            build_timeout=a.build_timeout_minutes,
+            role_name=f"{ctx.prefix}-training-build",
+            role_description="CodeBuild: builds the training image and pushes it to the stack's ECR repository",
+            statements=statements, buildspec=BUILDSPEC_PATH, build_timeout_minutes=a.build_timeout_minutes,
+            own_logs_sid="WriteBuildLogs", own_log_streams=":log-stream:*", s3_logs={"status": "DISABLED"},
             queued_timeout=60,
-            encryption_key=ctx.kms_key_arn,
-            source={"type": "CODEPIPELINE", "buildspec": BUILDSPEC_PATH},
-            artifacts={"type": "CODEPIPELINE"},
             environment={
                 "type": "LINUX_CONTAINER",
                 "compute_type": a.build_compute_type,
@@ -153,38 +134,23 @@ class TrainingPipeline(pulumi.ComponentResource):
                 "privileged_mode": True,
                 "environment_variables": [
                     {"name": "IMAGE_REPOSITORY_URI", "value": a.repository_url, "type": "PLAINTEXT"},
-                    {"name": "SOURCE_KIND", "value": _SOURCE_ACTION[a.source.provider][2], "type": "PLAINTEXT"},
+                    {"name": "SOURCE_KIND", "value": source_kind(a.source).revision_kind, "type": "PLAINTEXT"},
                     {"name": "ALLOWED_DATA_BUCKETS", "type": "PLAINTEXT",
                      "value": pulumi.Output.all(*data_buckets).apply(lambda names: ",".join(names))},
                 ],
             },
             # Docker layer cache on the build host (best effort: it survives only while hosts are reused).
             cache={"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]},
-            logs_config={"cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
-                         "s3_logs": {"status": "DISABLED"}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
+        return build.project, build.log_group
 
     # --- CodePipeline ---------------------------------------------------------------------------
 
     def _source_action(self) -> dict[str, Any]:
-        s = self._args.source
-        provider = _SOURCE_ACTION[s.provider][0]
-        configuration: dict[str, str]
-        if s.provider == "codestar":
-            configuration = {"ConnectionArn": s.connection_arn, "FullRepositoryId": s.repository,
-                             "BranchName": s.branch, "OutputArtifactFormat": "CODE_ZIP"}
-        elif s.provider == "codecommit":
-            configuration = {"RepositoryName": s.repository, "BranchName": s.branch,
-                             "PollForSourceChanges": "false", "OutputArtifactFormat": "CODE_ZIP"}
-        else:
-            configuration = {"S3Bucket": s.bucket, "S3ObjectKey": s.object_key, "PollForSourceChanges": "false"}
-        return {"name": "Source", "category": "Source", "owner": "AWS", "provider": provider, "version": "1",
-                "output_artifacts": [SOURCE_ARTIFACT], "namespace": SOURCE_NAMESPACE,
-                "configuration": configuration, "run_order": 1}
+        return {**source_action(self._args.source, namespace=SOURCE_NAMESPACE), "run_order": 1}
 
     def _build_action(self, project: aws.codebuild.Project) -> dict[str, Any]:
-        variable = _SOURCE_ACTION[self._args.source.provider][1]
+        variable = source_kind(self._args.source).revision_variable
         environment = json.dumps([{"name": "SOURCE_REVISION", "type": "PLAINTEXT",
                                    "value": f"#{{{SOURCE_NAMESPACE}.{variable}}}"}])
         return {"name": "BuildImage", "category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1",
@@ -199,23 +165,6 @@ class TrainingPipeline(pulumi.ComponentResource):
                                   "Input": START_INPUT_FILE,
                                   "ExecutionNamePrefix": f"#{{{BUILD_NAMESPACE}.EXECUTION_NAME_PREFIX}}"}}
 
-    def _source_statements(self) -> list[dict[str, Any]]:
-        names, s = self._ctx.names, self._args.source
-        if s.provider == "codestar":
-            # The service was renamed CodeConnections; both prefixes authorize the same call.
-            return [statement("UseConnection", ["codestar-connections:UseConnection", "codeconnections:UseConnection"],
-                              [s.connection_arn])]
-        if s.provider == "codecommit":
-            return [statement("ReadCodeCommitBranch", [
-                "codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive",
-                "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive",
-            ], [names.codecommit_arn(s.repository)])]
-        return [
-            statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
-                      [Names.s3_arn(s.bucket, s.object_key)]),
-            statement("CheckSourceBucketVersioning", ["s3:GetBucketVersioning"], [Names.s3_arn(s.bucket)]),
-        ]
-
     def _create_pipeline(self, project: aws.codebuild.Project) -> aws.codepipeline.Pipeline:
         a, ctx = self._args, self._ctx
         state_machine_executions = pulumi.Output.from_input(a.state_machine_arn).apply(
@@ -224,7 +173,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             f"{self._name}-pipeline", role_name=f"{ctx.prefix}-training-pipeline",
             description="CodePipeline: runs the training pipeline (source, build, start the workflow)",
             service="codepipeline.amazonaws.com", account_id=ctx.account, opts=self._child, statements=[
-            *self._source_statements(),
+            *source_statements(a.source, ctx.names),
             statement("ArtifactObjects", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
                       [self._artifact_objects()]),
             statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [ctx.bucket_arn]),

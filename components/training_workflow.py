@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import pass_role_statement, service_role, state_machine_logging_statements, statement
 from components.names import DATA_PREFIX, WORKFLOW_PREFIX
+from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.specs import TrainingSpec
 from components.workflow.definition import build_definition
@@ -84,10 +85,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
         notify_fn = PythonFunction(f"{name}-notify", PythonFunctionArgs(
             ctx=ctx, function_name=f"{ctx.prefix}-notify", folder="notify",
             description="Sends the workflow's success or failure notification",
-            statements=[
-                statement("Publish", ["sns:Publish"], [ctx.topic_arn]),
-                statement("EncryptForTopic", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
-            ],
+            statements=publish_statements(ctx.topic_arn, ctx.kms_key_arn),
             environment={"TOPIC_ARN": ctx.topic_arn}), opts=child)
 
         functions = [a.approval_request_function_arn, evaluate_fn.function_arn, notify_fn.function_arn,

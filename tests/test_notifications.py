@@ -34,3 +34,13 @@ def test_topic_policy_limits_publishers_to_this_account_and_tls(each_stack):
     assert "cloudwatch.amazonaws.com" in allow["Principal"]["Service"]
     deny = statements["DenyInsecureTransport"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_stack_key_lets_exactly_the_topics_publishers_encrypt(each_stack):
+    """An AWS service the topic accepts but the key refuses cannot publish: the two lists must agree."""
+    topic = {s["Sid"]: s for s in policy_statements(each_stack.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])}
+    key = {s["Sid"]: s for s in policy_statements(each_stack.one("aws:kms/key:Key").inputs["policy"])}
+    publishers = key["AwsServicesPublishToEncryptedTopics"]
+    assert publishers["Principal"] == topic["AccountServicesPublish"]["Principal"]
+    assert publishers["Condition"] == topic["AccountServicesPublish"]["Condition"]
+    assert sorted(publishers["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]

@@ -163,7 +163,7 @@ def test_source_is_the_promotion_branch_without_change_detection(stack_run, run_
     action = promo(run, "pipeline").inputs["stages"][0]["actions"][0]
     assert action["provider"] == "CodeCommit"
     assert action["configuration"] == {"RepositoryName": "mlops-iris", "BranchName": "main",
-                                       "PollForSourceChanges": "false"}
+                                       "PollForSourceChanges": "false", "OutputArtifactFormat": "CODE_ZIP"}
 
 
 def test_manual_approval_notifies_the_topic_with_the_report_link(stack_run):
