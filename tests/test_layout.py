@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import re
 from pathlib import Path
 
@@ -69,3 +70,25 @@ def test_main_is_a_few_lines():
 @pytest.mark.parametrize("path", sorted((ROOT / "components").rglob("*.py")), ids=lambda p: p.name)
 def test_no_component_module_is_over_400_lines(path):
     assert len(path.read_text().splitlines()) <= 430, f"{path.relative_to(ROOT)}: split it by concern"
+
+
+def _layout_table() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Repository layout", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| (`[^|]+`) \|", section, flags=re.M)
+
+
+def test_repository_layout_table_matches_the_tree():
+    listed = [path for cell in _layout_table() for path in re.findall(r"`([^`]+)`", cell)]
+    for path in listed:
+        if "<" not in path:
+            assert (ROOT / path.rstrip("/")).exists(), f"README layout lists {path}, which does not exist"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    top = {p.split("/", 1)[0] + ("/" if "/" in p else "") for p in tracked}
+    described = {p.split("/", 1)[0] + ("/" if "/" in p else "") for p in listed}
+    undocumented = sorted(t for t in top - described
+                          if t not in {".gitignore", "Makefile", "README.md", "pytest.ini", "Pulumi.yaml"}
+                          and not t.startswith(("Pulumi.", "requirements", "pyproject", ".ci/", ".github/")))
+    assert undocumented == [], f"top-level paths missing from the README's repository layout: {undocumented}"
