@@ -23,6 +23,7 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import policy_document, service_role, statement
 from components.names import DATA_CAPTURE_PREFIX, WORKFLOW_PREFIX, Names
+from components.specs import EndpointSpec
 
 VARIANT_NAME = "AllTraffic"
 
@@ -42,12 +43,7 @@ class ModelEndpointArgs:
     registry: Names
     """Names of the model registry's stack: the package's image (ECR) and artifacts (S3 under
     ``workflow/``, KMS) live in its account."""
-    instance_type: str
-    instance_count: int
-    min_capacity: int
-    max_capacity: int
-    data_capture_percent: int
-    deployment_strategy: str
+    spec: EndpointSpec
     invocations_per_instance: int = 200
     """Autoscaling target: invocations per instance per minute."""
     latency_alarm_ms: int = 1000
@@ -93,8 +89,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             production_variants=[{
                 "variant_name": VARIANT_NAME,
                 "model_name": model.name,
-                "instance_type": a.instance_type,
-                "initial_instance_count": a.instance_count,
+                "instance_type": a.spec.instance_type,
+                "initial_instance_count": a.spec.instance_count,
                 "initial_variant_weight": 1.0,
             }],
             data_capture_config=self._data_capture(),
@@ -108,7 +104,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             deployment_config=self._deployment_config(alarms),
             opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
         )
-        if a.max_capacity > a.min_capacity:
+        if a.spec.max_capacity > a.spec.min_capacity:
             self._autoscaling(name, endpoint)
         self.tester_role_arn = self._tester_role(name) if a.tester_principal_arn else None
 
@@ -117,7 +113,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         self.model_name = model.name
         self.model_package_arn = pulumi.Output.from_input(a.model_package_arn)
         self.execution_role_arn = role.arn
-        self.data_capture_uri = self._data_capture_uri() if a.data_capture_percent > 0 else None
+        self.data_capture_uri = self._data_capture_uri() if a.spec.data_capture_percent > 0 else None
         self.alarm_names = [alarm.name for alarm in alarms]
         self.register_outputs({"endpoint_name": self.endpoint_name, "endpoint_arn": self.endpoint_arn,
                                "model_package_arn": self.model_package_arn})
@@ -146,7 +142,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             statement("PublishMetrics", ["cloudwatch:PutMetricData"], ["*"],
                       condition={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
         ]
-        if a.data_capture_percent > 0:
+        if a.spec.data_capture_percent > 0:
             statements += [
                 statement("WriteCapturedData", ["s3:PutObject"],
                           [pulumi.Output.concat(ctx.bucket_arn, f"/{DATA_CAPTURE_PREFIX}/{endpoint_name}/*")]),
@@ -183,11 +179,11 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _data_capture(self) -> dict[str, Any] | None:
         a = self._args
-        if a.data_capture_percent <= 0:
+        if a.spec.data_capture_percent <= 0:
             return None
         return {
             "enable_capture": True,
-            "initial_sampling_percentage": a.data_capture_percent,
+            "initial_sampling_percentage": a.spec.data_capture_percent,
             "destination_s3_uri": self._data_capture_uri(),
             "kms_key_id": self._ctx.kms_key_arn,
             "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
@@ -224,7 +220,7 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _deployment_config(self, alarms: list[aws.cloudwatch.MetricAlarm]) -> dict[str, Any] | None:
         a = self._args
-        routing = TRAFFIC_ROUTING.get(a.deployment_strategy)
+        routing = TRAFFIC_ROUTING.get(a.spec.deployment_strategy)
         if routing is None:
             return None
         return {
@@ -244,8 +240,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             service_namespace="sagemaker",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             resource_id=pulumi.Output.concat("endpoint/", endpoint.name, f"/variant/{VARIANT_NAME}"),
-            min_capacity=a.min_capacity,
-            max_capacity=a.max_capacity,
+            min_capacity=a.spec.min_capacity,
+            max_capacity=a.spec.max_capacity,
             opts=child)
         aws.appautoscaling.Policy(
             f"{name}-scaling-policy",

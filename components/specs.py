@@ -43,3 +43,19 @@ class TrainingSpec:
     """A model below this held-out accuracy is never offered for approval."""
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
     """Defaults for every run (SageMaker hyperparameters are strings); an execution may override them."""
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """How big an endpoint is and how it takes a new model."""
+
+    instance_type: str
+    instance_count: int
+    """Initial instance count (between ``min_capacity`` and ``max_capacity``)."""
+    min_capacity: int
+    max_capacity: int
+    """Autoscaling bounds; equal bounds: no autoscaling."""
+    data_capture_percent: int
+    """Share of requests captured to the stack bucket for monitoring; 0 turns data capture off."""
+    deployment_strategy: str
+    """``all-at-once``, or blue/green ``canary`` / ``linear`` with alarm rollback."""

@@ -70,9 +70,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
             f"{names.prefix}-endpoint",
             ModelEndpointArgs(
                 ctx, model_package_arn=resolve_model_package_arn(e.model_package_arn, registry, names),
-                registry=registry, instance_type=e.instance_type, instance_count=e.instance_count,
-                min_capacity=e.min_capacity, max_capacity=e.max_capacity,
-                data_capture_percent=e.data_capture_percent, deployment_strategy=e.deployment_strategy,
+                registry=registry, spec=e.spec,
                 tester_principal_arn=registry.promotion_tests_role_arn if e.tester_role else None),
             opts=ctx.opts)
 
@@ -154,8 +152,8 @@ def build_training(ctx: StackContext, settings: Settings, inference_api: Inferen
             approval_request_function_arn=approval_api.request_function_arn,
             smoke_test_function_arn=inference_api.function_arn, inference_url=inference_api.url,
             approval_timeout_seconds=settings.approval_timeout_seconds,
-            endpoint_instance_type=settings.endpoint.instance_type,
-            endpoint_instance_count=settings.endpoint.instance_count,
+            endpoint_instance_type=settings.endpoint.spec.instance_type,
+            endpoint_instance_count=settings.endpoint.spec.instance_count,
             deploy_endpoint=settings.endpoint.managed_by == "workflow"),
         opts=ctx.opts)
     pipeline = TrainingPipeline(

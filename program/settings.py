@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from components.specs import INFERENCE_AUTH_MODES, SOURCE_PROVIDERS, PipelineSource, TrainingSpec
+from components.specs import INFERENCE_AUTH_MODES, SOURCE_PROVIDERS, EndpointSpec, PipelineSource, TrainingSpec
 
 PROJECT = "mlops"
 # auto: the stack trains (training pipeline, workflow, approval API) when it is the registry environment.
@@ -268,12 +268,8 @@ KEYS: dict[str, Key] = {
 
 @dataclass(frozen=True)
 class EndpointSettings:
-    instance_type: str
-    instance_count: int
-    min_capacity: int
-    max_capacity: int
-    data_capture_percent: int
-    deployment_strategy: str
+    spec: EndpointSpec
+    """Size, autoscaling, data capture and update strategy, handed to ``ModelEndpoint`` whole."""
     managed_by: str
     """``workflow`` or ``promotion``: who deploys models to this stack's endpoint."""
     model_package_arn: str | None = None
@@ -422,12 +418,14 @@ class Settings:
                 },
             ),
             endpoint=EndpointSettings(
-                instance_type=values["endpointInstanceType"],
-                instance_count=values["endpointInstanceCount"],
-                min_capacity=values["endpointMinCapacity"],
-                max_capacity=values["endpointMaxCapacity"],
-                data_capture_percent=values["endpointDataCapturePercent"],
-                deployment_strategy=values["endpointDeploymentStrategy"],
+                spec=EndpointSpec(
+                    instance_type=values["endpointInstanceType"],
+                    instance_count=values["endpointInstanceCount"],
+                    min_capacity=values["endpointMinCapacity"],
+                    max_capacity=values["endpointMaxCapacity"],
+                    data_capture_percent=values["endpointDataCapturePercent"],
+                    deployment_strategy=values["endpointDeploymentStrategy"],
+                ),
                 managed_by=values["modelDeployment"],
                 model_package_arn=values["modelPackageArn"],
                 registry_account_id=values["registryAccountId"],

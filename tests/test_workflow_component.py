@@ -33,8 +33,8 @@ def workflow_and_approval(settings):
         smoke_test_function_arn=names.lambda_arn(names.inference_function),
         inference_url="https://abc123.execute-api.eu-west-1.amazonaws.com/v1/predict",
         approval_timeout_seconds=settings.approval_timeout_seconds,
-        endpoint_instance_type=settings.endpoint.instance_type,
-        endpoint_instance_count=settings.endpoint.instance_count,
+        endpoint_instance_type=settings.endpoint.spec.instance_type,
+        endpoint_instance_count=settings.endpoint.spec.instance_count,
         deploy_endpoint=settings.endpoint.managed_by == "workflow"), opts=ctx.opts)
     return {"stateMachineArn": workflow.state_machine_arn, "approvalUrl": approval.decision_url}
 # Actions AWS documents without resource-level permissions: "*" is the only valid resource for them.
