@@ -4,18 +4,21 @@ import pulumi
 
 from components.approval_api import ApprovalApi, ApprovalApiArgs
 from components.foundation import Foundation, FoundationArgs
+from components.image_repository import ModelImageRepository, ModelImageRepositoryArgs
 from components.inference_api import InferenceApi, InferenceApiArgs
 from components.model_endpoint import ModelEndpoint, ModelEndpointArgs, endpoint_name
-from components.model_registry import (model_reader_role_arns, registry_account_id, registry_bucket_name,
-                                       resolve_model_package_arn)
-from components.promotion import (Promotion, PromotionArgs, PromotionTarget, integration_test_role_arn,
-                                  tester_role_name)
-from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs, state_machine_arn
-from components.image_repository import ModelImageRepository, ModelImageRepositoryArgs
+from components.model_registry import (
+    model_reader_role_arns,
+    registry_account_id,
+    registry_bucket_name,
+    resolve_model_package_arn,
+)
 from components.notifications import Notifications, NotificationsArgs
+from components.promotion import Promotion, PromotionArgs, PromotionTarget, integration_test_role_arn, tester_role_name
 from components.provider import component_options, create_provider
 from components.settings import load_settings
 from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
+from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs, state_machine_arn
 
 settings = load_settings()
 provider = create_provider(settings)

@@ -205,7 +205,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         """5xx errors and model latency of the variant, notifying the stack's topic."""
         a = self._args
         child = pulumi.ResourceOptions(parent=self)
-        common = dict(
+        common: dict[str, Any] = dict(
             namespace="AWS/SageMaker",
             dimensions={"EndpointName": a.endpoint_name, "VariantName": VARIANT_NAME},
             period=60,

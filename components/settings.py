@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 PROJECT = "mlops"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -322,7 +323,7 @@ class Settings:
         }
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT) -> "Settings":
+    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT) -> Settings:
         """Parse and validate raw config strings (``{"environment": "dev", ...}``, no namespace)."""
         values: dict[str, Any] = {}
         problems: list[str] = []
@@ -476,7 +477,6 @@ def _endpoint_and_promotion_checks(v: Mapping[str, Any], project: str) -> list[s
 def load_settings() -> Settings:
     """Read every declared key from the stack's config and validate it (raises SettingsError)."""
     import pulumi
-
     from pulumi.runtime.config import CONFIG, get_config_env
 
     config = pulumi.Config(PROJECT)

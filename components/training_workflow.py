@@ -10,8 +10,8 @@ Python by ``components.workflow_definition``; docs/workflow.md has the diagram.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import pulumi
 import pulumi_aws as aws

@@ -21,9 +21,10 @@ import json
 import re
 import runpy
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -352,7 +353,10 @@ def run_program(stack: str, *, config: Mapping[str, str] | None = None,
 
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        def run_main() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        _sync_await(run_pulumi_func(run_main))
         outputs = _sync_await(_resolve_stack_outputs())
     finally:
         if added_path:
