@@ -1,16 +1,20 @@
-# Everything runs from a local virtualenv (.venv) that these targets create on first use.
+# Everything runs from a local virtualenv (.venv) that these targets create on first use, with exactly
+# the versions in requirements-dev.lock.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
 STACK  ?= dev
-REQS   := requirements.txt requirements-dev.txt policies/requirements.txt container/requirements.txt
+LOCK   := requirements-dev.lock
+# uv installs everything else; pip bootstraps it at the version the lock pins.
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK))
 
-.PHONY: preview preview-json test lint clean
+.PHONY: preview preview-json test lock lint clean
 
-$(VENV)/.installed: $(REQS)
+$(VENV)/.installed: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip sync --quiet --python $(PY) $(LOCK)
 	touch $@
 
 ## preview: what `pulumi up` would create for STACK (dev, staging, prod), offline, with the policy pack
@@ -24,5 +28,11 @@ preview-json: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+## lock: recompile requirements-dev.lock after editing a requirements file (UPGRADE=1: newest versions)
+# requirements-dev.txt includes requirements.txt, policies/ and container/requirements.txt with -r.
+lock: $(VENV)/.installed
+	$(UV) pip compile requirements-dev.txt --output-file $(LOCK) --generate-hashes --universal \
+		--python-version 3.11 $(if $(UPGRADE),--upgrade)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
