@@ -1,28 +1,48 @@
-# Everything runs from a local virtualenv (.venv) that these targets create on first use.
+# Everything runs from a local virtualenv (.venv) that these targets create on first use, with exactly
+# the versions in requirements-dev.lock. `make help` lists the targets.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
 STACK  ?= dev
-REQS   := requirements.txt requirements-dev.txt policies/requirements.txt container/requirements.txt
+LOCK   := requirements-dev.lock
+# uv installs everything else; pip bootstraps it at the version the lock pins.
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK))
 
-.PHONY: preview preview-json test lint clean
+.DEFAULT_GOAL := help
+# No "Entering directory" lines on stdout when make is started by another make (or by a test under one).
+MAKEFLAGS += --no-print-directory
+.PHONY: help preview preview-json lint test lock clean
 
-$(VENV)/.installed: $(REQS)
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt
-	touch $@
+help: ## list the targets (the default goal)
+	@echo "usage: make <target> [STACK=<stack>]   (stacks: the Pulumi.<stack>.yaml files)"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z][a-zA-Z_-]*:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-## preview: what `pulumi up` would create for STACK (dev, staging, prod), offline, with the policy pack
-preview: $(VENV)/.installed
+# Installs print to stderr so that `make preview-json > out.json` stays valid JSON on first use too.
+$(VENV)/.installed: $(LOCK)
+	@echo "installing the development toolchain from $(LOCK) into $(VENV)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) >&2
+	@$(UV) pip sync --quiet --python $(PY) $(LOCK) >&2
+	@touch $@
+
+preview: $(VENV)/.installed ## what `pulumi up` would create for STACK (default dev), offline, with the policy pack
 	$(PY) -m tools.preview --stack $(STACK)
 
-preview-json: $(VENV)/.installed
-	$(PY) -m tools.preview --stack $(STACK) --json
+preview-json: $(VENV)/.installed ## the same preview as one JSON document on stdout (pipe-able)
+	@$(PY) -m tools.preview --stack $(STACK) --json
 
-## test: the whole test suite
-test: $(VENV)/.installed
+lint: $(VENV)/.installed ## ruff and mypy over the code (what and how: pyproject.toml)
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
+
+test: lint ## lint, then the whole test suite
 	$(PY) -m pytest
 
-clean:
-	rm -rf $(VENV) .pytest_cache
+# requirements-dev.txt includes requirements.txt, policies/ and container/requirements.txt with -r.
+lock: $(VENV)/.installed ## recompile requirements-dev.lock after editing a requirements file (UPGRADE=1: newest versions)
+	$(UV) pip compile requirements-dev.txt --output-file $(LOCK) --generate-hashes --universal \
+		--python-version 3.11 $(if $(UPGRADE),--upgrade)
+
+clean: ## remove the virtualenv and the tools' caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

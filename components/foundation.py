@@ -6,8 +6,9 @@ capture in this bucket, each under its own prefix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -83,7 +84,7 @@ class Foundation(pulumi.ComponentResource):
             rules=[{"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
                     "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
-        bucket_statements = [{
+        bucket_statements: list[dict[str, Any]] = [{
             "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},

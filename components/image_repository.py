@@ -7,8 +7,8 @@ so a tag always names exactly one commit and, because tags are immutable, exactl
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws

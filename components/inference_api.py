@@ -28,6 +28,7 @@ from components.context import StackContext
 from components.iam import policy_document, statement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.specs import INFERENCE_AUTH_MODES as AUTH_MODES
+
 RESOURCE_PATH = "predict"
 MAX_RECORDS = 100
 

@@ -195,7 +195,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         """5xx errors and model latency of the variant, notifying the stack's topic."""
         a, endpoint_name, topic_arn = self._args, self._endpoint_name, self._ctx.topic_arn
         child = pulumi.ResourceOptions(parent=self)
-        common = dict(
+        common: dict[str, Any] = dict(
             namespace="AWS/SageMaker",
             dimensions={"EndpointName": endpoint_name, "VariantName": VARIANT_NAME},
             period=60,

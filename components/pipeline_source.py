@@ -56,15 +56,15 @@ def source_action(source: PipelineSource, *, branch: str | None = None, detect_c
     branch = source.branch if branch is None else branch
     configuration: dict[str, str]
     if source.provider == "codestar":
-        configuration = {"ConnectionArn": source.connection_arn, "FullRepositoryId": source.repository,
+        configuration = {"ConnectionArn": source.need("connection_arn"), "FullRepositoryId": source.need("repository"),
                          "BranchName": branch,
                          **({} if detect_changes else {"DetectChanges": "false"}),
                          "OutputArtifactFormat": "CODE_ZIP"}
     elif source.provider == "codecommit":
-        configuration = {"RepositoryName": source.repository, "BranchName": branch,
+        configuration = {"RepositoryName": source.need("repository"), "BranchName": branch,
                          "PollForSourceChanges": "false", "OutputArtifactFormat": "CODE_ZIP"}
     else:
-        configuration = {"S3Bucket": source.bucket, "S3ObjectKey": source.object_key,
+        configuration = {"S3Bucket": source.need("bucket"), "S3ObjectKey": source.need("object_key"),
                          "PollForSourceChanges": "false"}
     action: dict[str, Any] = {"name": SOURCE_ACTION_NAME, "category": "Source", "owner": "AWS",
                               "provider": source_kind(source).action_provider, "version": "1",
@@ -80,14 +80,14 @@ def source_statements(source: PipelineSource, names: Names) -> list[dict[str, An
     if source.provider == "codestar":
         # The service was renamed CodeConnections; both prefixes authorize the same call.
         return [statement("UseConnection", ["codestar-connections:UseConnection", "codeconnections:UseConnection"],
-                          [source.connection_arn])]
+                          [source.need("connection_arn")])]
     if source.provider == "codecommit":
         return [statement("ReadCodeCommitBranch", [
             "codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive",
             "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive",
-        ], [names.codecommit_arn(source.repository)])]
+        ], [names.codecommit_arn(source.need("repository"))])]
     return [
         statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
-                  [Names.s3_arn(source.bucket, source.object_key)]),
-        statement("CheckSourceBucketVersioning", ["s3:GetBucketVersioning"], [Names.s3_arn(source.bucket)]),
+                  [Names.s3_arn(source.need("bucket"), source.need("object_key"))]),
+        statement("CheckSourceBucketVersioning", ["s3:GetBucketVersioning"], [Names.s3_arn(source.need("bucket"))]),
     ]

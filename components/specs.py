@@ -28,6 +28,13 @@ class PipelineSource:
     bucket: str | None
     object_key: str | None
 
+    def need(self, field: str) -> str:
+        """A field the provider requires (settings check them; a component built without one is a bug)."""
+        value = getattr(self, field)
+        if not value:
+            raise ValueError(f"PipelineSource.{field} is required when provider is {self.provider!r}")
+        return str(value)
+
 
 @dataclass(frozen=True)
 class TrainingSpec:

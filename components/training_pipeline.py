@@ -19,8 +19,9 @@ which has no resource-level permissions. No role passes another role, so there i
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws

@@ -149,7 +149,7 @@ def served_package(sagemaker, endpoint: str) -> tuple[str, list[str]]:
     """The endpoint's status and the model packages its variants serve."""
     described = sagemaker.describe_endpoint(EndpointName=endpoint)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-    packages = []
+    packages: list[str] = []
     for variant in config["ProductionVariants"]:
         model = sagemaker.describe_model(ModelName=variant["ModelName"])
         containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model.get("Containers", [])

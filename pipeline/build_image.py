@@ -28,9 +28,10 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 S3_ETAG = re.compile(r"^[0-9a-f]{32}(-[0-9]{1,5})?$")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from components.names import account_of
 from components.specs import INFERENCE_AUTH_MODES, SOURCE_PROVIDERS, EndpointSpec, PipelineSource, TrainingSpec
 
 PROJECT = "mlops"
@@ -182,8 +184,9 @@ def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
             if not isinstance(given, bool):
                 problems.append(f"{where}: {flag} = {given!r} is invalid: expected true or false")
             flags[flag] = given is True
-        if not problems:
-            targets.append(PromotionTargetSettings(environment, role, flags["approval"], flags["integrationTests"]))
+        if not problems:  # environment and role are strings that matched their patterns
+            targets.append(PromotionTargetSettings(str(environment), str(role), flags["approval"],
+                                                   flags["integrationTests"]))
     if problems:
         raise _Invalid(allowed + "; " + "; ".join(problems))
     return tuple(targets)
@@ -368,7 +371,7 @@ class Settings:
         }
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT) -> "Settings":
+    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT) -> Settings:
         """Parse and validate raw config strings (``{"environment": "dev", ...}``, no namespace)."""
         values: dict[str, Any] = {}
         problems: list[str] = []
@@ -523,7 +526,7 @@ def _endpoint_and_promotion_checks(v: Mapping[str, Any], project: str) -> list[s
     registry = v["registryAccountId"] or v["allowedAccountIds"][0]
     package = v["modelPackageArn"]
     if package is not None:
-        package_account = _MODEL_PACKAGE_ARN.match(package).group(2)
+        package_account = account_of(package)  # the value already matched _MODEL_PACKAGE_ARN
         if v["modelDeployment"] != "promotion":
             problems.append(f"{project}:modelPackageArn = {package!r} is invalid with modelDeployment = "
                             f"{v['modelDeployment']!r}: the training workflow chooses this stack's model; "
@@ -555,7 +558,6 @@ def _endpoint_and_promotion_checks(v: Mapping[str, Any], project: str) -> list[s
 def load_settings() -> Settings:
     """Read every declared key from the stack's config and validate it (raises SettingsError)."""
     import pulumi
-
     from pulumi.runtime.config import CONFIG, get_config_env
 
     config = pulumi.Config(PROJECT)

@@ -1,14 +1,17 @@
 """The CI definitions: GitHub workflows lint clean and do what the README says; .ci/run runs the README's
-test command."""
+test command, which lints first; `make help` documents every target; the toolchain is locked."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tools.mockrun import ROOT
@@ -80,3 +83,116 @@ def test_ci_runs_the_readme_test_command():
     quickstart = [line.strip() for block in commands[:1] for line in block.splitlines() if line.strip()]
     assert quickstart == ["make preview", "make test"], quickstart
     assert "make test" in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+# --- Development habits: make targets, lint in `make test`, the locked toolchain -------------------
+
+MAKEFILE = ROOT / "Makefile"
+LOCK = ROOT / "requirements-dev.lock"
+TARGET_LINE = re.compile(r"^([a-zA-Z][\w-]*):(?!=)[^#]*(?:## (.*))?$")
+
+
+def make(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """`make` as a user runs it from a shell: not as a sub-make of `make test`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(["make", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def makefile_targets() -> dict[str, str | None]:
+    """Every rule the Makefile defines for people to type, with its `##` description."""
+    found = {}
+    for line in MAKEFILE.read_text().splitlines():
+        match = TARGET_LINE.match(line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def test_make_help_lists_every_target_with_its_description():
+    targets = makefile_targets()
+    assert {"help", "preview", "preview-json", "lint", "test", "lock", "clean"} <= set(targets)
+    undocumented = [name for name, description in targets.items() if not description]
+    assert not undocumented, f"targets without a `## description`: {undocumented}"
+    phony = re.search(r"^\.PHONY:(.*)$", MAKEFILE.read_text(), flags=re.M)
+    assert phony and set(phony.group(1).split()) == set(targets)
+
+    result = make("help")
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in result.stdout.splitlines()
+              if line.startswith("  ")}
+    assert listed == targets
+    # `make` alone only prints this list; it installs and runs nothing
+    plain = make()
+    assert plain.returncode == 0 and plain.stdout == result.stdout
+
+
+def test_make_test_lints_before_the_tests():
+    commands = make("-n", "test").stdout.splitlines()
+    ruff = next(i for i, c in enumerate(commands) if c.endswith("/ruff check"))
+    mypy = next(i for i, c in enumerate(commands) if c.endswith("/mypy"))
+    pytest_ = next(i for i, c in enumerate(commands) if c.endswith("-m pytest"))
+    assert ruff < mypy < pytest_, commands
+    config = (ROOT / "pyproject.toml").read_text()
+    assert "[tool.ruff.lint]" in config and "[tool.mypy]" in config
+
+
+def _lock_requirements() -> list[str]:
+    """The lock's requirements, one logical line each (backslash continuations joined, comments dropped)."""
+    text = re.sub(r"\\\n", " ", LOCK.read_text())
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _lock_pins() -> dict[str, str]:
+    return {_normalise(line.split("==")[0]): line.split("==")[1].split()[0] for line in _lock_requirements()}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """name -> version of every requirement in a requirements file and the files it includes with -r."""
+    pins: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.split("#")[0].strip()
+        if line.startswith("-r "):
+            pins.update(_pins(path.parent / line[3:].strip()))
+        elif line:
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {raw!r} is not pinned with =="
+            pins[_normalise(name.split("[")[0])] = version.strip()
+    return pins
+
+
+def test_lock_pins_every_package_with_hashes():
+    requirements = _lock_requirements()
+    assert len(requirements) > 50, "the lock pins the transitive dependencies too"
+    pinned = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( ; [^\\]+)?( --hash=sha256:[0-9a-f]{64})+$")
+    loose = [line.split(" --hash")[0] for line in requirements if not pinned.match(line)]
+    assert not loose, f"not `name==version` with hashes: {loose}"
+
+
+def test_lock_agrees_with_the_requirements_files():
+    # A requirements file edited without `make lock` would otherwise be silently ignored.
+    locked = _lock_pins()
+    wanted = _pins(ROOT / "requirements-dev.txt")
+    assert {"ruff", "mypy", "pytest", "uv"} <= set(wanted)
+    stale = {name: (version, locked.get(name)) for name, version in wanted.items() if locked.get(name) != version}
+    assert not stale, f"requirements vs lock (run `make lock`): {stale}"
+    # what users install to deploy carries no test or lint tools
+    assert not {"ruff", "mypy", "pytest", "moto"} & set(_pins(ROOT / "requirements.txt"))
+
+
+def test_make_installs_exactly_the_lock():
+    commands = make("-n", "-B", ".venv/.installed").stdout
+    assert f"uv=={_lock_pins()['uv']}" in commands
+    assert re.search(r"uv pip sync .*requirements-dev\.lock", commands), commands
+
+
+@pytest.mark.slow
+def test_make_preview_json_prints_only_the_document():
+    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.skip("runs make, which would create .venv: only when the tests run from .venv")
+    result = make("preview-json", "STACK=dev", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stack"] == "dev"

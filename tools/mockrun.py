@@ -22,9 +22,10 @@ import json
 import re
 import runpy
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -123,7 +124,7 @@ def _api_id(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:10]
 
 
-OUTPUT_TEMPLATES: dict[Token, Template] = {
+OUTPUT_TEMPLATES: dict[str, Template] = {
     Token.KMS_KEY: lambda n, i, c: {
         "arn": f"arn:aws:kms:{c.region}:{c.account}:key/{n}-0000", "keyId": f"{n}-0000"},
     Token.KMS_ALIAS: lambda n, i, c: {"arn": f"arn:aws:kms:{c.region}:{c.account}:{_physical(n, i)}"},

@@ -233,7 +233,7 @@ class PolicyPackProcess:
     def __init__(self, *, stack: str, project: str, pack_dir: pathlib.Path = PACK_DIR, organization: str = "organization"):
         self.stack, self.project, self.pack_dir, self.organization = stack, project, pack_dir, organization
         self._proc: subprocess.Popen[bytes] | None = None
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the pack process; closed in __exit__
         self._channel: grpc.Channel | None = None
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
 
@@ -263,8 +263,9 @@ class PolicyPackProcess:
 
     def _read_port(self) -> int:
         assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout
         line: list[bytes] = []
-        reader = threading.Thread(target=lambda: line.append(self._proc.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(_START_TIMEOUT_S)
         text = line[0].decode(errors="replace").strip() if line else ""
@@ -304,7 +305,7 @@ class PolicyPackProcess:
 def _plain(value: Any, where: str) -> Any:
     """JSON-compatible copy of a recorded property value (assets and archives use the engine's
     signature encoding, as the CLI's MarshalProperties does)."""
-    from pulumi_policy.deserialize import serialize_properties  # noqa: PLC0415 (heavy import, only here)
+    from pulumi_policy.deserialize import serialize_properties  # heavy import, only needed here
 
     if isinstance(value, Mapping):
         return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}

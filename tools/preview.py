@@ -17,7 +17,8 @@ import argparse
 import json
 import sys
 from collections import Counter
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from tools.mockrun import STACKS, ProgramRun, RecordedResource, StackConfigError, run_program
 
@@ -69,7 +70,7 @@ def render_violations(violations: Sequence[dict[str, Any]]) -> str:
 
 
 def as_document(run: ProgramRun, violations: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    names = {r.urn: r.name for r in run.resources}
+    names: dict[str | None, str] = {r.urn: r.name for r in run.resources}
     return {
         "stack": run.stack,
         "resources": [{"type": r.type, "name": r.name, "parent": names.get(r.parent), "inputs": r.inputs}

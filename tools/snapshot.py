@@ -21,7 +21,7 @@ from tools.mockrun import run_program, stack_names
 def snapshot(stack: str) -> dict[str, Any]:
     run = run_program(stack)
     names = {r.urn: r.name for r in run.resources}
-    rows = [{"type": r.type, "name": r.name, "parent": names.get(r.parent), "protect": r.protect,
+    rows = [{"type": r.type, "name": r.name, "parent": names.get(r.parent) if r.parent else None, "protect": r.protect,
              "inputs": r.inputs} for r in run.resources]
     rows.sort(key=lambda row: json.dumps(row, sort_keys=True))
     return {"resources": rows, "outputs": run.outputs}

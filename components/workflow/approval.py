@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, REJECTED_ERROR, SAGEMAKER_SDK_TRANSIENT_ERRORS, S
 from components.workflow.params import WorkflowDefinitionParams
+from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, REJECTED_ERROR, SAGEMAKER_SDK_TRANSIENT_ERRORS, S
 from components.workflow.steps import Stage, State, goto, step
 from components.workflow.tasks import catch_all, task
 

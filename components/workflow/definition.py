@@ -17,8 +17,8 @@ from components.workflow.approval import approval_states
 from components.workflow.deploy import deploy_states
 from components.workflow.finish import finish_states, step_failure_states
 from components.workflow.input import input_states
-from components.workflow.states import S
 from components.workflow.params import WorkflowDefinitionParams
+from components.workflow.states import S
 from components.workflow.steps import Stage, chain
 from components.workflow.training import training_states
 

@@ -8,6 +8,7 @@ while another change on the endpoint settles instead of failing on it.
 
 from __future__ import annotations
 
+from components.workflow.params import WorkflowDefinitionParams
 from components.workflow.states import (
     ENDPOINT_NOT_FOUND_CAUSE,
     SAGEMAKER_SDK_ERROR,
@@ -16,7 +17,6 @@ from components.workflow.states import (
     SAGEMAKER_TRANSIENT_ERRORS,
     S,
 )
-from components.workflow.params import WorkflowDefinitionParams
 from components.workflow.steps import Stage, State, Step, goto, step
 from components.workflow.tasks import catch_all, failure_pass, lambda_task, task
 

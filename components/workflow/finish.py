@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.workflow.states import STEP_ERRORS, S
 from components.workflow.params import WorkflowDefinitionParams
+from components.workflow.states import STEP_ERRORS, S
 from components.workflow.steps import Stage, State, goto, step
 from components.workflow.tasks import lambda_task
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.workflow.states import S
 from components.workflow.params import WorkflowDefinitionParams
+from components.workflow.states import S
 from components.workflow.steps import Stage, State, Step, step
 
 __all__ = ["input_states"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, TypeAlias
 
 __all__ = ["State", "Step", "Stage", "step", "goto", "chain"]
@@ -55,7 +56,7 @@ def chain(stages: Iterable[Stage], path: Sequence[str]) -> dict[str, State]:
     when the order and the stages disagree: a Step that is not on the path (or ends it), a main-path
     state that names its own successor, a path entry that no stage builds, a name used twice.
     """
-    successor = dict(zip(path, path[1:]))
+    successor = dict(pairwise(path))
     states: dict[str, State] = {}
     problems: list[str] = []
     if len(set(path)) != len(path):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, STEP_ERRORS, S
 from components.workflow.params import WorkflowDefinitionParams
+from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, STEP_ERRORS, S
 from components.workflow.steps import State
 
 __all__ = ["retry", "catch_all", "task", "lambda_task", "fail_with", "failure_pass"]

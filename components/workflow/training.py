@@ -6,8 +6,8 @@ only a model that reaches `min_accuracy` is registered, so the approver only see
 
 from __future__ import annotations
 
-from components.workflow.states import SAGEMAKER_SDK_TRANSIENT_ERRORS, SAGEMAKER_TRANSIENT_ERRORS, S
 from components.workflow.params import WorkflowDefinitionParams
+from components.workflow.states import SAGEMAKER_SDK_TRANSIENT_ERRORS, SAGEMAKER_TRANSIENT_ERRORS, S
 from components.workflow.steps import Stage, State, Step, step
 from components.workflow.tasks import failure_pass, lambda_task, task
 

@@ -16,7 +16,7 @@ import pandas as pd
 model_path = os.path.join(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"), "model.joblib")
 
 
-class ScoringService(object):
+class ScoringService:
     model = None  # Where we keep the model when it's loaded
 
     @classmethod
@@ -52,7 +52,7 @@ def transformation():
     else:
         return flask.Response(response="This predictor only supports CSV data", status=415, mimetype="text/plain")
 
-    print("Invoked with {} records".format(data.shape[0]))
+    print(f"Invoked with {data.shape[0]} records")
 
     predictions = ScoringService.predict(data)
 

@@ -87,9 +87,12 @@ class InferenceApp:
         return True
 
     def _require_model(self) -> Predictor:
-        if self.predictor is None and not self.try_load():
+        predictor = self.predictor
+        if predictor is None and self.try_load():
+            predictor = self.predictor
+        if predictor is None:
             raise _Reply(503, f"model not loaded: {self.load_error}")
-        return self.predictor
+        return predictor
 
     # -- ASGI ----------------------------------------------------------------------------------------
 
@@ -97,7 +100,7 @@ class InferenceApp:
         if scope["type"] != "http":
             return None  # no websockets (the server refuses the upgrade); lifespan is off in serve.py
         path, method = scope["path"], scope["method"]
-        extra = ()
+        extra: tuple[tuple[bytes, bytes], ...] = ()
         try:
             if path == "/invocations":
                 if method != "POST":
@@ -118,7 +121,7 @@ class InferenceApp:
             status, content_type, body = reply.status, _TEXT, f"{reply}\n".encode()
             if reply.allow:
                 extra = ((b"allow", reply.allow),)
-        except Exception:  # noqa: BLE001 - a bug must still produce an HTTP answer
+        except Exception:  # a bug must still produce an HTTP answer (logged with its traceback)
             log.exception("error while handling %s %s", method, path)
             status, content_type = 500, _TEXT
             body = b"internal error while handling the request; see the server log\n"

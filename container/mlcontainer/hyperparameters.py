@@ -9,9 +9,10 @@ automatic model tuning, `sagemaker_*`) are not ours to judge and are skipped.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 CRITERIA = ("gini", "entropy", "log_loss")
 _NONE_WORDS = {"none", "null", ""}

@@ -75,7 +75,7 @@ class Predictor:
     _leaf_class: np.ndarray
 
     @classmethod
-    def from_estimator(cls, estimator: DecisionTreeClassifier) -> "Predictor":
+    def from_estimator(cls, estimator: DecisionTreeClassifier) -> Predictor:
         tree = estimator.tree_
         if tree.n_outputs != 1:
             raise ModelLoadError("the model has several outputs; this container serves single-output trees")

@@ -31,7 +31,7 @@ class Paths:
         return self.output_dir / "failure"
 
     @classmethod
-    def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> "Paths":
+    def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Paths:
         env = os.environ if env is None else env
 
         def pick(name: str, default: Path) -> Path:

@@ -95,7 +95,7 @@ class ServeConfig:
     log_level: str
 
     @classmethod
-    def from_env(cls, env=None) -> "ServeConfig":
+    def from_env(cls, env=None) -> ServeConfig:
         env = os.environ if env is None else env
         user = env.get("MODEL_SERVER_USER", "").strip() or None
         return cls(

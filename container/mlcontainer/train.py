@@ -67,14 +67,14 @@ def run(paths: Paths) -> dict:
     predictor = model.Predictor.from_estimator(estimator)
 
     metrics = {"train": {"accuracy": round(accuracy(predictor.predict(training.features), training.labels), 4),
-                         "records": int(len(training.labels))}}
+                         "records": len(training.labels)}}
     print(f"train:accuracy={metrics['train']['accuracy']:.4f}", flush=True)
     if validation is not None:
         unseen = sorted(set(validation.labels) - set(predictor.labels))
         if unseen:
             log.warning("validation labels never seen in training (always counted wrong): %s", ", ".join(unseen))
         value = round(accuracy(predictor.predict(validation.features), validation.labels), 4)
-        metrics["validation"] = {"accuracy": value, "records": int(len(validation.labels))}
+        metrics["validation"] = {"accuracy": value, "records": len(validation.labels)}
         # Scraped by the SageMaker metric definition `validation:accuracy=([0-9.]+)`.
         print(f"validation:accuracy={value:.4f}", flush=True)
 

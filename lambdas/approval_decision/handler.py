@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -154,7 +154,7 @@ def _decide(link: links.LinkParams, record: dict, fields: dict[str, str]) -> dic
     dynamodb = aws.client("dynamodb")
     status = STATUS_FOR[link.decision]
     now = time.time()
-    decided_at = datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    decided_at = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         dynamodb.update_item(
             TableName=table,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 from common import aws, links, text
 from common.logs import get_logger
@@ -94,7 +95,7 @@ def _validate(event) -> dict:
             problems.append(f"{name} is longer than {max_len} characters")
         return value
 
-    request = {
+    request: dict[str, Any] = {
         "taskToken": text_field("taskToken", max_len=MAX_TOKEN_LENGTH),
         "executionArn": text_field("executionArn", prefix="arn:"),
         "commitId": text_field("commitId", max_len=256),

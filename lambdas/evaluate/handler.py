@@ -108,7 +108,7 @@ def _validate(event) -> tuple[str, str, str, float]:
         raise InvalidEvaluationRequest(f"the event must be an object with transformOutput and minAccuracy, not {type(event).__name__}")
     uri = event.get("transformOutput")
     parsed = urlparse(uri) if isinstance(uri, str) else None
-    if not parsed or parsed.scheme != "s3" or not parsed.netloc:
+    if not isinstance(uri, str) or not parsed or parsed.scheme != "s3" or not parsed.netloc:
         raise InvalidEvaluationRequest(f"transformOutput must be an s3://bucket/prefix URI; got {uri!r}")
     min_accuracy = event.get("minAccuracy", 0.0)
     if isinstance(min_accuracy, bool) or not isinstance(min_accuracy, (int, float)) or not math.isfinite(min_accuracy) or not 0 <= min_accuracy <= 1:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +99,7 @@ StackCheck = Callable[[list[Resource], Mapping[str, Any]], Iterable[tuple[str, s
 
 
 def _schema(properties: Mapping[str, Mapping[str, Any]] | None) -> PolicyConfigSchema | None:
-    return PolicyConfigSchema(properties=dict(properties)) if properties else None
+    return PolicyConfigSchema(properties={key: dict(spec) for key, spec in properties.items()}) if properties else None
 
 
 def resource_rule(
