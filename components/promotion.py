@@ -1,15 +1,16 @@
-"""Model promotion: an Approved model package travels dev -> staging -> integration tests -> approval -> prod.
+"""Model promotion: an Approved model package travels through the promotion targets, in order.
 
-Runs in the stack that owns the model registry (``modelDeployment: workflow``):
+Runs in the registry stack (``registryEnvironment``, dev):
 
     SageMaker "Model Package State Change", ModelApprovalStatus Approved, this group only
       -> EventBridge rule -> trigger state machine (one SDK call, no code): StartPipelineExecution with
          the pipeline variable MODEL_PACKAGE_ARN from the event, the event id as idempotency token
       -> promotion pipeline (CodePipeline V2, queued executions)
          Source          the repository's promotionBranch (no change detection: approvals start it)
+         then, per target (``components.promotion_stages``), with the repository's stack files:
          DeployStaging   CodeBuild: pulumi up --stack staging --config modelPackageArn=<arn>
                          (the staging stack's provider assumes its deployRoleArn)
-         IntegrationTests CodeBuild: integration/run.py invokes the staging endpoint with the known
+         TestStaging     CodeBuild: integration/run.py invokes the staging endpoint with the known
                          records of integration/cases/*.json; JUnit report + report URL; any failure
                          stops the pipeline
          ApproveProd     manual approval, notified on the stack's topic with the report link
@@ -17,7 +18,7 @@ Runs in the stack that owns the model registry (``modelDeployment: workflow``):
       failed / succeeded executions -> notification rule -> the stack's topic
 
 Rolling back is promoting the previous package: start the pipeline with MODEL_PACKAGE_ARN set to it.
-The model package group is shared with the staging and prod accounts by resource policy.
+The model package group is shared with the targets' accounts by resource policy.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Plain strings and numbers only, no Pulumi: the component resolves its Outputs first, so the builders
 stay testable with statelint and moto. Validation reports every problem at once, each with the field,
-the value and what is allowed (the `components/settings.py` style), because a bad value here would
+the value and what is allowed (the `program/settings.py` style), because a bad value here would
 otherwise surface as an opaque state machine or SageMaker error at deploy or run time.
 """
 
