@@ -36,7 +36,14 @@ from components.iam import service_role, state_machine_logging_statements, state
 from components.model_registry import registry_policy_document
 from components.names import Names
 from components.pipeline_source import source_action, source_statements
-from components.promotion_stages import PACKAGE_VARIABLE, PromotionTarget, Stage, approval_message, stage_plan
+from components.promotion_stages import (
+    PACKAGE_VARIABLE,
+    PromotionTarget,
+    Stage,
+    approval_message,
+    preview_artifact,
+    stage_plan,
+)
 from components.specs import PipelineSource
 
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
@@ -154,14 +161,22 @@ class Promotion(pulumi.ComponentResource):
         stage = stages[index]
         target = stage.target
         if stage.kind == "approve":
-            text, report = approval_message(stages, index)
-            configuration = {"NotificationArn": self._ctx.topic_arn, "CustomData": text}
-            if report:
-                configuration["ExternalEntityLink"] = report
+            text, link = approval_message(stages, index)
             return {"name": "Approve", "category": "Approval", "owner": "AWS", "provider": "Manual",
-                    "version": "1", "configuration": configuration}
+                    "version": "1", "configuration": {"NotificationArn": self._ctx.topic_arn, "CustomData": text,
+                                                      "ExternalEntityLink": link}}
+        if stage.kind == "preview":
+            action = self._build_action("Preview", deploys[target.environment], stage.name, {"MODE": "preview"})
+            return {**action, "output_artifacts": [preview_artifact(target)]}
         if stage.kind == "deploy":
-            return self._build_action("Deploy", deploys[target.environment], stage.name)
+            if not target.approval:
+                return self._build_action("Deploy", deploys[target.environment], stage.name, {"MODE": "up"})
+            # After an approval the deploy compares against the approved preview before `pulumi up`.
+            action = self._build_action("Deploy", deploys[target.environment], stage.name,
+                                        {"MODE": "up", "APPROVED_PREVIEW": preview_artifact(target)})
+            action["input_artifacts"] = ["source", preview_artifact(target)]
+            action["configuration"]["PrimarySource"] = "source"
+            return action
         assert tests is not None
         # One test project for every tested environment: the action says which endpoint and tester role.
         return self._build_action("RunIntegrationTests", tests, stage.name, {
@@ -236,11 +251,15 @@ class Promotion(pulumi.ComponentResource):
 
     def _deploy_project(self, target: PromotionTarget) -> aws.codebuild.Project:
         a = self._args
+        # A target behind an approval is previewed first: that build writes the preview as an artifact.
+        writes_preview = [statement("WritePreviewArtifact", ["s3:PutObject"], [self._artifacts])] if target.approval else []
         return self._project(
-            f"deploy-{target.environment}", f"deploys an approved model package to the {target.environment} stack",
+            f"deploy-{target.environment}",
+            f"previews and deploys an approved model package to the {target.environment} stack" if target.approval
+            else f"deploys an approved model package to the {target.environment} stack",
             DEPLOY_BUILDSPEC,
             [statement("AssumeTargetDeployRole", ["sts:AssumeRole"], [target.deploy_role_arn]),
-             *self._pulumi_statements()],
+             *writes_preview, *self._pulumi_statements()],
             {"TARGET_STACK": target.environment, "PULUMI_BACKEND_URL": a.pulumi_backend_url,
              "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true"})
 
@@ -309,13 +328,17 @@ def trigger_definition(pipeline_name: str) -> dict[str, Any]:
     }
 
 
-# The deploy build: the Pulumi CLI, the program's requirements, then `pulumi up` on the target stack with
-# the package pinned for this run; the target stack's provider assumes its deployRoleArn.
+# The deploy build: the Pulumi CLI, the program's requirements, then, on the target stack with the package
+# pinned for this run (the target stack's provider assumes its deployRoleArn):
+#   MODE=preview  `pulumi preview --diff` (the approver's change set: the build log, PREVIEW_URL) and the
+#                 changes as JSON, kept as the stage's output artifact;
+#   MODE=up       where an approval preceded it (APPROVED_PREVIEW names the preview's artifact), a new
+#                 preview must make exactly the approved changes, else nothing is deployed; then `pulumi up`.
 DEPLOY_BUILDSPEC = """\
 version: 0.2
 env:
   shell: bash
-  exported-variables: [MODEL_PACKAGE_ARN, TARGET_STACK]
+  exported-variables: [MODEL_PACKAGE_ARN, TARGET_STACK, PREVIEW_URL]
 phases:
   install:
     commands:
@@ -333,8 +356,26 @@ phases:
       - pulumi login "$PULUMI_BACKEND_URL"
       - pulumi stack select "$TARGET_STACK"
       - pulumi config set modelPackageArn "$MODEL_PACKAGE_ARN"
-      - pulumi up --yes --non-interactive --policy-pack policies --policy-pack-config "policies/config/$TARGET_STACK.json"
+      - export POLICY="--policy-pack policies --policy-pack-config policies/config/$TARGET_STACK.json"
+      - mkdir -p preview
+      - |
+        if [ "$MODE" = "preview" ]; then
+          export PREVIEW_URL="$CODEBUILD_BUILD_URL"
+          pulumi preview --diff --non-interactive $POLICY | tee preview/diff.txt
+          pulumi preview --json --non-interactive $POLICY > preview/preview.json
+          python3 tools/preview_steps.py steps preview/preview.json > preview/steps.json
+          exit 0
+        fi
+      - |
+        if [ -n "${APPROVED_PREVIEW:-}" ]; then
+          approved_dir_var="CODEBUILD_SRC_DIR_${APPROVED_PREVIEW}"
+          pulumi preview --json --non-interactive $POLICY > preview/now.json
+          python3 tools/preview_steps.py compare "${!approved_dir_var}/preview/steps.json" preview/now.json
+        fi
+      - pulumi up --yes --non-interactive $POLICY
       - test "$(pulumi stack output modelPackageArn)" = "$MODEL_PACKAGE_ARN"
+artifacts:
+  files: [preview/**/*]
 """
 
 # The integration tests: known records and expected answers from integration/cases/*.json, sent to the

@@ -1,10 +1,12 @@
 """The promotion pipeline's stages, derived from the ordered list of promotion targets.
 
-For every target, in order: a manual approval first (``approval``), the deployment (``pulumi up`` of its
-stack with the package pinned), then the integration tests against its endpoint (``integration_tests``).
-With the repository's stack files that is::
+For every target, in order: where a manual approval precedes the deployment (``approval``), first the
+preview of its stack with the package pinned (``pulumi preview --diff``, the change set the approver
+reviews) and the approval; then the deployment (``pulumi up``, refused when the changes differ from the
+approved preview), then the integration tests against its endpoint (``integration_tests``). With the
+repository's stack files that is::
 
-    Source -> DeployStaging -> TestStaging -> ApproveProd -> DeployProd
+    Source -> DeployStaging -> TestStaging -> PreviewProd -> ApproveProd -> DeployProd
 
 A new environment (``qa`` between staging and prod) is a new entry in ``promotionTargets``: its stages
 follow from it, and nothing here changes.
@@ -19,7 +21,7 @@ from components.names import Names
 
 PACKAGE_VARIABLE = "MODEL_PACKAGE_ARN"
 
-StageKind = Literal["approve", "deploy", "test"]
+StageKind = Literal["preview", "approve", "deploy", "test"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,13 @@ class Stage:
 
     @property
     def name(self) -> str:
-        """Stage name and action namespace: ``ApproveProd``, ``DeployStaging``, ``TestStaging``."""
+        """Stage name and action namespace: ``PreviewProd``, ``ApproveProd``, ``DeployStaging``, ``TestStaging``."""
         return f"{self.kind.capitalize()}{self.target.title}"
+
+
+def preview_artifact(target: PromotionTarget) -> str:
+    """The output artifact of a target's preview: the approved changes its deploy compares against."""
+    return f"preview_{target.environment.replace('-', '_')}"
 
 
 def stage_plan(targets: tuple[PromotionTarget, ...] | list[PromotionTarget]) -> list[Stage]:
@@ -58,6 +65,7 @@ def stage_plan(targets: tuple[PromotionTarget, ...] | list[PromotionTarget]) -> 
     stages: list[Stage] = []
     for target in targets:
         if target.approval:
+            stages.append(Stage("preview", target))
             stages.append(Stage("approve", target))
         stages.append(Stage("deploy", target))
         if target.integration_tests:
@@ -65,20 +73,22 @@ def stage_plan(targets: tuple[PromotionTarget, ...] | list[PromotionTarget]) -> 
     return stages
 
 
-def approval_message(stages: list[Stage], index: int) -> tuple[str, str | None]:
-    """What the approver of ``stages[index]`` reads, and the link to the newest test report before it
-    (None when no tests ran before this approval)."""
+def approval_message(stages: list[Stage], index: int) -> tuple[str, str]:
+    """What the approver of ``stages[index]`` reads, and the link: the preview of the target's changes
+    (the stage before the approval), with the newest test report before it named in the text."""
     approval = stages[index]
     earlier = stages[:index]
     deployed = [s.target.environment for s in earlier if s.kind == "deploy"]
     tested = [s for s in earlier if s.kind == "test"]
+    (preview,) = [s for s in earlier if s.kind == "preview" and s.target == approval.target]
+    target = approval.target.environment
     package = f"Model package #{{variables.{PACKAGE_VARIABLE}}}"
     where = f" is live in {deployed[-1]}" if deployed else " was approved in the model registry"
     passed = ""
     if tested:
         tested_in = tested[-1].target.environment
-        passed = " and passed the integration tests" + ("" if deployed and deployed[-1] == tested_in else f" in {tested_in}")
-    review = "Review the test report (link), then approve" if tested else "Approve"
-    text = (f"{package}{where}{passed}. {review} to deploy it to {approval.target.environment} or reject to stop "
-            f"the promotion.")
-    return text, (f"#{{{tested[-1].name}.REPORT_URL}}" if tested else None)
+        passed = (" and passed the integration tests" + ("" if deployed and deployed[-1] == tested_in else f" in {tested_in}")
+                  + f" (report: #{{{tested[-1].name}.REPORT_URL}})")
+    text = (f"{package}{where}{passed}. The link shows what deploying it would change in {target} "
+            f"(pulumi preview --diff). Approve to deploy exactly that to {target}, or reject to stop the promotion.")
+    return text, f"#{{{preview.name}.PREVIEW_URL}}"

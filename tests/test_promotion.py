@@ -27,7 +27,7 @@ ROLE = Token.IAM_ROLE
 ROLE_POLICY = Token.IAM_ROLE_POLICY
 NOTIFICATION_RULE = Token.CODESTARNOTIFICATIONS_NOTIFICATION_RULE
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-models/7"
-STAGE_NAMES = ("Source", "DeployStaging", "TestStaging", "ApproveProd", "DeployProd")
+STAGE_NAMES = ("Source", "DeployStaging", "TestStaging", "PreviewProd", "ApproveProd", "DeployProd")
 
 
 def target_roles(run) -> dict[str, str]:
@@ -143,6 +143,7 @@ def test_stages_run_in_order_staging_tests_approval_prod(stack_run):
         ("Source", "Source", "CodeStarSourceConnection", None),
         ("DeployStaging", "Build", "CodeBuild", "mlops-dev-promotion-deploy-staging"),
         ("TestStaging", "Build", "CodeBuild", "mlops-dev-promotion-tests"),
+        ("PreviewProd", "Build", "CodeBuild", "mlops-dev-promotion-deploy-prod"),
         ("ApproveProd", "Approval", "Manual", None),
         ("DeployProd", "Build", "CodeBuild", "mlops-dev-promotion-deploy-prod"),
     ]
@@ -166,13 +167,16 @@ def test_source_is_the_promotion_branch_without_change_detection(stack_run, run_
                                        "PollForSourceChanges": "false", "OutputArtifactFormat": "CODE_ZIP"}
 
 
-def test_manual_approval_notifies_the_topic_with_the_report_link(stack_run):
+def test_manual_approval_notifies_the_topic_with_the_preview_and_the_report(stack_run):
     run = stack_run("dev")
-    approval = promo(run, "pipeline").inputs["stages"][3]["actions"][0]
-    config = approval["configuration"]
+    stages = {s["name"]: s for s in promo(run, "pipeline").inputs["stages"]}
+    config = stages["ApproveProd"]["actions"][0]["configuration"]
     assert config["NotificationArn"] == run.outputs["notificationTopicArn"]
-    assert config["ExternalEntityLink"] == "#{TestStaging.REPORT_URL}"
+    assert config["ExternalEntityLink"] == "#{PreviewProd.PREVIEW_URL}"
+    assert "(report: #{TestStaging.REPORT_URL})" in config["CustomData"]
+    assert "pulumi preview --diff" in config["CustomData"]
     assert f"#{{variables.{PACKAGE_VARIABLE}}}" in config["CustomData"]
+    assert "PREVIEW_URL" in yaml.safe_load(DEPLOY_BUILDSPEC)["env"]["exported-variables"]
     assert "REPORT_URL" in yaml.safe_load(TEST_BUILDSPEC)["env"]["exported-variables"]
     assert promo(run, "pipeline").inputs["stages"][2]["actions"][0]["namespace"] == "TestStaging"
 
@@ -192,7 +196,8 @@ def test_deploy_builds_run_pulumi_up_on_their_target_with_the_package_pinned(sta
     commands = spec["phases"]["build"]["commands"]
     assert 'pulumi config set modelPackageArn "$MODEL_PACKAGE_ARN"' in commands
     up = next(c for c in commands if c.startswith("pulumi up"))
-    assert '--policy-pack policies --policy-pack-config "policies/config/$TARGET_STACK.json"' in up
+    assert up == "pulumi up --yes --non-interactive $POLICY"
+    assert 'export POLICY="--policy-pack policies --policy-pack-config policies/config/$TARGET_STACK.json"' in commands
     assert commands.index('pulumi config set modelPackageArn "$MODEL_PACKAGE_ARN"') < commands.index(up)
     for stack in ("staging", "prod"):
         project = promo(run, f"deploy-{stack}").inputs

@@ -31,17 +31,19 @@ def test_stages_follow_the_list_of_targets():
     targets = [_target("staging", tests=True), _target("qa", approval=True, tests=True),
                _target("eu-prod", approval=True)]
     assert [s.name for s in stage_plan(targets)] == [
-        "DeployStaging", "TestStaging", "ApproveQa", "DeployQa", "TestQa", "ApproveEuProd", "DeployEuProd"]
+        "DeployStaging", "TestStaging", "PreviewQa", "ApproveQa", "DeployQa", "TestQa", "PreviewEuProd",
+        "ApproveEuProd", "DeployEuProd"]
 
 
-def test_an_approval_links_the_newest_test_report_before_it():
+def test_an_approval_links_its_preview_and_names_the_newest_test_report():
     stages = stage_plan([_target("staging", tests=True), _target("prod", approval=True)])
-    text, link = approval_message(stages, 2)
-    assert link == "#{TestStaging.REPORT_URL}"
-    assert "is live in staging and passed the integration tests." in text and "deploy it to prod" in text
+    text, link = approval_message(stages, 3)
+    assert link == "#{PreviewProd.PREVIEW_URL}"
+    assert "is live in staging and passed the integration tests (report: #{TestStaging.REPORT_URL})" in text
+    assert "deploy exactly that to prod" in text
     first = stage_plan([_target("prod", approval=True)])
-    text, link = approval_message(first, 0)
-    assert link is None and "was approved in the model registry" in text
+    text, link = approval_message(first, 1)
+    assert link == "#{PreviewProd.PREVIEW_URL}" and "was approved in the model registry" in text
 
 
 def _registry_targets() -> list[dict]:
@@ -115,8 +117,8 @@ def test_the_registry_stack_gains_the_qa_stages_sharing_and_grants(repo_with_qa)
     assert result.returncode == 0, result.stderr
     resources = {r["name"]: r for r in json.loads(result.stdout)["resources"]}
     stages = [s["name"] for s in resources["mlops-dev-promotion-pipeline"]["inputs"]["stages"]]
-    assert stages == ["Source", "DeployStaging", "TestStaging", "ApproveQa", "DeployQa", "TestQa", "ApproveProd",
-                      "DeployProd"]
+    assert stages == ["Source", "DeployStaging", "TestStaging", "PreviewQa", "ApproveQa", "DeployQa", "TestQa",
+                      "PreviewProd", "ApproveProd", "DeployProd"]
     assert "mlops-dev-promotion-deploy-qa" in resources
     sharing = resources["mlops-dev-promotion-registry-policy"]["inputs"]["resourcePolicy"]
     assert f"arn:aws:iam::{QA_ACCOUNT}:root" in sharing
