@@ -12,7 +12,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK))
 .DEFAULT_GOAL := help
 # No "Entering directory" lines on stdout when make is started by another make (or by a test under one).
 MAKEFLAGS += --no-print-directory
-.PHONY: help preview preview-json lint test lock clean
+.PHONY: help preview preview-json first-run lint test lock clean
 
 help: ## list the targets (the default goal)
 	@echo "usage: make <target> [STACK=<stack>]   (stacks: the Pulumi.<stack>.yaml files)"
@@ -31,6 +31,9 @@ preview: $(VENV)/.installed ## what `pulumi up` would create for STACK (default 
 
 preview-json: $(VENV)/.installed ## the same preview as one JSON document on stdout (pipe-able)
 	@$(PY) -m tools.preview --stack $(STACK) --json
+
+first-run: $(VENV)/.installed ## upload the sample data to deployed STACK's bucket, start its training workflow (DRY_RUN=1: print only)
+	$(PY) -m tools.first_run --stack $(STACK) $(if $(DRY_RUN),--dry-run)
 
 lint: $(VENV)/.installed ## ruff and mypy over the code (what and how: pyproject.toml)
 	$(VENV)/bin/ruff check

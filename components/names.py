@@ -17,6 +17,12 @@ PARTITION = "aws"
 # Object prefixes of the stack bucket that more than one component reads or writes.
 DATA_PREFIX = "data"
 """Training, validation and test data the workflow reads (``data/train``, ...)."""
+TRAINING_DATA_PREFIX = f"{DATA_PREFIX}/train"
+"""The training channel's default location (the workflow's ``trainingData`` default)."""
+VALIDATION_DATA_PREFIX = f"{DATA_PREFIX}/validation"
+"""The validation channel's default location (``validationData``)."""
+TEST_DATA_PREFIX = f"{DATA_PREFIX}/test"
+"""The held-out data the evaluation's batch transform scores by default (``testData``)."""
 WORKFLOW_PREFIX = "workflow"
 """What the training workflow writes: models, evaluation output; promoted endpoints read models here."""
 DATA_CAPTURE_PREFIX = "data-capture"
@@ -181,6 +187,14 @@ class Names:
         return f"{self.prefix}-inference"
 
     # --- promotion --------------------------------------------------------------------------------
+
+    def promotion_deploy_role(self, target_environment: str) -> str:
+        """Role of the registry stack's build that deploys ``target_environment``; that stack's deploy role
+        (its ``deployRoleArn``) trusts it."""
+        return f"{self.prefix}-promotion-deploy-{target_environment}"
+
+    def promotion_deploy_role_arn(self, target_environment: str) -> str:
+        return self.role_arn(self.promotion_deploy_role(target_environment))
 
     @property
     def promotion_tests_role(self) -> str:

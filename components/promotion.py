@@ -213,7 +213,7 @@ class Promotion(pulumi.ComponentResource):
     # CodeBuild projects
 
     def _project(self, key: str, description: str, buildspec: str, statements: list[dict[str, Any]],
-                 environment: dict[str, str]) -> aws.codebuild.Project:
+                 environment: dict[str, str], role_name: str) -> aws.codebuild.Project:
         a, ctx = self._args, self._ctx
         project_name = f"{ctx.prefix}-promotion-{key}"
         variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
@@ -222,7 +222,7 @@ class Promotion(pulumi.ComponentResource):
                               "type": "SECRETS_MANAGER"})
         return pipeline_build_project(
             ctx, f"{self._name}-{key}", parent=self, project_name=project_name, description=description,
-            role_name=(ctx.names.promotion_tests_role if key == "tests" else project_name),
+            role_name=role_name,
             role_description=f"CodeBuild role: {description}",
             statements=[
                 statement("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [self._artifacts]),
@@ -261,7 +261,9 @@ class Promotion(pulumi.ComponentResource):
             [statement("AssumeTargetDeployRole", ["sts:AssumeRole"], [target.deploy_role_arn]),
              *writes_preview, *self._pulumi_statements()],
             {"TARGET_STACK": target.environment, "PULUMI_BACKEND_URL": a.pulumi_backend_url,
-             "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true"})
+             "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true"},
+            # The target's deploy role trusts exactly this name (bootstrap/ creates that trust).
+            role_name=self._ctx.names.promotion_deploy_role(target.environment))
 
     def _test_project(self, tested: list[PromotionTarget]) -> aws.codebuild.Project:
         """Runs the integration tests; each test action names its environment's endpoint and tester role,
@@ -275,7 +277,7 @@ class Promotion(pulumi.ComponentResource):
              statement("PublishTestReports", ["codebuild:CreateReportGroup", "codebuild:CreateReport",
                                               "codebuild:UpdateReport", "codebuild:BatchPutTestCases"],
                        [report_group])],
-            {})
+            {}, role_name=ctx.names.promotion_tests_role)
 
     # ---------------------------------------------------------------------------------------------
     # Trigger

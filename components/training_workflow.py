@@ -17,7 +17,13 @@ import pulumi_aws as aws
 
 from components.context import StackContext
 from components.iam import pass_role_statement, service_role, state_machine_logging_statements, statement
-from components.names import DATA_PREFIX, WORKFLOW_PREFIX
+from components.names import (
+    DATA_PREFIX,
+    TEST_DATA_PREFIX,
+    TRAINING_DATA_PREFIX,
+    VALIDATION_DATA_PREFIX,
+    WORKFLOW_PREFIX,
+)
 from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.specs import TrainingSpec
@@ -61,7 +67,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
         names = ctx.names
         child = pulumi.ResourceOptions(parent=self)
         job_prefix = ctx.prefix  # every per-run SageMaker name starts with "<prefix>-"
-        data_prefix = pulumi.Output.concat("s3://", ctx.bucket_name, f"/{DATA_PREFIX}")
+        bucket_uri = pulumi.Output.concat("s3://", ctx.bucket_name)
         output_prefix = pulumi.Output.concat("s3://", ctx.bucket_name, f"/{WORKFLOW_PREFIX}")
 
         group = aws.sagemaker.ModelPackageGroup(
@@ -91,7 +97,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
         functions = [a.approval_request_function_arn, evaluate_fn.function_arn, notify_fn.function_arn,
                      a.smoke_test_function_arn]
         definition = pulumi.Output.all(
-            sagemaker_role_arn=sagemaker_role.arn, kms_key_arn=ctx.kms_key_arn, data_prefix=data_prefix,
+            sagemaker_role_arn=sagemaker_role.arn, kms_key_arn=ctx.kms_key_arn, bucket_uri=bucket_uri,
             output_prefix=output_prefix, inference_url=a.inference_url,
             approval_request_function_arn=a.approval_request_function_arn,
             evaluate_function_arn=evaluate_fn.function_arn, notify_function_arn=notify_fn.function_arn,
@@ -100,9 +106,9 @@ class TrainingWorkflow(pulumi.ComponentResource):
             name_prefix=job_prefix,
             sagemaker_role_arn=v["sagemaker_role_arn"],
             kms_key_arn=v["kms_key_arn"],
-            training_data_uri=f"{v['data_prefix']}/train",
-            validation_data_uri=f"{v['data_prefix']}/validation",
-            test_data_uri=f"{v['data_prefix']}/test",
+            training_data_uri=f"{v['bucket_uri']}/{TRAINING_DATA_PREFIX}",
+            validation_data_uri=f"{v['bucket_uri']}/{VALIDATION_DATA_PREFIX}",
+            test_data_uri=f"{v['bucket_uri']}/{TEST_DATA_PREFIX}",
             output_prefix=v["output_prefix"],
             inference_url=v["inference_url"],
             approval_request_function_arn=v["approval_request_function_arn"],

@@ -41,7 +41,8 @@ def test_pull_request_previews_every_stack_with_the_policy_pack():
     preview = workflow["jobs"]["preview"]
     assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
     assert preview["permissions"]["id-token"] == "write"
-    pulumi = next(s for s in _steps(preview) if s.get("uses", "").startswith("pulumi/actions@"))
+    pulumi = next(s for s in _steps(preview)
+                  if s.get("uses", "").startswith("pulumi/actions@") and "command" in s.get("with", {}))
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["policyPacks"] == "policies"
     assert pulumi["with"]["policyPackConfigs"] == "policies/config/${{ matrix.stack }}.json"

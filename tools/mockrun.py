@@ -35,6 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "mlops"
 
 
+def project_name(root: Path = ROOT) -> str:
+    """The ``name`` in ``root/Pulumi.yaml``: the config namespace and the project of the stack's URNs."""
+    return str((yaml.safe_load((root / "Pulumi.yaml").read_text()) or {})["name"])
+
+
 def stack_names(root: Path = ROOT) -> tuple[str, ...]:
     """The stacks that have a stack file (``Pulumi.<stack>.yaml``), sorted: a new stack is a new file."""
     return tuple(sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml")))
@@ -315,21 +320,26 @@ class ProgramRun:
         return found[0]
 
 
-def _account_and_region(config: Mapping[str, str]) -> _Ctx:
+def _account_and_region(config: Mapping[str, str], project: str = PROJECT) -> _Ctx:
+    """The stack's account: the first of ``allowedAccountIds`` (the program) or ``accountId`` (bootstrap/)."""
     try:
-        accounts = json.loads(config.get(f"{PROJECT}:allowedAccountIds", "[]"))
+        accounts = json.loads(config.get(f"{project}:allowedAccountIds", "[]"))
         account = accounts[0] if accounts and isinstance(accounts[0], str) else "000000000000"
     except (json.JSONDecodeError, TypeError, KeyError, IndexError):
         account = "000000000000"
-    return _Ctx(account=account, region=config.get(f"{PROJECT}:region") or "eu-west-1")
+    account = config.get(f"{project}:accountId") or account
+    return _Ctx(account=account, region=config.get(f"{project}:region") or "eu-west-1")
 
 
 def run_program(stack: str, *, config: Mapping[str, str] | None = None,
                 overrides: Mapping[str, str | None] | None = None,
                 program: Path = ROOT / "__main__.py",
-                records: list[RecordedResource] | None = None) -> ProgramRun:
+                records: list[RecordedResource] | None = None, root: Path = ROOT) -> ProgramRun:
     """Run ``program`` for ``stack`` under mocks and return what it registered.
 
+    ``root`` is the Pulumi project's folder (its ``Pulumi.yaml`` names the project, its
+    ``Pulumi.<stack>.yaml`` holds the stack's config): the repository root for the program,
+    ``bootstrap/`` for the bootstrap program (with ``program=root / "__main__.py"``).
     ``config`` replaces the stack's config entirely; ``overrides`` changes single keys (short keys
     like ``"trainingInstanceCount"`` are put in the project namespace; a value of None removes the
     key). Exceptions from the program (SettingsError among them) propagate unchanged; pass
@@ -340,7 +350,8 @@ def run_program(stack: str, *, config: Mapping[str, str] | None = None,
         sys.path.insert(0, str(program.parent))
     try:
         return _run_under_mocks(stack, lambda: runpy.run_path(str(program), run_name="__main__"),
-                                config=config, overrides=overrides, records=records)
+                                config=config, overrides=overrides, records=records,
+                                project=PROJECT if root == ROOT else project_name(root), root=root)
     finally:
         if added_path:
             sys.path.remove(str(program.parent))
@@ -365,27 +376,28 @@ def run_components(stack: str, build: Callable[[Any], Any], *, config: Mapping[s
 
 def _run_under_mocks(stack: str, program: Callable[[], Any], *, config: Mapping[str, str] | None,
                      overrides: Mapping[str, str | None] | None,
-                     records: list[RecordedResource] | None) -> ProgramRun:
+                     records: list[RecordedResource] | None,
+                     project: str = PROJECT, root: Path = ROOT) -> ProgramRun:
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    values = dict(config) if config is not None else load_stack_config(stack)
+    values = dict(config) if config is not None else load_stack_config(stack, root)
     for key, value in (overrides or {}).items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
+        full = key if ":" in key else f"{project}:{key}"
         if value is None:
             values.pop(full, None)
         else:
             values[full] = value
-    ctx = _account_and_region(values)
+    ctx = _account_and_region(values, project)
     records = [] if records is None else records
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        pulumi.runtime.reset_options(project=PROJECT, stack=stack)
+        pulumi.runtime.reset_options(project=project, stack=stack)
         mocks = _make_mocks(ctx)
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False,
                                  monitor=_make_monitor(mocks, records))
         pulumi.runtime.set_all_config(values)
         from pulumi.runtime.settings import SETTINGS

@@ -1,0 +1,225 @@
+"""Typed, validated settings of one bootstrap stack (one AWS account).
+
+The same discipline as ``program/settings.py``: every key is declared in ``bootstrap/Pulumi.yaml`` (type,
+description, default) and in ``KEYS`` below (how it is parsed); ``BootstrapSettings.from_raw`` is a pure
+function over the raw config strings and reports every problem at once, one line each, naming the key,
+the bad value and what is allowed, before any resource exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PROJECT = "mlops-bootstrap"
+MAIN_PROJECT = "mlops"
+"""The program this bootstrap prepares accounts for (the ``name`` in the repository's ``Pulumi.yaml``)."""
+PULUMI_BACKENDS = ("none", "cloud", "s3")
+# Names this program gives its own resources in every account (``mlops-deployer``, ``mlops-github-*``,
+# ``mlops-pulumi-*``): an environment with one of these names would put them inside the deploy role's
+# own ``mlops-<environment>-*`` scope.
+RESERVED_ENVIRONMENTS = ("deployer", "github", "pulumi")
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
+_ENVIRONMENT_ALLOWED = "an environment name: 2 to 16 lowercase letters, digits or '-', starting with a letter"
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+# GitHub: owner 1-39 characters (letters, digits, '-'), repository name letters, digits, '.', '_', '-'.
+_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_OIDC_PROVIDER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")
+
+
+class SettingsError(ValueError):
+    """Bootstrap configuration is invalid. ``problems`` holds one line per bad key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid bootstrap configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class _Invalid(Exception):
+    def __init__(self, allowed: str):
+        self.allowed = allowed
+
+
+def _string(pattern: re.Pattern[str], allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not pattern.match(value):
+            raise _Invalid(allowed)
+        return value
+
+    return parse
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise _Invalid("one of " + ", ".join(options))
+        return raw
+
+    return parse
+
+
+def _account(raw: str) -> str:
+    """A 12-digit account id. ``pulumi config set --path`` stores digits as a number, which arrives
+    here as its decimal text; an id with leading zeros must be quoted, so a shorter number is refused."""
+    value = raw.strip()
+    if not _ACCOUNT.match(value):
+        raise _Invalid("a 12-digit AWS account id (quote ids with leading zeros: \"012345678901\")")
+    return value
+
+
+def _environments(raw: str) -> tuple[str, ...]:
+    allowed = (f"a list of the program's environments deployed into this account, each {_ENVIRONMENT_ALLOWED}, "
+               f"at least one, none repeated, none of {', '.join(RESERVED_ENVIRONMENTS)}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _Invalid(allowed) from None
+    if not isinstance(value, list) or not value:
+        raise _Invalid(allowed)
+    bad = [v for v in value if not isinstance(v, str) or not _ENVIRONMENT.match(v) or v in RESERVED_ENVIRONMENTS]
+    if bad or len(set(value)) != len(value):
+        raise _Invalid(allowed + (f"; {', '.join(map(repr, bad))} is not one" if bad else "; one is repeated"))
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Key:
+    parse: Callable[[str], Any]
+    optional: bool = False
+    """Absent or empty means "not set" (None)."""
+
+
+KEYS: dict[str, Key] = {
+    "accountId": Key(_account),
+    "region": Key(_string(_REGION, "an AWS region name such as eu-west-1")),
+    "owner": Key(_string(_TAG_VALUE, "a team or person name (letters, digits, spaces and _.:/=+-@)")),
+    "costCenter": Key(_string(_TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")),
+    "environments": Key(_environments),
+    "registryEnvironment": Key(_string(_ENVIRONMENT, _ENVIRONMENT_ALLOWED)),
+    "registryAccountId": Key(_account, optional=True),
+    "githubRepository": Key(_string(_GITHUB_REPOSITORY, "a GitHub repository as owner/name, or empty (no GitHub "
+                                                        "roles)"), optional=True),
+    "githubOidcProviderArn": Key(_string(_OIDC_PROVIDER_ARN, "the ARN of this account's existing GitHub OIDC "
+                                                             "provider (arn:aws:iam::<account>:oidc-provider/"
+                                                             "token.actions.githubusercontent.com), or empty "
+                                                             "to create it"), optional=True),
+    "pulumiBackend": Key(_one_of(PULUMI_BACKENDS)),
+}
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    stack: str
+    account_id: str
+    region: str
+    owner: str
+    cost_center: str
+    environments: tuple[str, ...]
+    """The program's environments (stacks) deployed into this account: the deploy role may manage theirs."""
+    registry_environment: str
+    registry_account_id: str
+    """Where the registry stack runs the promotion (its deploy builds assume this account's deploy role)."""
+    github_repository: str | None
+    github_oidc_provider_arn: str | None
+    pulumi_backend: str
+
+    @property
+    def promoted_environments(self) -> tuple[str, ...]:
+        """Environments of this account that the registry's promotion deploys (all but the registry's own)."""
+        return tuple(e for e in self.environments if e != self.registry_environment)
+
+    @property
+    def holds_registry(self) -> bool:
+        return self.registry_environment in self.environments
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags of every resource: Environment is the bootstrap stack (the account's role: tooling, prod, ...)."""
+        return {"Environment": self.stack, "Project": MAIN_PROJECT, "Owner": self.owner,
+                "CostCenter": self.cost_center, "ManagedBy": "pulumi"}
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str) -> BootstrapSettings:
+        """Parse and validate raw config strings (``{"accountId": "111111111111", ...}``, no namespace)."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for key, spec in KEYS.items():
+            text = raw.get(key)
+            if text is None or (spec.optional and text.strip() == ""):
+                if spec.optional:
+                    values[key] = None
+                else:
+                    problems.append(f"{PROJECT}:{key} is missing: it is required "
+                                    f"(set it with `pulumi config set {key} <value>`)")
+                continue
+            try:
+                values[key] = spec.parse(text)
+            except _Invalid as invalid:
+                problems.append(f"{PROJECT}:{key} = {text!r} is invalid: expected {invalid.allowed}")
+        unknown = sorted(set(raw) - set(KEYS))
+        problems.extend(f"{PROJECT}:{key} is not a known setting (known: {', '.join(KEYS)})" for key in unknown)
+        if not problems:
+            problems.extend(_cross_checks(values))
+        if problems:
+            raise SettingsError(problems)
+        return cls(
+            stack=stack,
+            account_id=values["accountId"],
+            region=values["region"],
+            owner=values["owner"],
+            cost_center=values["costCenter"],
+            environments=values["environments"],
+            registry_environment=values["registryEnvironment"],
+            registry_account_id=values["registryAccountId"] or values["accountId"],
+            github_repository=values["githubRepository"],
+            github_oidc_provider_arn=values["githubOidcProviderArn"],
+            pulumi_backend=values["pulumiBackend"],
+        )
+
+
+def _cross_checks(v: Mapping[str, Any]) -> list[str]:
+    problems = []
+    holds_registry = v["registryEnvironment"] in v["environments"]
+    registry_account = v["registryAccountId"]
+    if holds_registry and registry_account not in (None, v["accountId"]):
+        problems.append(f"{PROJECT}:registryAccountId = {registry_account!r} is invalid: this account holds the "
+                        f"registry environment {v['registryEnvironment']!r} (environments), so the registry account "
+                        f"is this one ({v['accountId']}); leave registryAccountId empty")
+    if not holds_registry and registry_account is None:
+        problems.append(f"{PROJECT}:registryAccountId is missing: it is required when the registry environment "
+                        f"{v['registryEnvironment']!r} is not in this account's environments (the promotion's deploy "
+                        "roles there are trusted by this account's deploy role)")
+    if v["pulumiBackend"] != "none" and not holds_registry:
+        problems.append(f"{PROJECT}:pulumiBackend = {v['pulumiBackend']!r} is invalid in an account without the "
+                        f"registry environment {v['registryEnvironment']!r}: the Pulumi backend and token live in "
+                        "the tooling account, where the promotion runs; use 'none' here")
+    provider = v["githubOidcProviderArn"]
+    if provider is not None and provider.split(":")[4] != v["accountId"]:
+        problems.append(f"{PROJECT}:githubOidcProviderArn = {provider!r} is invalid: the provider must be in this "
+                        f"account ({v['accountId']})")
+    if provider is not None and v["githubRepository"] is None:
+        problems.append(f"{PROJECT}:githubOidcProviderArn is set but githubRepository is empty: the provider is only "
+                        "used by the GitHub roles; set githubRepository or clear githubOidcProviderArn")
+    return problems
+
+
+def load_settings() -> BootstrapSettings:
+    """Read every declared key from the stack's config and validate it (raises SettingsError)."""
+    import pulumi
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    config = pulumi.Config(PROJECT)
+    raw = {key: config.get(key) for key in KEYS}
+    # Keys set in the stack file but never read are typos (``accountID``): report them too.
+    namespace = f"{PROJECT}:"
+    for full_key in {*CONFIG.get(), *get_config_env()}:
+        if full_key.startswith(namespace) and full_key[len(namespace):] not in KEYS:
+            raw[full_key[len(namespace):]] = str(pulumi.runtime.get_config(full_key))
+    return BootstrapSettings.from_raw(raw, stack=pulumi.get_stack())
