@@ -81,7 +81,7 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"```(?:bash|sh)\n(.*?)```", readme, flags=re.S)
     quickstart = [line.strip() for block in commands[:1] for line in block.splitlines() if line.strip()]
-    assert quickstart == ["make preview", "make test"], quickstart
+    assert quickstart == ["make run", "make preview", "make test"], quickstart
     assert "make test" in (ROOT / ".ci" / "run").read_text().splitlines()
 
 

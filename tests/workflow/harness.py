@@ -152,8 +152,8 @@ class SageMakerSimulator(SageMakerModel):
         self._endpoint_polls: dict[str, int] = {}
 
     # jobs --------------------------------------------------------------------------------
-    def job_created(self, kind: str, name: str) -> None:
-        super().job_created(kind, name)
+    def job_created(self, kind: str, name: str, request: Any = None) -> None:
+        super().job_created(kind, name, request)
         self._job_polls[(kind, name)] = self.scenario.job_polls
 
     def poll_job(self, kind: str, name: str) -> None:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import secrets
 import sys
@@ -135,7 +136,8 @@ class SageMakerModel:
         return (self.backend.training_jobs if kind == "training" else self.backend.transform_jobs)[name]
 
     # jobs ----------------------------------------------------------------------------------
-    def job_created(self, kind: str, name: str) -> None:
+    def job_created(self, kind: str, name: str, request: Mapping[str, Any] | None = None) -> None:
+        """Create*Job was accepted; `request` is the job's request as the state machine sent it."""
         setattr(self.job(kind, name), f"{kind}_job_status", "InProgress")
 
     def poll_job(self, kind: str, name: str) -> None:
@@ -233,7 +235,7 @@ class SageMakerTaskService(StateTaskServiceCallback):
             response.pop("ResponseMetadata", None)
         if action in self._SYNC_JOBS:
             kind = self._SYNC_JOBS[action]
-            self._model.job_created(kind, normalised_parameters[f"{kind.capitalize()}JobName"])
+            self._model.job_created(kind, normalised_parameters[f"{kind.capitalize()}JobName"], normalised_parameters)
         elif action == "createEndpoint":
             self._model.endpoint_changing(normalised_parameters["EndpointName"], "Creating")
         env.stack.append(response)
@@ -399,6 +401,11 @@ class EmbeddedAws:
                 "lambda": {"use_docker": False},
             }))
             self._patch_moto(stack)
+            # The interpreter logs every failed path lookup as an error, including the IsPresent checks
+            # that are meant to fail; the execution's own history says what went wrong.
+            quiet = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
+            stack.callback(quiet.setLevel, quiet.level)
+            quiet.setLevel(logging.CRITICAL)
             reset_lambda_caches()
             stack.callback(reset_lambda_caches)
             stack.callback(self.sagemaker.close)
