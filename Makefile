@@ -12,7 +12,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK))
 .DEFAULT_GOAL := help
 # No "Entering directory" lines on stdout when make is started by another make (or by a test under one).
 MAKEFLAGS += --no-print-directory
-.PHONY: help preview preview-json first-run lint test lock clean
+.PHONY: help run preview preview-json first-run lint test lock clean
 
 help: ## list the targets (the default goal)
 	@echo "usage: make <target> [STACK=<stack>]   (stacks: the Pulumi.<stack>.yaml files)"
@@ -25,6 +25,10 @@ $(VENV)/.installed: $(LOCK)
 	@$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) >&2
 	@$(UV) pip sync --quiet --python $(PY) $(LOCK) >&2
 	@touch $@
+
+# ARGS passes options on: make run ARGS="--auto-approve --exit-after-deploy" (python -m tools.run_local --help).
+run: $(VENV)/.installed ## the training workflow of STACK end to end on this machine: train, evaluate, approve in a browser, serve, infer
+	$(PY) -m tools.run_local --stack $(STACK) $(ARGS)
 
 preview: $(VENV)/.installed ## what `pulumi up` would create for STACK (default dev), offline, with the policy pack
 	$(PY) -m tools.preview --stack $(STACK)
@@ -47,5 +51,5 @@ lock: $(VENV)/.installed ## recompile requirements-dev.lock after editing a requ
 	$(UV) pip compile requirements-dev.txt --output-file $(LOCK) --generate-hashes --universal \
 		--python-version 3.11 $(if $(UPGRADE),--upgrade)
 
-clean: ## remove the virtualenv and the tools' caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+clean: ## remove the virtualenv, the tools' caches and make run's work files (.run/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .run

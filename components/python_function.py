@@ -1,7 +1,9 @@
 """A Lambda function from a folder of ``lambdas/``, with its own least-privilege role and log group.
 
 Every function the platform deploys is built the same way:
-- code: ``lambdas/<folder>/`` plus the shared ``lambdas/common/`` package (stdlib + boto3 only);
+- code: ``lambdas/<folder>/`` plus the shared ``lambdas/common/`` package (stdlib + boto3), plus the
+  pure-Python packages named in ``packages`` copied from the deploying environment (requirements.txt
+  pins them; a package with native code is refused, since the function runs on arm64);
 - runtime python3.12, arm64, X-Ray tracing active, environment encrypted with the stack's KMS key;
 - a log group ``/aws/lambda/<name>`` with the stack's retention, KMS-encrypted, created before the
   function so Lambda never creates an unmanaged one;
@@ -11,6 +13,7 @@ Every function the platform deploys is built the same way:
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +43,29 @@ class PythonFunctionArgs:
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     timeout_seconds: int = 30
     memory_mb: int = 256
+    packages: Sequence[str] = ()
+    """Distributions (pure Python, pinned in requirements.txt) to ship in the zip, e.g. ``("drawsvg",)``."""
 
 
-def code_archive(folder: str) -> pulumi.AssetArchive:
-    """The function's folder at the archive root plus the shared ``common`` package."""
+def package_assets(distribution: str) -> dict[str, pulumi.Asset | pulumi.Archive]:
+    """Every file an installed pure-Python distribution consists of (its licence included), by archive path."""
+    dist = importlib.metadata.distribution(distribution)
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {}
+    for file in dist.files or []:
+        if file.suffix in (".so", ".pyd", ".dylib"):
+            raise ValueError(f"package {distribution} contains native code ({file}); the functions run on arm64, "
+                             f"so only pure-Python packages can be copied into their zip")
+        path = Path(str(dist.locate_file(file)))
+        if ".." in file.parts or "__pycache__" in file.parts or file.suffix == ".pyc" or not path.is_file():
+            continue  # scripts outside site-packages, byte code, files the installer did not keep
+        assets[file.as_posix()] = pulumi.FileAsset(str(path))
+    if not assets:
+        raise ValueError(f"package {distribution} is installed without files to package")
+    return assets
+
+
+def code_archive(folder: str, packages: Sequence[str] = ()) -> pulumi.AssetArchive:
+    """The function's folder at the archive root plus the shared ``common`` package and ``packages``."""
     source = LAMBDAS_DIR / folder
     if not (source / "handler.py").is_file():
         raise FileNotFoundError(f"lambdas/{folder}/handler.py does not exist")
@@ -52,6 +74,8 @@ def code_archive(folder: str) -> pulumi.AssetArchive:
         for path in sorted(source.rglob("*.py")) if "__pycache__" not in path.parts
     }
     assets["common"] = pulumi.FileArchive(str(LAMBDAS_DIR / "common"))
+    for distribution in packages:
+        assets.update(package_assets(distribution))
     return pulumi.AssetArchive(assets)
 
 
@@ -90,7 +114,7 @@ class PythonFunction(pulumi.ComponentResource):
             runtime=RUNTIME,
             architectures=["arm64"],
             handler="handler.handler",
-            code=code_archive(args.folder),
+            code=code_archive(args.folder, args.packages),
             role=role.arn,
             timeout=args.timeout_seconds,
             memory_size=args.memory_mb,

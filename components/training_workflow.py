@@ -87,7 +87,11 @@ class TrainingWorkflow(pulumi.ComponentResource):
                 statement("ReadEvaluationOutput", ["s3:GetObject"],
                           [pulumi.Output.concat(ctx.bucket_arn, f"/{WORKFLOW_PREFIX}/evaluation/*")]),
                 statement("DecryptEvaluationOutput", ["kms:Decrypt"], [ctx.kms_key_arn]),
-            ]), opts=child)
+                statement("WriteEvaluationReport", ["s3:PutObject"],
+                          [pulumi.Output.concat(ctx.bucket_arn, f"/{WORKFLOW_PREFIX}/reports/*")]),
+                statement("EncryptEvaluationReport", ["kms:GenerateDataKey"], [ctx.kms_key_arn]),
+            ],
+            packages=("drawsvg",)), opts=child)
         notify_fn = PythonFunction(f"{name}-notify", PythonFunctionArgs(
             ctx=ctx, function_name=f"{ctx.prefix}-notify", folder="notify",
             description="Sends the workflow's success or failure notification",

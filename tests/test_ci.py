@@ -82,8 +82,18 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"```(?:bash|sh)\n(.*?)```", readme, flags=re.S)
     quickstart = [line.strip() for block in commands[:1] for line in block.splitlines() if line.strip()]
-    assert quickstart == ["make preview", "make test"], quickstart
+    assert quickstart == ["make run", "make preview", "make test"], quickstart
     assert "make test" in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_ci_installs_the_browser_for_the_browser_test_before_the_tests():
+    script = (ROOT / ".ci" / "run").read_text()
+    install = re.search(r"apt-get install -y\b[^\n]*\bchromium chromium-driver\b", script)
+    assert install, "the browser test needs Debian's chromium and chromium-driver"
+    assert "command -v chromium" in script and "command -v chromedriver" in script  # only when missing
+    assert install.start() < script.index("\nmake test")
+    result = subprocess.run(["bash", "-n", str(ROOT / ".ci" / "run")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 # --- Development habits: make targets, lint in `make test`, the locked toolchain -------------------

@@ -190,3 +190,16 @@ def test_approval_state_is_encrypted_and_key_is_kept_across_deployments(run):
     assert secret.inputs["kmsKeyId"] == run.one(Token.KMS_KEY).outputs["arn"]
     assert secret.protect == table.protect == (run.stack == "prod")
     assert run.one(Token.SAGEMAKER_MODEL_PACKAGE_GROUP).protect == (run.stack == "prod")
+
+
+def test_evaluate_may_write_only_its_reports_and_ships_the_drawing_library(run):
+    statements = {s["Sid"]: s for s in role_statements(run, "-evaluate-policy")}
+    bucket = run.one(Token.S3_BUCKET).outputs["bucket"]
+    assert statements["WriteEvaluationReport"]["Action"] == ["s3:PutObject"]
+    assert statements["WriteEvaluationReport"]["Resource"] == [f"arn:aws:s3:::{bucket}/workflow/reports/*"]
+    assert statements["EncryptEvaluationReport"]["Resource"] == [run.one(Token.KMS_KEY).outputs["arn"]]
+    evaluate = definition(run)["States"]["EvaluateModel"]["Parameters"]["Payload"]
+    assert evaluate["reportPrefix.$"] == f"States.Format('s3://{bucket}/workflow/reports/{{}}', $.run.name)"
+    (function,) = [f for f in run.by_type(Token.LAMBDA_FUNCTION) if f.inputs["name"].endswith("-evaluate")]
+    archive = function.inputs["code"]["archive"]
+    assert "drawsvg/__init__.py" in archive and "drawsvg-2.4.2.dist-info/licenses/LICENSE.txt" in archive

@@ -283,7 +283,14 @@ async def _deserialize(rpc, struct):
 
 
 def _plain(value: Any) -> Any:
-    """JSON-friendly copy of a property value (resource references become their URN)."""
+    """JSON-friendly copy of a property value (resource references become their URN; assets and archives
+    the files they hold, as paths relative to the repository: ``{"archive": {"handler.py": {"file": ...}}}``)."""
+    import pulumi
+
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {name: _plain(item) for name, item in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
+        return {"file" if isinstance(value, pulumi.FileAsset) else "folder": _relative(value.path)}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -291,6 +298,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return f"<{type(value).__name__}>"
+
+
+def _relative(path: str) -> str:
+    resolved = Path(path).resolve()
+    return resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else str(resolved)
 
 
 # ---------------------------------------------------------------------------------------------------

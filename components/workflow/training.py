@@ -122,7 +122,9 @@ def training_states(p: WorkflowDefinitionParams) -> Stage:
         )),
         S.EVALUATE_MODEL: step(lambda_task(
             p, S.EVALUATE_MODEL, p.evaluate_function_arn,
-            {"transformOutput.$": "$.transform.outputPath", "minAccuracy": p.min_accuracy},
+            {"transformOutput.$": "$.transform.outputPath", "minAccuracy": p.min_accuracy,
+             # The report and its confusion-matrix picture are stored here, beside the run's other outputs.
+             "reportPrefix.$": f"States.Format('{p.output_prefix}/reports/{{}}', $.run.name)"},
             result_selector={"report.$": "$.Payload"},
             result_path="$.evaluation",
         )),

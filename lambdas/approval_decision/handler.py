@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common import aws, links, text, web
+from common import aws, evaluation, links, text, web
 from common.logs import get_logger
 
 log = get_logger("approval_decision")
@@ -111,6 +111,7 @@ def _confirmation_page(link: links.LinkParams, record: dict, error: str = "", ap
     body = (
         f"<p>You are about to <strong>{verb.lower()}</strong> this model. {consequence}</p>"
         f"<dl>{details}<dt>Link expires</dt><dd>{text.iso_utc(link.expires)}</dd></dl>"
+        + _evaluation_html(record)
         + (f'<p class="err">{web.esc(error)}</p>' if error else "")
         + f'<form method="post">{hidden}'
         f'<label for="approver">Your name or e-mail (required)</label>'
@@ -120,6 +121,15 @@ def _confirmation_page(link: links.LinkParams, record: dict, error: str = "", ap
         f'<button type="submit">{verb}</button></form>'
     )
     return web.page(status, f"{verb} model?", body)
+
+
+def _evaluation_html(record: dict) -> str:
+    """The evaluation the approval request stored with the record (nothing for records without one)."""
+    try:
+        report = json.loads(record.get("evaluation") or "{}")
+    except ValueError:
+        return ""
+    return evaluation.html_section(report) if isinstance(report, dict) and report else ""
 
 
 def _clean_inputs(fields: dict[str, str]) -> tuple[str, str, str]:

@@ -7,17 +7,21 @@ The task token is written to DynamoDB only: it never appears in a link, the e-ma
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
 
-from common import aws, links, text
+from common import aws, evaluation as evaluation_view, links, text
 from common.logs import get_logger
 
 log = get_logger("approval_request")
 
 RECORD_RETENTION_SECONDS = 30 * 24 * 3600  # decided records stay this long after expiry, for audit
 MAX_TOKEN_LENGTH = 2048  # SendTaskSuccess's limit
+# What the approval page shows of the evaluation report, stored with the pending approval.
+SHOWN_EVALUATION = ("accuracy", "minAccuracy", "passed", "records", "perClass", "confusionMatrix", "confusionMatrixSvg")
+MAX_STORED_EVALUATION_BYTES = 200 * 1024  # well inside DynamoDB's 400 KB item limit
 
 
 class InvalidApprovalRequest(ValueError):
@@ -49,6 +53,7 @@ def handler(event, context):
             "executionArn": {"S": request["executionArn"]},
             "modelPackageArn": {"S": request["modelPackageArn"]},
             "commitId": {"S": request["commitId"]},
+            "evaluation": {"S": _stored_evaluation(request["evaluation"]["metrics"])},
         },
         ConditionExpression="attribute_not_exists(id)",
     )
@@ -73,6 +78,16 @@ def handler(event, context):
         messageId=response.get("MessageId"),
     )
     return {"approvalId": approval_id, "expiresAt": expires_at}
+
+
+def _stored_evaluation(metrics: dict) -> str:
+    """The part of the report the approval page shows, as JSON (the picture dropped if it would not fit)."""
+    shown = {key: metrics[key] for key in SHOWN_EVALUATION if key in metrics}
+    stored = json.dumps(shown)
+    if len(stored.encode()) > MAX_STORED_EVALUATION_BYTES:
+        shown.pop("confusionMatrixSvg", None)
+        stored = json.dumps(shown)
+    return stored[:MAX_STORED_EVALUATION_BYTES]
 
 
 def _link_ttl() -> int:
@@ -140,8 +155,12 @@ def _message(request: dict, urls: dict[str, str], expires_at: int) -> str:
     lines += [
         "",
         "Evaluation on the held-out test data",
+        *evaluation_view.text_lines(evaluation["metrics"], indent=2),
+        "",
         f"  Batch transform output: {evaluation['transformOutput']}",
-        *text.format_value(evaluation["metrics"], indent=2),
+        *([f"  Report: {evaluation['metrics']['report']}"] if isinstance(evaluation["metrics"].get("report"), str) else []),
+        *([f"  Confusion matrix picture: {evaluation['metrics']['confusionMatrixImage']} (also on the approval page)"]
+          if isinstance(evaluation["metrics"].get("confusionMatrixImage"), str) else []),
         "",
         "To APPROVE and deploy this model, open:",
         urls["approve"],

@@ -36,6 +36,9 @@ _STYLE = (
     "dt{font-weight:600}dd{margin:0;word-break:break-all}label{display:block;margin-top:1rem}"
     "input,textarea{width:100%;padding:.4rem;box-sizing:border-box}"
     "button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}.err{color:#a40000}"
+    "h2{font-size:1.1rem;margin-top:1.5rem}table{border-collapse:collapse;margin:.5rem 0}"
+    "caption{text-align:left;font-weight:600}th,td{border:1px solid #ccc;padding:.2rem .6rem;text-align:right}"
+    "th[scope=row]{text-align:left}figure{margin:1rem 0}figure svg{max-width:100%;height:auto}"
 )
 
 

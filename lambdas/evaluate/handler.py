@@ -2,13 +2,18 @@
 
 The transform joins each input record with its prediction and keeps the first and last columns
 (InputFilter "$[1:]", JoinSource "Input", OutputFilter "$[0,-1]"), so every output line reads
-``<true label>,<predicted label>``. This function reads every object under the output prefix.
+``<true label>,<predicted label>``. This function reads every object under the output prefix and
+returns the accuracy against ``minAccuracy``, precision and recall per class and the confusion matrix,
+with the matrix drawn as an SVG picture (drawsvg, packaged into this function's zip). With
+``reportPrefix`` (the workflow passes ``<output prefix>/reports/<run>``) it stores the report as
+``evaluation.json`` and the picture as ``confusion-matrix.svg`` beside it.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import json
 import math
 from urllib.parse import urlparse
 
@@ -19,6 +24,7 @@ log = get_logger("evaluate")
 
 MAX_ERRORS_SHOWN = 3
 LIST_PAGE_SIZE = 1000
+MAX_PICTURE_CLASSES = 20  # a larger matrix is not drawn: its cells would be unreadable
 
 
 class InvalidEvaluationRequest(ValueError):
@@ -35,9 +41,11 @@ class MalformedTransformOutput(ValueError):
 
 def handler(event, context):
     bucket, prefix, uri, min_accuracy = _validate(event)
+    report_prefix = _report_prefix(event)
     s3 = aws.client("s3")
     total = correct = 0
     per_class: dict[str, dict[str, int]] = {}
+    pairs: dict[tuple[str, str], int] = {}
     objects = 0
     problems: list[str] = []
 
@@ -63,6 +71,7 @@ def handler(event, context):
                     per_class.setdefault(actual, _zero())["actual"] += 1
                     per_class.setdefault(predicted, _zero())["predicted"] += 1
                     per_class[actual]["correct"] += hit
+                    pairs[(actual, predicted)] = pairs.get((actual, predicted), 0) + 1
             except (UnicodeDecodeError, csv.Error) as exc:
                 problems.append(f"{where}: not UTF-8 CSV text ({exc})")
 
@@ -76,17 +85,85 @@ def handler(event, context):
         raise NoTransformOutput(f"{objects} object(s) under {uri} but no records in them")
 
     accuracy = correct / total
+    labels = sorted(per_class)
+    counts = [[pairs.get((actual, predicted), 0) for predicted in labels] for actual in labels]
     result = {
         "accuracy": accuracy,
         "records": total,
         "correct": correct,
-        "perClass": dict(sorted(per_class.items())),
+        "perClass": {label: {**per_class[label], **_precision_recall(per_class[label])} for label in labels},
+        "confusionMatrix": {"labels": labels, "counts": counts},
         "transformOutput": uri,
         "minAccuracy": min_accuracy,
         "passed": accuracy >= min_accuracy,
     }
+    picture = confusion_matrix_svg(labels, counts) if len(labels) <= MAX_PICTURE_CLASSES else None
+    if report_prefix:
+        result["report"] = _store(s3, report_prefix, "evaluation.json", json.dumps(result, indent=2), "application/json")
+        if picture:
+            result["confusionMatrixImage"] = _store(s3, report_prefix, "confusion-matrix.svg", picture, "image/svg+xml")
+    if picture:
+        result["confusionMatrixSvg"] = picture
     log.info("evaluated", transformOutput=uri, objects=objects, records=total, accuracy=round(accuracy, 6), passed=result["passed"])
     return result
+
+
+def _precision_recall(counts: dict[str, int]) -> dict[str, float | None]:
+    """Precision (right among those predicted as the class) and recall (found among those of the class);
+    None where nothing was predicted as, or nothing belongs to, the class."""
+    return {
+        "precision": counts["correct"] / counts["predicted"] if counts["predicted"] else None,
+        "recall": counts["correct"] / counts["actual"] if counts["actual"] else None,
+    }
+
+
+def confusion_matrix_svg(labels: list[str], counts: list[list[int]]) -> str:
+    """The confusion matrix as an SVG picture: rows are the true classes, columns the predictions,
+    each cell shaded by its share of its row (drawsvg escapes every label and number)."""
+    import drawsvg
+
+    cell, label_width, top = 64, max(90, 8 * max((len(label) for label in labels), default=1) + 16), 70
+    size = len(labels) * cell
+    drawing = drawsvg.Drawing(label_width + size + 10, top + size + 10, role="img",
+                              aria_label="Confusion matrix: rows are true classes, columns predicted classes")
+    drawing.append(drawsvg.Title("Confusion matrix (rows: true class, columns: predicted class)"))
+    drawing.append(drawsvg.Text("predicted", 13, label_width + size / 2, 16, text_anchor="middle", font_family="sans-serif", fill="#333"))
+    for index, label in enumerate(labels):
+        x = label_width + index * cell + cell / 2
+        drawing.append(drawsvg.Text(label, 12, x, top - 12, text_anchor="middle", font_family="sans-serif", fill="#222"))
+        drawing.append(drawsvg.Text(label, 12, label_width - 8, top + index * cell + cell / 2 + 4, text_anchor="end",
+                                    font_family="sans-serif", fill="#222"))
+    for row, values in enumerate(counts):
+        row_total = sum(values) or 1
+        for column, value in enumerate(values):
+            share = value / row_total
+            hit = row == column
+            colour = f"rgb({int(255 - 200 * share)},{int(255 - 80 * share)},{int(255 - 200 * share)})" if hit else \
+                     f"rgb({int(255 - 40 * share)},{int(255 - 200 * share)},{int(255 - 200 * share)})"
+            x, y = label_width + column * cell, top + row * cell
+            rectangle = drawsvg.Rectangle(x, y, cell, cell, fill=colour, stroke="#888", stroke_width=1)
+            rectangle.append_title(f"true {labels[row]}, predicted {labels[column]}: {value}")
+            drawing.append(rectangle)
+            drawing.append(drawsvg.Text(str(value), 16, x + cell / 2, y + cell / 2 + 6, text_anchor="middle",
+                                        font_family="sans-serif", fill="#000"))
+    return str(drawing.as_svg(header=""))
+
+
+def _store(s3, prefix_uri: str, name: str, body: str, content_type: str) -> str:
+    parsed = urlparse(prefix_uri)
+    key = f"{parsed.path.strip('/')}/{name}"
+    s3.put_object(Bucket=parsed.netloc, Key=key, Body=body.encode("utf-8"), ContentType=content_type)
+    return f"s3://{parsed.netloc}/{key}"
+
+
+def _report_prefix(event) -> str | None:
+    value = event.get("reportPrefix")
+    if value is None:
+        return None
+    parsed = urlparse(value) if isinstance(value, str) else None
+    if not parsed or parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+        raise InvalidEvaluationRequest(f"reportPrefix, when given, must be an s3://bucket/prefix URI; got {value!r}")
+    return value
 
 
 def _zero() -> dict[str, int]:

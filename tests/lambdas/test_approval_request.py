@@ -66,7 +66,7 @@ def test_email_has_signed_links_and_evaluation_but_no_token(approval_env, caplog
     message, subject = sent["message"], sent["subject"]
     assert "0123456789ab" in subject and len(subject) <= 100
     assert "s3://models/transform/run-1/" in message
-    assert "accuracy: 0.9667" in message and "setosa" in message
+    assert "Accuracy:  0.9667 (30 records)" in message and "setosa" in message
     urls = links_in(message)
     assert set(urls) == {"approve", "reject"}
     for decision, url in urls.items():

@@ -27,10 +27,13 @@ def test_accuracy_over_every_object_under_the_prefix(s3):
     assert result["passed"] is True
     assert result["transformOutput"] == f"s3://{BUCKET}/transform/run-1/"
     assert result["perClass"] == {
-        "setosa": {"actual": 2, "predicted": 2, "correct": 2},
-        "versicolor": {"actual": 1, "predicted": 2, "correct": 1},
-        "virginica": {"actual": 2, "predicted": 1, "correct": 1},
+        "setosa": {"actual": 2, "predicted": 2, "correct": 2, "precision": 1.0, "recall": 1.0},
+        "versicolor": {"actual": 1, "predicted": 2, "correct": 1, "precision": 0.5, "recall": 1.0},
+        "virginica": {"actual": 2, "predicted": 1, "correct": 1, "precision": 1.0, "recall": 0.5},
     }
+    # rows: true class, columns: predicted class
+    assert result["confusionMatrix"] == {"labels": ["setosa", "versicolor", "virginica"],
+                                         "counts": [[2, 0, 0], [0, 1, 0], [0, 1, 1]]}
 
 
 def test_below_threshold_does_not_pass(s3):

@@ -1,104 +1,38 @@
 """Run the training workflow in moto's Step Functions interpreter, with the real Lambda handlers.
 
-`WorkflowHarness` starts `mock_aws` with the interpreter on and Docker-free Lambda, creates what the
-handlers need (SNS topic, approvals table, signing secret, data and artifact buckets, model package
-group), registers the state machine built by `components.workflow.definition.build_definition`, and
-runs executions to the end: `harness.run(input, on_approval=...)` returns the final status, output,
-error, cause and the sequence of states entered.
+The embedded AWS itself (moto, its Step Functions interpreter and the patches that make the workflow
+run: the SageMaker ``.sync`` task service, in-process Lambda dispatch, ...) is the product module
+``tools.localaws.emulator``, which ``make run`` uses too. This file adds what only the tests need:
 
-moto 5.2.5 internals it patches (pin moto exactly; these are private), and why:
-
-1. ``state_task_factory.state_task_service_for`` - the one place the interpreter picks a service
-   integration. moto lists ``sagemaker`` as unsupported (no ``.sync``), so for ``sagemaker`` we
-   return `SageMakerTaskService`: it forwards the request-response calls to moto's SageMaker, emulates
-   ``UpdateEndpoint`` (moto 5.2.5 has none), and implements ``createTrainingJob.sync`` /
-   ``createTransformJob.sync`` the way Step Functions does: poll ``Describe*Job`` until the job ends;
-   Completed gives the description as the task result, Failed / Stopped gives ``States.TaskFailed``
-   with the description as the cause. API errors are reported as ``SageMaker.AmazonSageMakerException``
-   like the optimised integration on AWS.
-2. ``state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK`` - the ``.sync`` poll interval
-   (0.5 s) shortened so tests stay fast.
-3. ``state_task_service_aws_sdk._SERVICE_ERROR_NAMES`` gains ``sagemaker -> SageMaker`` so AWS SDK
-   integration errors are named ``SageMaker.SageMakerException`` as on AWS (moto would say
-   ``sagemaker.sagemakerException``).
-4. ``LambdaSimpleBackend.invoke`` (moto's Docker-free Lambda, which echoes the payload) dispatches
-   the invocation to the real handler in ``lambdas/<name>/handler.py`` in-process. A handler exception
-   becomes a ``FunctionError: Unhandled`` response with ``errorType`` / ``errorMessage``, as on AWS.
-5. ``SageMakerModelBackend.describe_endpoint`` advances simulated endpoint lifecycles (Creating /
-   Updating for a few polls, then InService or Failed) so the workflow's wait loop really loops;
-   moto creates endpoints InService at once.
-6. ``SageMakerRuntimeResponse.invoke_endpoint`` answers with the scenario's predictions for the CSV
-   records sent, and refuses an endpoint that does not exist or is not InService, so the smoke test
-   means something (moto 5.2.5 loses the endpoint name from the URL path and answers any call with
-   static data).
-7. ``StateTaskServiceAwsSdk._eval_service_task`` returns the response as JSON data: moto leaves
-   datetime objects in AWS SDK results, which AWS never hands to a state (``States.JsonToString``
-   of a DescribeEndpoint result would fail).
-8. ``StepFunctionResponse.send_task_failure`` passes ``cause`` on to the backend (moto 5.2.5's
-   response handler drops it, so a rejection would reach the workflow without its cause).
-
-SageMaker jobs are simulated by `SageMakerScenario`: how many polls a job stays InProgress, whether
-training or the transform fails (and why), what the model predicts (the transform writes
-``<label>,<prediction>`` lines to S3 as the DataProcessing filters would, and the real evaluate
-handler scores them), and how the endpoint behaves.
+- `SageMakerSimulator`: SageMaker jobs and endpoints *simulated* per `SageMakerScenario` (how many
+  polls a job stays InProgress, whether training or the transform fails and why, what the model
+  predicts: the transform writes ``<label>,<prediction>`` lines to S3 as the DataProcessing filters
+  would, and the real evaluate handler scores them; how the endpoint behaves). ``make run`` plugs in
+  the real container instead (``tools.localaws.container``).
+- `WorkflowHarness`: a test account with the workflow built from `definition_params` (tiny waits and
+  retries), the resources the handlers need, and `run(input, on_approval=...)`, which returns the final
+  status, output, error, cause and the sequence of states entered.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import re
 import secrets
-import sys
-import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from unittest import mock
-from urllib.parse import parse_qs, unquote, urlencode, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import boto3
-from botocore.exceptions import ClientError
-from moto import mock_aws
-from moto.awslambda.exceptions import UnknownFunctionException
-from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.sagemaker.exceptions import ValidationError
-from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
-from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
-from moto.sns.models import sns_backends
-from moto.core.responses import EmptyResult
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-    state_task_service_aws_sdk,
-    state_task_service_callback,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
-    StateTaskServiceAwsSdk,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
-    StateTaskServiceCallback,
-)
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
-from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
-from moto.stepfunctions.responses import StepFunctionResponse
 
 from components.workflow.definition import build_definition
 from components.workflow.params import WorkflowDefinitionParams
+from tools.localaws.emulator import EmbeddedAws, LocalFunction, SageMakerModel, load_handler
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LAMBDAS_DIR = REPO_ROOT / "lambdas"
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
 DATA_BUCKET = "mlops-test-data"
@@ -208,28 +142,23 @@ def definition_params(**overrides: Any) -> WorkflowDefinitionParams:
 # simulated SageMaker
 
 
-class SageMakerSimulator:
-    """Job and endpoint lifecycles on top of moto's SageMaker backend."""
+class SageMakerSimulator(SageMakerModel):
+    """Job and endpoint lifecycles per `SageMakerScenario`, on top of moto's SageMaker backend."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.scenario = SageMakerScenario()
         self._job_polls: dict[tuple[str, str], int] = {}
         self._endpoint_polls: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def backend(self) -> SageMakerModelBackend:
-        return sagemaker_backends[ACCOUNT][REGION]
 
     # jobs --------------------------------------------------------------------------------
-    def job_created(self, kind: str, name: str) -> None:
-        job = self._job(kind, name)
-        setattr(job, f"{kind}_job_status", "InProgress")
+    def job_created(self, kind: str, name: str, request: Any = None) -> None:
+        super().job_created(kind, name, request)
         self._job_polls[(kind, name)] = self.scenario.job_polls
 
     def poll_job(self, kind: str, name: str) -> None:
         """One Describe*Job poll: finish the job once its InProgress polls are used up."""
-        job = self._job(kind, name)
+        job = self.job(kind, name)
         if getattr(job, f"{kind}_job_status") != "InProgress":
             return
         left = self._job_polls.get((kind, name), 0)
@@ -245,12 +174,9 @@ class SageMakerSimulator:
             self._write_transform_output(job)
         setattr(job, f"{kind}_job_status", "Completed")
 
-    def _job(self, kind: str, name: str) -> Any:
-        return (self.backend.training_jobs if kind == "training" else self.backend.transform_jobs)[name]
-
     def _write_transform_output(self, job: Any) -> None:
         """What the transform writes: for each input object, '<label>,<prediction>' per line."""
-        s3 = boto3.client("s3", region_name=REGION)
+        s3 = boto3.client("s3", region_name=self.region)
         source = urlparse(job.transform_input["DataSource"]["S3DataSource"]["S3Uri"])
         target = urlparse(job.transform_output["S3OutputPath"])
         listing = s3.list_objects_v2(Bucket=source.netloc, Prefix=source.path.lstrip("/"))
@@ -265,26 +191,11 @@ class SageMakerSimulator:
 
     # endpoints ---------------------------------------------------------------------------
     def endpoint_changing(self, name: str, status: str) -> None:
-        self.backend.endpoints[name].endpoint_status = status
+        super().endpoint_changing(name, status)
         self._endpoint_polls[name] = self.scenario.endpoint_polls
 
-    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> dict[str, str]:
-        """UpdateEndpoint as SageMaker does it (moto 5.2.5 does not implement it)."""
-        endpoint = self.backend.endpoints.get(endpoint_name)
-        if endpoint is None:
-            raise _client_error("ValidationException", f"Could not find endpoint \"{endpoint_name}\".", "UpdateEndpoint")
-        if endpoint.endpoint_status != "InService":
-            raise _client_error("ValidationException", f"Cannot update in-progress endpoint \"{endpoint.arn}\".", "UpdateEndpoint")
-        config = self.backend.endpoint_configs.get(endpoint_config_name)
-        if config is None:
-            raise _client_error("ValidationException", f"Could not find endpoint configuration \"{endpoint_config_name}\".", "UpdateEndpoint")
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
-        self.endpoint_changing(endpoint_name, "Updating")
-        return {"EndpointArn": endpoint.arn}
-
     def advance_endpoint(self, name: str) -> None:
-        with self._lock:
+        with self.lock:
             left = self._endpoint_polls.get(name)
             if left is None or name not in self.backend.endpoints:
                 return
@@ -299,159 +210,13 @@ class SageMakerSimulator:
             else:
                 endpoint.endpoint_status = "InService"
 
-    def invoke(self, endpoint_name: str, body: bytes) -> tuple[str, str, str, str]:
-        endpoint = self.backend.endpoints.get(endpoint_name)
-        if endpoint is None or endpoint.endpoint_status != "InService":
-            state = "not found" if endpoint is None else f"not InService ({endpoint.endpoint_status})"
-            raise ValidationError(message=f"Endpoint {endpoint_name} of account {ACCOUNT} {state}.")
+    def invoke(self, endpoint_name: str, body: bytes, content_type: str, accept: str) -> tuple[int, dict[str, str], bytes]:
+        refusal = self.not_in_service(endpoint_name)
+        if refusal:
+            return refusal
         records = [[float(v) for v in line.split(",")] for line in body.decode().splitlines() if line]
-        return json.dumps({"predictions": [self.scenario.predict(r) for r in records]}), "application/json", "AllTraffic", ""
-
-
-def _client_error(code: str, message: str, operation: str) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": secrets.token_hex(8)}},
-        operation,
-    )
-
-
-class SageMakerTaskService(StateTaskServiceCallback):
-    """arn:aws:states:::sagemaker:* for moto's interpreter (see the module docstring, item 1)."""
-
-    _REQUEST_RESPONSE = {"createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint"}
-    _SYNC_JOBS = {"createTrainingJob": "training", "createTransformJob": "transform"}
-
-    def __init__(self, simulator: SageMakerSimulator):
-        # WaitForTaskToken must be listed for the base class's bookkeeping; _validate refuses it.
-        super().__init__(supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
-        self._sim = simulator
-
-    def _validate_service_integration_is_supported(self) -> None:
-        action, condition = self.resource.api_action, self.resource.condition
-        if action not in self._REQUEST_RESPONSE | set(self._SYNC_JOBS):
-            raise ValueError(f"sagemaker:{action} is not an optimised SageMaker integration")
-        if condition is not None and (condition != ResourceCondition.Sync or action not in self._SYNC_JOBS):
-            raise ValueError(f"sagemaker:{action}.{condition} is not supported by Step Functions")
-
-    def _from_error(self, env, ex: Exception) -> FailureEvent:
-        if isinstance(ex, ClientError):
-            error = "SageMaker.AmazonSageMakerException"
-            meta = ex.response.get("ResponseMetadata", {})
-            cause = (
-                f"{ex.response['Error'].get('Message')} (Service: AmazonSageMaker; Status Code: "
-                f"{meta.get('HTTPStatusCode', 400)}; Error Code: {ex.response['Error'].get('Code')}; "
-                f"Request ID: {meta.get('RequestId', '')}; Proxy: null)"
-            )
-            return FailureEvent(
-                env=env,
-                error_name=CustomErrorName(error),
-                event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                    error=error, cause=cause, resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
-                )),
-            )
-        return super()._from_error(env=env, ex=ex)
-
-    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        action = self.resource.api_action
-        if action == "updateEndpoint":
-            response = self._sim.update_endpoint(normalised_parameters["EndpointName"], normalised_parameters["EndpointConfigName"])
-        else:
-            client = boto_client_for(region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials)
-            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
-            response.pop("ResponseMetadata", None)
-        if action in self._SYNC_JOBS:
-            kind = self._SYNC_JOBS[action]
-            self._sim.job_created(kind, normalised_parameters[f"{kind.capitalize()}JobName"])
-        elif action == "createEndpoint":
-            self._sim.endpoint_changing(normalised_parameters["EndpointName"], "Creating")
-        env.stack.append(response)
-
-    def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        kind = self._SYNC_JOBS[self.resource.api_action]
-        name = normalised_parameters[f"{kind.capitalize()}JobName"]
-        client = boto_client_for(region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials)
-        describe = getattr(client, f"describe_{kind}_job")
-        env.stack.pop()  # the Create*Job response; the result is the final description
-
-        def resolve() -> dict | None:
-            self._sim.poll_job(kind, name)
-            description = describe(**{f"{kind.capitalize()}JobName": name})
-            description.pop("ResponseMetadata", None)
-            status = description[f"{kind.capitalize()}JobStatus"]
-            if status == "Completed":
-                return json.loads(to_json_str(description))
-            if status in ("Failed", "Stopped"):
-                raise FailureEventException(FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                    event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                        resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
-                        error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=to_json_str(description),
-                    )),
-                ))
-            return None
-
-        return resolve
-
-
-# --------------------------------------------------------------------------------------------
-# in-process Lambda
-
-
-class _Context:
-    def __init__(self, name: str):
-        self.function_name = name
-        self.aws_request_id = secrets.token_hex(16)
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
-
-
-@dataclass
-class Invocation:
-    function: str
-    event: Any
-    result: Any = None
-    error: str | None = None
-
-
-def load_handler(package: str) -> Callable[[Any, Any], Any]:
-    """lambdas/<package>/handler.py's handler, imported the way the Lambda zip lays it out."""
-    if str(LAMBDAS_DIR) not in sys.path:
-        sys.path.insert(0, str(LAMBDAS_DIR))
-    return importlib.import_module(f"{package}.handler").handler
-
-
-class LambdaDispatcher:
-    """Replaces LambdaSimpleBackend.invoke: run the real handler (module docstring, item 4)."""
-
-    def __init__(self) -> None:
-        self.invocations: list[Invocation] = []
-        self.overrides: dict[str, Callable[[Any], Any]] = {}
-
-    def invoke(self, function_name: str, body: Any) -> tuple[bytes, str | None]:
-        name = function_name.rsplit(":function:", 1)[-1].split(":", 1)[0]
-        if name not in FUNCTIONS:
-            raise UnknownFunctionException(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
-        event = json.loads(body) if body else {}
-        call = Invocation(function=FUNCTIONS[name], event=event)
-        self.invocations.append(call)
-        handler = self.overrides.get(FUNCTIONS[name]) or (lambda e: load_handler(FUNCTIONS[name])(e, _Context(name)))
-        try:
-            call.result = handler(event)
-        except Exception as exc:  # noqa: BLE001 - reported to Step Functions like Lambda does
-            call.error = type(exc).__name__
-            payload = {"errorMessage": str(exc), "errorType": type(exc).__name__,
-                       "stackTrace": traceback.format_tb(exc.__traceback__)[-3:]}
-            return json.dumps(payload).encode(), "Unhandled"
-        return json.dumps(call.result).encode(), None
-
-    def calls(self, package: str) -> list[Invocation]:
-        return [c for c in self.invocations if c.function == package]
+        answer = json.dumps({"predictions": [self.scenario.predict(r) for r in records]}).encode()
+        return 200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, answer
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,78 +224,26 @@ class LambdaDispatcher:
 
 
 class WorkflowHarness:
-    """A moto account with the workflow deployed; see the module docstring."""
+    """A moto account (``tools.localaws.emulator``) with the workflow deployed; see the module docstring."""
 
     def __init__(self, params: WorkflowDefinitionParams | None = None):
         self.params = params or definition_params()
         self.sim = SageMakerSimulator()
-        self.lambdas = LambdaDispatcher()
+        self.aws = EmbeddedAws(ACCOUNT, REGION, self.sim, {})
+        self.lambdas = self.aws.lambdas
         self.state_machine_arn = ""
         self.topic_arn = ""
 
     # setup --------------------------------------------------------------------------------
     @contextmanager
     def running(self) -> Iterator[WorkflowHarness]:
-        with ExitStack() as stack:
-            stack.enter_context(mock.patch.dict(os.environ, {
-                "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            }))
-            stack.enter_context(mock_aws(config={
-                "stepfunctions": {"execute_state_machine": True},
-                "lambda": {"use_docker": False},
-            }))
-            self._patch_moto(stack)
-            self._reset_lambda_caches()
-            stack.callback(self._reset_lambda_caches)
-            stack.enter_context(mock.patch.dict(os.environ, self._create_resources()))
-            yield self
-
-    def _patch_moto(self, stack: ExitStack) -> None:
-        original_factory = state_task_factory.state_task_service_for
-        sim, dispatcher = self.sim, self.lambdas
-
-        def service_for(service_name: str):
-            return SageMakerTaskService(sim) if service_name == "sagemaker" else original_factory(service_name)
-
-        def lambda_invoke(backend, function_name, qualifier, body, headers, response_headers):
-            payload, function_error = dispatcher.invoke(function_name, body)
-            if function_error:
-                response_headers["x-amz-function-error"] = function_error
-            return payload
-
-        original_describe = SageMakerModelBackend.describe_endpoint
-
-        def describe_endpoint(backend, endpoint_name):
-            sim.advance_endpoint(endpoint_name)
-            return original_describe(backend, endpoint_name)
-
-        def invoke_endpoint(response):
-            endpoint_name = unquote(urlparse(response.path).path.split("/")[2])  # /endpoints/<name>/invocations
-            body = response.body.encode() if isinstance(response.body, str) else response.body
-            answer, content_type, variant, _ = sim.invoke(endpoint_name, body)
-            return 200, {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": variant}, answer
-
-        original_sdk_task = StateTaskServiceAwsSdk._eval_service_task
-
-        def sdk_task_as_json(service, env, *args, **kwargs):
-            original_sdk_task(service, env, *args, **kwargs)
-            env.stack.append(json.loads(to_json_str(env.stack.pop())))
-
-        def send_task_failure(response):
-            response.stepfunction_backend.send_task_failure(
-                response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
-            )
-            return EmptyResult()
-
-        stack.enter_context(mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure))
-        stack.enter_context(mock.patch.object(state_task_factory, "state_task_service_for", service_for))
-        stack.enter_context(mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", sdk_task_as_json))
-        stack.enter_context(mock.patch.object(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.05))
-        stack.enter_context(mock.patch.dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES, {"sagemaker": "SageMaker"}))
-        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
-        stack.enter_context(mock.patch.object(SageMakerModelBackend, "describe_endpoint", describe_endpoint))
-        stack.enter_context(mock.patch.object(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint))
+        with self.aws.running():
+            environment = self._create_resources()
+            # Every function gets the union of the environments (names do not clash); tests that call a
+            # handler directly find it in os.environ too.
+            self.lambdas.functions = {name: LocalFunction(name, package, environment) for name, package in FUNCTIONS.items()}
+            with mock.patch.dict("os.environ", environment):
+                yield self
 
     def _create_resources(self) -> dict[str, str]:
         s3 = boto3.client("s3", region_name=REGION)
@@ -564,14 +277,6 @@ class WorkflowHarness:
             "ENDPOINT_NAME": self.params.endpoint_name,
             "FEATURE_COUNT": "4",
         }
-
-    @staticmethod
-    def _reset_lambda_caches() -> None:
-        """The handlers cache boto3 clients and the signing key per container; start clean."""
-        for module, reset in (("common.aws", "reset_clients"), ("common.links", "reset_key_cache")):
-            if str(LAMBDAS_DIR) not in sys.path:
-                sys.path.insert(0, str(LAMBDAS_DIR))
-            getattr(importlib.import_module(module), reset)()
 
     def existing_endpoint(self, config_name: str = "previous-config") -> str:
         """Deploy an endpoint the way an earlier run would have; returns its config name."""
@@ -635,8 +340,7 @@ class WorkflowHarness:
     # messages and approvals -----------------------------------------------------------------
     def messages(self) -> list[tuple[str | None, str]]:
         """(subject, message) of everything published to the notification topic, oldest first."""
-        topic = sns_backends[ACCOUNT][REGION].topics[self.topic_arn]
-        return [(subject, message) for _id, message, subject, _attrs, _group in topic.sent_notifications]
+        return self.aws.published(self.topic_arn)
 
     def approval_messages(self) -> list[str]:
         return [message for subject, message in self.messages() if subject and subject.startswith("Approval needed")]
@@ -657,13 +361,13 @@ class WorkflowHarness:
         handler = load_handler(DECISION_PACKAGE)
         url = self.approval_links()[decision]
         query = {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
-        page = handler({"httpMethod": "GET", "queryStringParameters": query, "headers": {}}, _Context("decision"))
+        page = handler({"httpMethod": "GET", "queryStringParameters": query, "headers": {}}, None)
         assert page["statusCode"] == 200, page
         form = urlencode({**query, "approver": approver, "comment": comment})
         response = handler(
             {"httpMethod": "POST", "headers": {"Content-Type": "application/x-www-form-urlencoded"}, "body": form,
              "isBase64Encoded": False, "queryStringParameters": None},
-            _Context("decision"),
+            None,
         )
         assert response["statusCode"] == 200, response
         return response
