@@ -36,6 +36,10 @@ moto 5.2.5 internals it patches (pin moto exactly; these are private), and why:
    of a DescribeEndpoint result would fail).
 8. ``StepFunctionResponse.send_task_failure`` passes ``cause`` on to the backend (moto 5.2.5's
    response handler drops it, so a rejection would reach the workflow without its cause).
+9. ``SageMakerResponse.call_action`` answers the first calls of the actions the scenario names in
+   ``throttled`` with SageMaker's throttling error (HTTP 400, ``ThrottlingException``, which SageMaker's
+   API model does not declare), whichever integration made the call; the interpreter's boto clients do
+   not retry (moto configures them with ``max_attempts: 0``), so each one reaches the state's Retry.
 
 SageMaker jobs are simulated by `SageMakerScenario`: how many polls a job stays InProgress, whether
 training or the transform fails (and why), what the model predicts (the transform writes
@@ -54,9 +58,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -69,6 +73,7 @@ from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from moto.sns.models import sns_backends
 from moto.core.responses import EmptyResult
@@ -148,6 +153,8 @@ class SageMakerScenario:
     """DescribeEndpoint calls that see Creating / Updating after CreateEndpoint / UpdateEndpoint."""
     endpoint_failure: str | None = None
     """FailureReason when the endpoint should end Failed instead of InService."""
+    throttled: Mapping[str, int] = field(default_factory=dict)
+    """SageMaker API action (``DescribeEndpoint``) -> how many of its first calls are throttled."""
 
 
 @dataclass
@@ -213,6 +220,8 @@ class SageMakerSimulator:
 
     def __init__(self) -> None:
         self.scenario = SageMakerScenario()
+        self.throttles_left: dict[str, int] = {}
+        self.throttled_calls: list[str] = []
         self._job_polls: dict[tuple[str, str], int] = {}
         self._endpoint_polls: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -220,6 +229,19 @@ class SageMakerSimulator:
     @property
     def backend(self) -> SageMakerModelBackend:
         return sagemaker_backends[ACCOUNT][REGION]
+
+    def start(self, scenario: SageMakerScenario) -> None:
+        self.scenario = scenario
+        self.throttles_left = dict(scenario.throttled)
+
+    def throttle(self, action: str) -> bool:
+        """Should this call of `action` be throttled? (Counts down the scenario's throttled calls.)"""
+        with self._lock:
+            if self.throttles_left.get(action, 0) <= 0:
+                return False
+            self.throttles_left[action] -= 1
+            self.throttled_calls.append(action)
+            return True
 
     # jobs --------------------------------------------------------------------------------
     def job_created(self, kind: str, name: str) -> None:
@@ -517,6 +539,14 @@ class WorkflowHarness:
             original_sdk_task(service, env, *args, **kwargs)
             env.stack.append(json.loads(to_json_str(env.stack.pop())))
 
+        original_call_action = SageMakerResponse.call_action
+
+        def call_action(response):
+            if sim.throttle(response._get_action()):
+                body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+                return 400, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": secrets.token_hex(8)}, body
+            return original_call_action(response)
+
         def send_task_failure(response):
             response.stepfunction_backend.send_task_failure(
                 response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
@@ -531,6 +561,7 @@ class WorkflowHarness:
         stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke))
         stack.enter_context(mock.patch.object(SageMakerModelBackend, "describe_endpoint", describe_endpoint))
         stack.enter_context(mock.patch.object(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint))
+        stack.enter_context(mock.patch.object(SageMakerResponse, "call_action", call_action))
 
     def _create_resources(self) -> dict[str, str]:
         s3 = boto3.client("s3", region_name=REGION)
@@ -598,7 +629,7 @@ class WorkflowHarness:
         name: str | None = None,
     ) -> ExecutionResult:
         """Start an execution and drive it to the end; `on_approval` runs once the approval e-mail is out."""
-        self.sim.scenario = scenario or SageMakerScenario()
+        self.sim.start(scenario or SageMakerScenario())
         sfn = boto3.client("stepfunctions", region_name=REGION)
         approvals_before = len(self.approval_messages())
         execution_arn = sfn.start_execution(

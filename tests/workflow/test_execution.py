@@ -278,3 +278,38 @@ def test_promotion_mode_ends_with_the_approved_package_and_touches_no_endpoint()
         assert promo.lambdas.calls("inference_proxy") == []
         subject, message = promo.messages()[-1]
         assert subject.startswith("Model approved") and "changed no endpoint" in message
+
+
+# Every SageMaker call the workflow makes, by integration: the optimised one reports a throttled call as
+# SageMaker.AmazonSageMakerException, the AWS SDK one as SageMaker.SageMakerException (the harness names
+# errors as Step Functions does, module docstring items 1 and 3).
+THROTTLED_ONCE = {"CreateTrainingJob": 1, "CreateModel": 1, "CreateTransformJob": 1, "CreateModelPackage": 1,
+                  "UpdateModelPackage": 1, "CreateEndpointConfig": 1, "DescribeEndpoint": 1, "CreateEndpoint": 1}
+
+
+def test_throttled_sagemaker_calls_are_retried_and_the_run_succeeds(harness):
+    result = harness.run(INPUT, scenario=SageMakerScenario(throttled=THROTTLED_ONCE), on_approval=approve())
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause, result.states)
+    assert sorted(harness.sim.throttled_calls) == sorted(THROTTLED_ONCE)
+    # The first DescribeEndpoint (FindEndpoint) was throttled, retried, then found no endpoint: created.
+    assert result.output["deployment"] == "created"
+    optimised, sdk = "SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException"
+    failed = [e["taskFailedEventDetails"]["error"] for e in result.history if e["type"] == "TaskFailed"]
+    assert failed == [
+        optimised, optimised, optimised,  # Train, CreateModel, Evaluate
+        sdk, sdk,  # RegisterModel, ApproveModelPackage
+        optimised,  # CreateEndpointConfig
+        sdk, sdk,  # FindEndpoint: throttled, then the first run's "Could not find endpoint"
+        optimised,  # CreateEndpoint
+    ]
+
+
+def test_a_throttled_update_of_an_existing_endpoint_is_retried(harness):
+    harness.existing_endpoint()
+
+    result = harness.run(INPUT, scenario=SageMakerScenario(throttled={"DescribeEndpoint": 1, "UpdateEndpoint": 1}),
+                         on_approval=approve())
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause, result.states)
+    assert result.output["deployment"] == "updated"
