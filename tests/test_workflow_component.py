@@ -182,6 +182,17 @@ def test_approval_api_methods_carry_the_signed_link_marker_and_stage_is_logged_a
         assert permission.inputs["sourceArn"].endswith("/decision")
 
 
+def test_the_required_sig_parameter_is_enforced_by_a_parameter_validator(run):
+    validators = {v.id: v for v in run.by_type(Token.APIGATEWAY_REQUEST_VALIDATOR)}
+    methods = {m.inputs["httpMethod"]: m for m in run.by_type(Token.APIGATEWAY_METHOD)}
+    assert methods["GET"].inputs["requestParameters"] == {"method.request.querystring.sig": True}
+    validator = validators[methods["GET"].inputs["requestValidatorId"]]
+    assert validator.inputs["validateRequestParameters"] is True
+    # The stage serves a deployment made after the validator exists.
+    deployment = run.one(Token.APIGATEWAY_DEPLOYMENT)
+    assert validator.urn in deployment.dependencies
+
+
 def test_approval_state_is_encrypted_and_key_is_kept_across_deployments(run):
     table = run.one(Token.DYNAMODB_TABLE)
     assert table.inputs["serverSideEncryption"]["enabled"] is True
