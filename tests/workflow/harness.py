@@ -40,6 +40,9 @@ moto 5.2.5 internals it patches (pin moto exactly; these are private), and why:
    ``throttled`` with SageMaker's throttling error (HTTP 400, ``ThrottlingException``, which SageMaker's
    API model does not declare), whichever integration made the call; the interpreter's boto clients do
    not retry (moto configures them with ``max_attempts: 0``), so each one reaches the state's Retry.
+10. ``eval_jsonata_expression`` (imported by ``string_expression`` and ``jsonata.validations``): moto ships
+    LocalStack's JSONata support without its evaluator (a JVM bridge), so JSONata states (ValidateInput,
+    InvalidInput) are evaluated with jsonata-python, a port of the same jsonata-java implementation.
 
 SageMaker jobs are simulated by `SageMakerScenario`: how many polls a job stays InProgress, whether
 training or the transform fails (and why), what the model predicts (the transform writes
@@ -67,6 +70,7 @@ from unittest import mock
 from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 import boto3
+import jsonata
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.awslambda.exceptions import UnknownFunctionException
@@ -82,6 +86,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.common.string import string_expression
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -95,6 +100,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceCallback,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.jsonata import validations as jsonata_validations
+from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -418,6 +425,14 @@ class SageMakerTaskService(StateTaskServiceCallback):
         return resolve
 
 
+def eval_jsonata(expression: str) -> Any:
+    """What moto's JVM bridge would return: the expression's value as plain JSON data (module docstring, item 10)."""
+    try:
+        return json.loads(json.dumps(jsonata.Jsonata(expression).evaluate(None)))
+    except Exception as exc:  # noqa: BLE001 - moto turns this into States.QueryEvaluationError, as AWS does
+        raise JSONataException("UNKNOWN", str(exc)) from exc
+
+
 # --------------------------------------------------------------------------------------------
 # in-process Lambda
 
@@ -553,6 +568,8 @@ class WorkflowHarness:
             )
             return EmptyResult()
 
+        for module in (string_expression, jsonata_validations):
+            stack.enter_context(mock.patch.object(module, "eval_jsonata_expression", eval_jsonata))
         stack.enter_context(mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure))
         stack.enter_context(mock.patch.object(state_task_factory, "state_task_service_for", service_for))
         stack.enter_context(mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", sdk_task_as_json))

@@ -217,24 +217,46 @@ def test_endpoint_that_fails_to_deploy_fails_the_run(harness):
 
 
 @pytest.mark.parametrize(
-    "bad_input",
+    ("bad_input", "problem"),
     [
-        {"imageUri": IMAGE},
-        {"commitId": COMMIT, "imageUri": 42},
-        {**INPUT, "testData": "/local/test.csv"},
-        {**INPUT, "hyperparameters": "max_depth=3"},
+        ({"imageUri": IMAGE}, "commitId must be a string of 1-256 letters, digits or _.:/=+@-"),
+        ({"commitId": COMMIT, "imageUri": 42}, "imageUri must be a string of 1-255 characters without spaces"),
+        ({**INPUT, "testData": "/local/test.csv"}, "testData must be an s3:// URI of at most 1024 characters on one line"),
+        ({**INPUT, "hyperparameters": "max_depth=3"}, "hyperparameters must be an object of string values"),
+        ({**INPUT, "hyperparameters": ["max_depth", "3"]}, "hyperparameters must be an object of string values"),
+        # What SageMaker's CreateTrainingJob would refuse (HyperParameters: a map of one-line strings).
+        ({**INPUT, "hyperparameters": {"max_depth": 3}},
+         'hyperparameters.max_depth is a number: SageMaker takes hyperparameter values as strings (write "3")'),
+        ({**INPUT, "hyperparameters": {"criterion": "gini\nentropy"}}, "hyperparameters.criterion must be on one line"),
+        ({**INPUT, "hyperparameters": {"note": "x" * 2501}}, "hyperparameters.note is longer than 2500 characters"),
+        ({**INPUT, "hyperparameters": {"note": "\u00e9" * 1251}}, "hyperparameters.note is longer than 2500 characters"),
+        ({**INPUT, "hyperparameters": {f"h{i}": "1" for i in range(99)}},
+         "hyperparameters: at most 100 names together with the stack defaults"),
+        ({**INPUT, "commitId": "3f2a9c1\nSubject: forged"}, "commitId must be a string"),
+        ({**INPUT, "imageUri": "x" * 256}, "imageUri must be a string of 1-255 characters"),
     ],
-    ids=["missing-commit", "image-not-string", "test-data-not-s3", "hyperparameters-not-object"],
+    ids=["missing-commit", "image-not-string", "test-data-not-s3", "hyperparameters-not-object",
+         "hyperparameters-array", "hyperparameter-number", "hyperparameter-line-break", "hyperparameter-too-long",
+         "hyperparameter-non-ascii-too-long", "too-many-hyperparameters", "commit-with-line-break", "image-too-long"],
 )
-def test_invalid_input_fails_fast_with_a_clear_cause(harness, bad_input):
+def test_invalid_input_fails_fast_with_a_clear_cause(harness, bad_input, problem):
     result = harness.run(bad_input)
 
     assert result.status == "FAILED"
     assert result.states == [S.VALIDATE_INPUT, S.INVALID_INPUT] + NOTIFY_AND_FAIL
     assert result.error == "InvalidInput"
-    assert "must be a JSON object with string commitId and imageUri" in result.cause
+    assert result.cause.startswith(f"The execution input cannot be used: {problem}")
+    assert "Expected: a JSON object with commitId" in result.cause
     assert json.loads(result.cause.split("Received: ", 1)[1]) == bad_input
     assert sagemaker().list_training_jobs()["TrainingJobSummaries"] == []
+
+
+def test_input_at_the_limits_is_accepted_and_reaches_sagemaker_unchanged(harness):
+    hyperparameters = {"max_depth": "3", "note": "x" * 2500, "label": "\u00e9" * 1250, "tab": "a\tb"}
+    result = harness.run({**INPUT, "hyperparameters": hyperparameters}, scenario=SageMakerScenario(training_failure="stop here"))
+
+    assert result.states[:5] == PREPARE + [S.TRAIN]
+    assert result.task_parameters(S.TRAIN)["HyperParameters"] == {**hyperparameters, "criterion": "gini"}
 
 
 def test_endpoint_that_never_gets_in_service_stops_the_wait_loop(harness):
