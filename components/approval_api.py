@@ -8,6 +8,8 @@
 - The methods have no IAM authoriser on purpose: the Lambda verifies the signed link on every request.
   They carry the policy pack's documented opt-out marker (the ``sig`` query parameter declared in the
   method's request parameters), and the stage throttles hard, since nobody approves 10 models a second.
+  GET declares ``sig`` required and has a request validator that validates parameters, so API Gateway
+  answers a link without it with 400 before the Lambda runs.
 """
 
 from __future__ import annotations
@@ -110,12 +112,19 @@ class ApprovalApi(pulumi.ComponentResource):
             environment={"APPROVALS_TABLE": table.name, "SIGNING_SECRET_ARN": secret.arn},
         ), opts=child)
 
-        methods = []
+        # API Gateway enforces a required request parameter only through a validator that validates
+        # parameters: without it a GET without `sig` would still reach the Lambda.
+        validator = aws.apigateway.RequestValidator(
+            f"{name}-validator", rest_api=api.id, name="parameters", validate_request_parameters=True,
+            validate_request_body=False, opts=child)
+        methods: list[pulumi.Resource] = [validator]
         for http_method in ("GET", "POST"):
+            required = http_method == "GET"
             method = aws.apigateway.Method(
                 f"{name}-{http_method.lower()}", rest_api=api.id, resource_id=decision.id, http_method=http_method,
                 # Authorised by the signed link the Lambda verifies; the declared parameter is the marker.
-                authorization="NONE", request_parameters={SIGNED_LINK_PARAMETER: http_method == "GET"},
+                authorization="NONE", request_parameters={SIGNED_LINK_PARAMETER: required},
+                request_validator_id=validator.id if required else None,
                 opts=child)
             integration = aws.apigateway.Integration(
                 f"{name}-{http_method.lower()}-integration", rest_api=api.id, resource_id=decision.id,
@@ -130,7 +139,8 @@ class ApprovalApi(pulumi.ComponentResource):
 
         deployment = aws.apigateway.Deployment(
             f"{name}-deployment", rest_api=api.id,
-            triggers={"redeployment": "decision-get-post-v1"},
+            # Bump when a method, integration or validator changes, so the stage gets the new snapshot.
+            triggers={"redeployment": "decision-get-post-v2-parameter-validator"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=methods))
         logged_stage(
             name, ctx=ctx, parent=self, rest_api=api.id, deployment=deployment.id, stage_name=args.stage_name,

@@ -118,8 +118,10 @@ class Foundation(pulumi.ComponentResource):
             description="Lets API Gateway write access and execution logs to CloudWatch Logs",
             service="apigateway.amazonaws.com", account_id=ctx.account, opts=child,
             statements=[statement("WriteApiLogs", ["logs:CreateLogGroup", "logs:CreateLogStream",
-                                                   "logs:DescribeLogGroups", "logs:DescribeLogStreams",
-                                                   "logs:PutLogEvents"], [f"{ctx.names.log_group_arn('*')}"])])
+                                                   "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                                  [f"{ctx.names.log_group_arn('*')}"]),
+                        # No resource types in the Service Authorization Reference: "*" is the only grant.
+                        statement("FindApiLogGroups", ["logs:DescribeLogGroups"], ["*"])])
         return aws.apigateway.Account(f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=child)
 
     def _key_policy(self) -> pulumi.Output[str]:

@@ -321,8 +321,10 @@ def trigger_definition(pipeline_name: str) -> dict[str, Any]:
                     "ClientRequestToken.$": "$.id",
                     "Variables": [{"Name": PACKAGE_VARIABLE, "Value.$": "$.detail.ModelPackageArn"}],
                 },
+                # ConcurrentPipelineExecutionsLimitExceededException is in CodePipeline's API model; throttling
+                # and internal errors are not, and arrive as the SDK's base exception, CodePipelineException.
                 "Retry": [{"ErrorEquals": ["CodePipeline.ConcurrentPipelineExecutionsLimitExceededException",
-                                           "CodePipeline.ThrottlingException", "States.Timeout"],
+                                           "CodePipeline.CodePipelineException", "States.Timeout"],
                            "IntervalSeconds": 30, "MaxAttempts": 5, "BackoffRate": 2.0}],
                 "End": True,
             },

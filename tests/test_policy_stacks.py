@@ -33,3 +33,17 @@ def test_readme_lists_every_rule_of_the_pack():
     section = readme.split("## The policy pack", 1)[1].split("\n## ", 1)[0]
     listed = re.findall(r"^\| `(aws-[a-z0-9-]+)` \|", section, flags=re.M)
     assert listed == [p.name for p in ALL_POLICIES]
+
+
+def test_the_pack_reports_the_approval_get_without_its_parameter_validator(stack_run):
+    import copy
+
+    resources = copy.deepcopy(stack_run("dev").resources)
+    (get,) = [r for r in resources if r.type == "aws:apigateway/method:Method" and r.inputs.get("httpMethod") == "GET"
+              and r.inputs.get("requestParameters")]
+    for props in (get.inputs, get.outputs):
+        props.pop("requestValidatorId")
+    get.dependencies = [d for d in get.dependencies if "RequestValidator" not in d]
+    violations = run_policy_pack(resources, stack="dev")
+    assert [(v["policy"], v["name"]) for v in violations] == [
+        ("aws-apigateway-method-missing-parameter-validator", get.name)]

@@ -14,6 +14,7 @@ from components.approval_api import ApprovalApi, ApprovalApiArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.compose import shared_context
 from tests.conftest import as_list, policy_statements
+from tests.iam_reference import resource_types
 from tools.mockrun import ROOT, run_components
 from tools.tokens import Token
 
@@ -37,13 +38,6 @@ def workflow_and_approval(settings):
         endpoint_instance_count=settings.endpoint.spec.instance_count,
         deploy_endpoint=settings.endpoint.managed_by == "workflow"), opts=ctx.opts)
     return {"stateMachineArn": workflow.state_machine_arn, "approvalUrl": approval.decision_url}
-# Actions AWS documents without resource-level permissions: "*" is the only valid resource for them.
-NO_RESOURCE_LEVEL = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                     "xray:GetSamplingTargets", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
-                     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
-                     "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
-                     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
-
 _RUNS: dict[str, object] = {}
 
 
@@ -70,7 +64,8 @@ def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(run):
             actions = as_list(stmt["Action"])
             assert all("*" not in action for action in actions), (policy.name, actions)
             if "*" in as_list(stmt["Resource"]):
-                assert set(actions) <= NO_RESOURCE_LEVEL, (policy.name, stmt["Sid"], actions)
+                # Only actions the Service Authorization Reference lists without a resource type.
+                assert all(resource_types(a) == {} for a in actions), (policy.name, stmt["Sid"], actions)
 
 
 def test_pass_role_names_the_sagemaker_role_for_sagemaker_only(run):
@@ -180,6 +175,17 @@ def test_approval_api_methods_carry_the_signed_link_marker_and_stage_is_logged_a
     assert settings["throttlingRateLimit"] <= 10 and settings["dataTraceEnabled"] is False
     for permission in run.by_type(Token.LAMBDA_PERMISSION):
         assert permission.inputs["sourceArn"].endswith("/decision")
+
+
+def test_the_required_sig_parameter_is_enforced_by_a_parameter_validator(run):
+    validators = {v.id: v for v in run.by_type(Token.APIGATEWAY_REQUEST_VALIDATOR)}
+    methods = {m.inputs["httpMethod"]: m for m in run.by_type(Token.APIGATEWAY_METHOD)}
+    assert methods["GET"].inputs["requestParameters"] == {"method.request.querystring.sig": True}
+    validator = validators[methods["GET"].inputs["requestValidatorId"]]
+    assert validator.inputs["validateRequestParameters"] is True
+    # The stage serves a deployment made after the validator exists.
+    deployment = run.one(Token.APIGATEWAY_DEPLOYMENT)
+    assert validator.urn in deployment.dependencies
 
 
 def test_approval_state_is_encrypted_and_key_is_kept_across_deployments(run):

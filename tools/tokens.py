@@ -27,9 +27,11 @@ class Token(StrEnum):
     # --- resources
     APIGATEWAY_ACCOUNT = "aws:apigateway/account:Account"
     APIGATEWAY_API_KEY = "aws:apigateway/apiKey:ApiKey"
+    APIGATEWAY_DEPLOYMENT = "aws:apigateway/deployment:Deployment"
     APIGATEWAY_INTEGRATION = "aws:apigateway/integration:Integration"
     APIGATEWAY_METHOD = "aws:apigateway/method:Method"
     APIGATEWAY_METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
+    APIGATEWAY_REQUEST_VALIDATOR = "aws:apigateway/requestValidator:RequestValidator"
     APIGATEWAY_RESOURCE = "aws:apigateway/resource:Resource"
     APIGATEWAY_REST_API = "aws:apigateway/restApi:RestApi"
     APIGATEWAY_STAGE = "aws:apigateway/stage:Stage"

@@ -62,7 +62,10 @@ def approval_states(p: WorkflowDefinitionParams) -> Stage:
         ),
         S.APPROVAL_REQUEST_FAILED: _approval_failure(
             {"Error": "ApprovalRequestFailed", "Cause.$": "$.failure.Cause"},
-            "States.Format('The approval request could not be sent ({}): {}', $.failure.Error, $.failure.Cause)",
+            # The cause (a Lambda error with its stack trace) has no length bound: it goes to the failure
+            # e-mail, while the registry's description (at most 1024 characters on one line) names the error.
+            "States.Format('The approval request could not be sent ({}); the failure e-mail has the details', "
+            "$.failure.Error)",
         ),
         S.MARK_REJECTED: goto(task(
             p, S.MARK_REJECTED, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage", mark("Rejected", "$.failure.Description"),
@@ -74,7 +77,10 @@ def approval_states(p: WorkflowDefinitionParams) -> Stage:
         ), S.NOTIFY_FAILURE),
         S.APPROVE_PACKAGE: step(task(
             p, S.APPROVE_PACKAGE, "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage",
-            mark("Approved", "States.Format('Approved by {} at {}: {}', $.approval.approver, $.approval.decidedAt, $.approval.comment)"),
+            # ApprovalDescription is one line (pattern ".*") of at most 1024 characters: the comment goes in as a
+            # JSON string, so its line breaks arrive escaped; the decision function bounds the length.
+            mark("Approved", "States.Format('Approved by {} at {}: {}', $.approval.approver, $.approval.decidedAt, "
+                             "States.JsonToString($.approval.comment))"),
             retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
             result_path=None,
         )),

@@ -12,7 +12,6 @@ from components.workflow.params import WorkflowDefinitionParams
 from components.workflow.states import (
     ENDPOINT_NOT_FOUND_CAUSE,
     SAGEMAKER_SDK_ERROR,
-    SAGEMAKER_SDK_THROTTLING_ERRORS,
     SAGEMAKER_SDK_TRANSIENT_ERRORS,
     SAGEMAKER_TRANSIENT_ERRORS,
     S,
@@ -94,7 +93,10 @@ def deploy_states(p: WorkflowDefinitionParams) -> Stage:
         S.FIND_ENDPOINT: step(task(
             p, S.FIND_ENDPOINT, "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
             {"EndpointName": p.endpoint_name},
-            retry_on=SAGEMAKER_SDK_THROTTLING_ERRORS,
+            # Throttling and a missing endpoint both arrive as SageMaker.SageMakerException (neither is in
+            # SageMaker's API model), so the first run's not-found is retried too before the Catch sends
+            # it to CreateEndpoint: a few seconds once per endpoint, instead of failing a throttled run.
+            retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
             comment="Create the stage's endpoint the first time, update it afterwards.",
             result_selector={"status.$": "$.EndpointStatus", "endpointConfigName.$": "$.EndpointConfigName"},
             result_path="$.existingEndpoint",

@@ -12,7 +12,6 @@ __all__ = [
     "LAMBDA_TRANSIENT_ERRORS",
     "SAGEMAKER_TRANSIENT_ERRORS",
     "SAGEMAKER_SDK_ERROR",
-    "SAGEMAKER_SDK_THROTTLING_ERRORS",
     "SAGEMAKER_SDK_TRANSIENT_ERRORS",
     "ENDPOINT_NOT_FOUND_CAUSE",
     "REJECTED_ERROR",
@@ -110,13 +109,15 @@ LAMBDA_TRANSIENT_ERRORS = (
 # Optimised SageMaker integrations (arn:aws:states:::sagemaker:*) report every SageMaker API error,
 # throttling included, as SageMaker.AmazonSageMakerException. A failed or stopped .sync job is
 # States.TaskFailed (cause: the Describe*Job output) and is deliberately not retried.
-SAGEMAKER_TRANSIENT_ERRORS = ("SageMaker.AmazonSageMakerException", "ThrottlingException")
-# AWS SDK integrations (arn:aws:states:::aws-sdk:sagemaker:*) name errors ServiceName.ErrorCode;
-# errors that SageMaker's API model does not declare (ValidationException, ThrottlingException)
-# arrive as the SDK's base exception, SageMaker.SageMakerException.
+SAGEMAKER_TRANSIENT_ERRORS = ("SageMaker.AmazonSageMakerException",)
+# AWS SDK integrations (arn:aws:states:::aws-sdk:sagemaker:*) name an error SageMaker.<Shape>Exception
+# when SageMaker's API model declares it (ResourceNotFound, ResourceLimitExceeded, ...) and the SDK's
+# base exception, SageMaker.SageMakerException, for everything it does not declare: ValidationException,
+# ThrottlingException, internal errors. A throttled call therefore arrives as SageMaker.SageMakerException;
+# there is no SageMaker.ThrottlingException, and a bare ThrottlingException never matches anything.
+# (tests/test_state_machine_errors.py derives both rules from botocore's service models.)
 SAGEMAKER_SDK_ERROR = "SageMaker.SageMakerException"
-SAGEMAKER_SDK_THROTTLING_ERRORS = ("SageMaker.ThrottlingException", "ThrottlingException")
-SAGEMAKER_SDK_TRANSIENT_ERRORS = (SAGEMAKER_SDK_ERROR, *SAGEMAKER_SDK_THROTTLING_ERRORS)
+SAGEMAKER_SDK_TRANSIENT_ERRORS = (SAGEMAKER_SDK_ERROR,)
 # DescribeEndpoint's message for a missing endpoint ("Could not find endpoint 'arn:...'.").
 ENDPOINT_NOT_FOUND_CAUSE = "*Could not find endpoint*"
 # The error the approval decision sends with SendTaskFailure.

@@ -22,9 +22,14 @@ log = get_logger("approval_decision")
 
 MAX_APPROVER_LENGTH = 200
 MAX_COMMENT_LENGTH = 600
-# The workflow writes the decision into the model package's ApprovalDescription, which SageMaker caps
-# at 1024 characters: "Rejected by the approver: <cause JSON>" must fit, whatever the characters.
-MAX_CAUSE_LENGTH = 990 - len("Rejected by the approver: ")
+# The workflow writes the decision into the model package's ApprovalDescription: one line (SageMaker's
+# pattern ".*" is Java's, whose "." matches none of LINE_BREAKS) of at most 1024 UTF-16 code units.
+# The longest text it builds is "Rejected by the approver: <cause JSON>" (JSON escapes "\n"; the approved
+# text carries the comment as a JSON string too), so that one must fit, whatever the characters.
+APPROVAL_DESCRIPTION_MAX_LENGTH = 1024
+REJECTED_DESCRIPTION_PREFIX = "Rejected by the approver: "
+# Line breaks a comment may contain; each becomes "\n", which the JSON the workflow embeds escapes.
+LINE_BREAKS = ("\r\n", "\r", "\u0085", "\u2028", "\u2029")
 DECIDED_AT_EXAMPLE = "2026-01-01T00:00:00Z"  # the format decidedAt is written in
 TASK_GONE_ERRORS = {"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"}
 STATUS_FOR = {"approve": "approved", "reject": "rejected"}
@@ -135,7 +140,10 @@ def _evaluation_html(record: dict) -> str:
 def _clean_inputs(fields: dict[str, str]) -> tuple[str, str, str]:
     """(approver, comment, problem): the problem is '' when the inputs are acceptable."""
     approver = " ".join((fields.get("approver") or "").split())
-    comment = (fields.get("comment") or "").replace("\r\n", "\n").strip()
+    comment = fields.get("comment") or ""
+    for line_break in LINE_BREAKS:
+        comment = comment.replace(line_break, "\n")
+    comment = comment.strip()
     if not approver:
         return approver, comment, "Enter your name or e-mail address: it is recorded with the decision."
     if len(approver) > MAX_APPROVER_LENGTH:
@@ -144,10 +152,15 @@ def _clean_inputs(fields: dict[str, str]) -> tuple[str, str, str]:
         return approver, comment, f"The comment is longer than {MAX_COMMENT_LENGTH} characters."
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in approver + comment):
         return approver, comment, "The name or comment contains control characters."
-    if len(_cause(approver, comment, DECIDED_AT_EXAMPLE)) > MAX_CAUSE_LENGTH:
+    if _utf16_length(REJECTED_DESCRIPTION_PREFIX + _cause(approver, comment, DECIDED_AT_EXAMPLE)) > APPROVAL_DESCRIPTION_MAX_LENGTH:
         return approver, comment, ("The name and comment are too long together once recorded (quotes and line "
                                    "breaks count twice); shorten the comment.")
     return approver, comment, ""
+
+
+def _utf16_length(text: str) -> int:
+    """Length as AWS's Java services count it (a character outside the BMP, an emoji, counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _cause(approver: str, comment: str, decided_at: str) -> str:

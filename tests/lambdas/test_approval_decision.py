@@ -379,13 +379,43 @@ def test_dynamodb_unavailable_is_503_not_500(flow, monkeypatch):
     assert_page(response, 503, "Nothing was changed")
 
 
-def test_longest_accepted_inputs_fit_the_model_registrys_approval_description():
-    """SageMaker caps ApprovalDescription at 1024 characters; the workflow writes these texts there."""
-    from approval_decision.handler import (DECIDED_AT_EXAMPLE, MAX_APPROVER_LENGTH, MAX_COMMENT_LENGTH, _cause,
-                                           _clean_inputs)
+def _approval_description_shape():
+    import botocore.session
 
-    approver, comment = "é" * MAX_APPROVER_LENGTH, "ü" * MAX_COMMENT_LENGTH
-    assert _clean_inputs({"approver": approver, "comment": comment})[2] == ""
-    rejected = f"Rejected by the approver: {_cause(approver, comment, DECIDED_AT_EXAMPLE)}"
-    approved = f"Approved by {approver} at {DECIDED_AT_EXAMPLE}: {comment}"
-    assert len(rejected) <= 1024 and len(approved) <= 1024
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return model.operation_model("UpdateModelPackage").input_shape.members["ApprovalDescription"]
+
+
+def test_the_description_limit_is_sagemakers():
+    shape = _approval_description_shape()
+    assert decision.APPROVAL_DESCRIPTION_MAX_LENGTH == shape.metadata["max"]
+    assert shape.metadata["pattern"] == ".*"  # Java: one line, see LINE_BREAKS
+
+
+@pytest.mark.parametrize("character", ["\u00e9", "\U0001F600"], ids=["accented", "emoji"])
+def test_accepted_inputs_fit_the_model_registrys_approval_description(character):
+    """Whatever the decision function accepts, the texts the workflow writes to ApprovalDescription fit:
+    at most 1024 UTF-16 code units (an emoji counts twice), on one line."""
+    approver = character * decision.MAX_APPROVER_LENGTH
+    longest = ""
+    for length in range(decision.MAX_COMMENT_LENGTH + 1):
+        comment = (character * length)[:length]
+        if decision._clean_inputs({"approver": approver, "comment": comment})[2] == "":
+            longest = comment
+    assert longest, "no comment accepted at all"
+    rejected = decision.REJECTED_DESCRIPTION_PREFIX + decision._cause(approver, longest, decision.DECIDED_AT_EXAMPLE)
+    approved = f"Approved by {approver} at {decision.DECIDED_AT_EXAMPLE}: {json.dumps(longest, ensure_ascii=False)}"
+    for text in (rejected, approved):
+        assert len(text.encode("utf-16-le")) // 2 <= 1024
+    if len(longest) < decision.MAX_COMMENT_LENGTH:  # refused for the description, with a reason
+        too_long = decision._clean_inputs({"approver": approver, "comment": longest + character})
+        assert "too long together" in too_long[2]
+
+
+@pytest.mark.parametrize("line_break", ["\r\n", "\r", "\n", "\u0085", "\u2028", "\u2029"],
+                         ids=["crlf", "cr", "lf", "nel", "line-separator", "paragraph-separator"])
+def test_a_comment_with_a_line_break_is_accepted_and_reaches_the_workflow_as_newline(flow, line_break):
+    response = post(flow.links["approve"], comment=f"looks good{line_break}ship it")
+    assert_page(response, 200, "Approved")
+    output = json.loads(flow.task.finished()["output"])
+    assert output["comment"] == "looks good\nship it"

@@ -1,4 +1,5 @@
-"""policies/rules/apigateway.py: methods are authorised, stages log access and throttle."""
+"""policies/rules/apigateway.py: methods are authorised and validate required parameters, stages log access
+and throttle."""
 
 import pytest
 from pulumi_policy import Severity
@@ -10,6 +11,7 @@ from tools.tokens import Token
 METADATA = [
     # (rule, name, severity)
     (apigateway.method_authorization, "aws-apigateway-method-configure-authorization", Severity.CRITICAL),
+    (apigateway.method_parameter_validation, "aws-apigateway-method-missing-parameter-validator", Severity.MEDIUM),
     (apigateway.stage_access_logs, "aws-apigateway-stage-configure-access-logs", Severity.MEDIUM),
     (apigateway.stage_throttling, "aws-apigateway-stage-configure-throttling", Severity.MEDIUM),
 ]
@@ -80,3 +82,36 @@ THROTTLING_CASES = [
 @pytest.mark.parametrize("label,resources,expected", THROTTLING_CASES, ids=[c[0] for c in THROTTLING_CASES])
 def test_stage_throttling(label, resources, expected):
     expect(run_stack_policy(apigateway.stage_throttling, resources), expected)
+
+
+def method(name="get", required=True, validator_id=None, deps=None):
+    props = {"httpMethod": "GET", "authorization": "NONE",
+             "requestParameters": {"method.request.querystring.sig": required}}
+    if validator_id is not None:
+        props["requestValidatorId"] = validator_id
+    return stack_resource(Token.APIGATEWAY_METHOD, name, props, deps)
+
+
+def validator(name="params", parameters=True, body=False):
+    return stack_resource(Token.APIGATEWAY_REQUEST_VALIDATOR, name, {
+        "id": f"{name}-id", "validateRequestParameters": parameters, "validateRequestBody": body})
+
+
+VALIDATOR_URN = validator().urn
+PARAMETER_VALIDATION_CASES = [
+    ("validator by id", [validator(), method(validator_id="params-id")], None),
+    ("validator by dependency (id unknown in a preview)",
+     [validator(), method(validator_id="", deps={"requestValidatorId": [VALIDATOR_URN]})], None),
+    ("optional parameter needs no validator", [method(required=False)], None),
+    ("required parameter without validator", [method()], "declares required request parameters "
+                                                         "method.request.querystring.sig but has no request validator"),
+    ("body-only validator", [validator("body", parameters=False, body=True), method(validator_id="body-id")],
+     "request validator 'body', which does not validate parameters"),
+    ("another method's validator does not count", [validator(), method(validator_id="other-id")], "no request validator"),
+]
+
+
+@pytest.mark.parametrize("label,resources,expected", PARAMETER_VALIDATION_CASES,
+                         ids=[c[0] for c in PARAMETER_VALIDATION_CASES])
+def test_method_parameter_validation(label, resources, expected):
+    expect(run_stack_policy(apigateway.method_parameter_validation, resources), expected)

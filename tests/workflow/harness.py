@@ -20,9 +20,9 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -82,6 +82,8 @@ class SageMakerScenario:
     """DescribeEndpoint calls that see Creating / Updating after CreateEndpoint / UpdateEndpoint."""
     endpoint_failure: str | None = None
     """FailureReason when the endpoint should end Failed instead of InService."""
+    throttled: Mapping[str, int] = field(default_factory=dict)
+    """SageMaker API action (``DescribeEndpoint``) -> how many of its first calls are throttled."""
 
 
 @dataclass
@@ -148,8 +150,23 @@ class SageMakerSimulator(SageMakerModel):
     def __init__(self) -> None:
         super().__init__()
         self.scenario = SageMakerScenario()
+        self.throttles_left: dict[str, int] = {}
+        self.throttled_calls: list[str] = []
         self._job_polls: dict[tuple[str, str], int] = {}
         self._endpoint_polls: dict[str, int] = {}
+
+    def start(self, scenario: SageMakerScenario) -> None:
+        self.scenario = scenario
+        self.throttles_left = dict(scenario.throttled)
+
+    def throttle(self, action: str) -> bool:
+        """Should this call of `action` be throttled? (Counts down the scenario's throttled calls.)"""
+        with self.lock:
+            if self.throttles_left.get(action, 0) <= 0:
+                return False
+            self.throttles_left[action] -= 1
+            self.throttled_calls.append(action)
+            return True
 
     # jobs --------------------------------------------------------------------------------
     def job_created(self, kind: str, name: str, request: Any = None) -> None:
@@ -303,7 +320,7 @@ class WorkflowHarness:
         name: str | None = None,
     ) -> ExecutionResult:
         """Start an execution and drive it to the end; `on_approval` runs once the approval e-mail is out."""
-        self.sim.scenario = scenario or SageMakerScenario()
+        self.sim.start(scenario or SageMakerScenario())
         sfn = boto3.client("stepfunctions", region_name=REGION)
         approvals_before = len(self.approval_messages())
         execution_arn = sfn.start_execution(

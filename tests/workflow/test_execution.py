@@ -217,24 +217,46 @@ def test_endpoint_that_fails_to_deploy_fails_the_run(harness):
 
 
 @pytest.mark.parametrize(
-    "bad_input",
+    ("bad_input", "problem"),
     [
-        {"imageUri": IMAGE},
-        {"commitId": COMMIT, "imageUri": 42},
-        {**INPUT, "testData": "/local/test.csv"},
-        {**INPUT, "hyperparameters": "max_depth=3"},
+        ({"imageUri": IMAGE}, "commitId must be a string of 1-256 letters, digits or _.:/=+@-"),
+        ({"commitId": COMMIT, "imageUri": 42}, "imageUri must be a string of 1-255 characters without spaces"),
+        ({**INPUT, "testData": "/local/test.csv"}, "testData must be an s3:// URI of at most 1024 characters on one line"),
+        ({**INPUT, "hyperparameters": "max_depth=3"}, "hyperparameters must be an object of string values"),
+        ({**INPUT, "hyperparameters": ["max_depth", "3"]}, "hyperparameters must be an object of string values"),
+        # What SageMaker's CreateTrainingJob would refuse (HyperParameters: a map of one-line strings).
+        ({**INPUT, "hyperparameters": {"max_depth": 3}},
+         'hyperparameters.max_depth is a number: SageMaker takes hyperparameter values as strings (write "3")'),
+        ({**INPUT, "hyperparameters": {"criterion": "gini\nentropy"}}, "hyperparameters.criterion must be on one line"),
+        ({**INPUT, "hyperparameters": {"note": "x" * 2501}}, "hyperparameters.note is longer than 2500 characters"),
+        ({**INPUT, "hyperparameters": {"note": "\u00e9" * 1251}}, "hyperparameters.note is longer than 2500 characters"),
+        ({**INPUT, "hyperparameters": {f"h{i}": "1" for i in range(99)}},
+         "hyperparameters: at most 100 names together with the stack defaults"),
+        ({**INPUT, "commitId": "3f2a9c1\nSubject: forged"}, "commitId must be a string"),
+        ({**INPUT, "imageUri": "x" * 256}, "imageUri must be a string of 1-255 characters"),
     ],
-    ids=["missing-commit", "image-not-string", "test-data-not-s3", "hyperparameters-not-object"],
+    ids=["missing-commit", "image-not-string", "test-data-not-s3", "hyperparameters-not-object",
+         "hyperparameters-array", "hyperparameter-number", "hyperparameter-line-break", "hyperparameter-too-long",
+         "hyperparameter-non-ascii-too-long", "too-many-hyperparameters", "commit-with-line-break", "image-too-long"],
 )
-def test_invalid_input_fails_fast_with_a_clear_cause(harness, bad_input):
+def test_invalid_input_fails_fast_with_a_clear_cause(harness, bad_input, problem):
     result = harness.run(bad_input)
 
     assert result.status == "FAILED"
     assert result.states == [S.VALIDATE_INPUT, S.INVALID_INPUT] + NOTIFY_AND_FAIL
     assert result.error == "InvalidInput"
-    assert "must be a JSON object with string commitId and imageUri" in result.cause
+    assert result.cause.startswith(f"The execution input cannot be used: {problem}")
+    assert "Expected: a JSON object with commitId" in result.cause
     assert json.loads(result.cause.split("Received: ", 1)[1]) == bad_input
     assert sagemaker().list_training_jobs()["TrainingJobSummaries"] == []
+
+
+def test_input_at_the_limits_is_accepted_and_reaches_sagemaker_unchanged(harness):
+    hyperparameters = {"max_depth": "3", "note": "x" * 2500, "label": "\u00e9" * 1250, "tab": "a\tb"}
+    result = harness.run({**INPUT, "hyperparameters": hyperparameters}, scenario=SageMakerScenario(training_failure="stop here"))
+
+    assert result.states[:5] == PREPARE + [S.TRAIN]
+    assert result.task_parameters(S.TRAIN)["HyperParameters"] == {**hyperparameters, "criterion": "gini"}
 
 
 def test_endpoint_that_never_gets_in_service_stops_the_wait_loop(harness):
@@ -278,3 +300,38 @@ def test_promotion_mode_ends_with_the_approved_package_and_touches_no_endpoint()
         assert promo.lambdas.calls("inference_proxy") == []
         subject, message = promo.messages()[-1]
         assert subject.startswith("Model approved") and "changed no endpoint" in message
+
+
+# Every SageMaker call the workflow makes, by integration: the optimised one reports a throttled call as
+# SageMaker.AmazonSageMakerException, the AWS SDK one as SageMaker.SageMakerException (the harness names
+# errors as Step Functions does, module docstring items 1 and 3).
+THROTTLED_ONCE = {"CreateTrainingJob": 1, "CreateModel": 1, "CreateTransformJob": 1, "CreateModelPackage": 1,
+                  "UpdateModelPackage": 1, "CreateEndpointConfig": 1, "DescribeEndpoint": 1, "CreateEndpoint": 1}
+
+
+def test_throttled_sagemaker_calls_are_retried_and_the_run_succeeds(harness):
+    result = harness.run(INPUT, scenario=SageMakerScenario(throttled=THROTTLED_ONCE), on_approval=approve())
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause, result.states)
+    assert sorted(harness.sim.throttled_calls) == sorted(THROTTLED_ONCE)
+    # The first DescribeEndpoint (FindEndpoint) was throttled, retried, then found no endpoint: created.
+    assert result.output["deployment"] == "created"
+    optimised, sdk = "SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException"
+    failed = [e["taskFailedEventDetails"]["error"] for e in result.history if e["type"] == "TaskFailed"]
+    assert failed == [
+        optimised, optimised, optimised,  # Train, CreateModel, Evaluate
+        sdk, sdk,  # RegisterModel, ApproveModelPackage
+        optimised,  # CreateEndpointConfig
+        sdk, sdk,  # FindEndpoint: throttled, then the first run's "Could not find endpoint"
+        optimised,  # CreateEndpoint
+    ]
+
+
+def test_a_throttled_update_of_an_existing_endpoint_is_retried(harness):
+    harness.existing_endpoint()
+
+    result = harness.run(INPUT, scenario=SageMakerScenario(throttled={"DescribeEndpoint": 1, "UpdateEndpoint": 1}),
+                         on_approval=approve())
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause, result.states)
+    assert result.output["deployment"] == "updated"

@@ -33,7 +33,15 @@ moto 5.2.5 internals it patches (moto is pinned exactly: these are private), and
    of a DescribeEndpoint result would fail).
 8. ``StepFunctionResponse.send_task_failure`` passes ``cause`` on to the backend (moto 5.2.5's
    response handler drops it, so a rejection would reach the workflow without its cause).
-9. Optionally (``wait_cap_seconds``), ``WaitFunction._wait_interval``: a Wait state waits at most that
+9. ``SageMakerResponse.call_action`` asks the `SageMakerModel` whether to throttle the call
+   (`SageMakerModel.throttle`, never by default): a throttled call gets SageMaker's throttling error
+   (HTTP 400, ``ThrottlingException``, which SageMaker's API model does not declare), whichever
+   integration made it; the interpreter's boto clients do not retry (moto configures them with
+   ``max_attempts: 0``), so each one reaches the state's Retry.
+10. ``eval_jsonata_expression`` (imported by ``string_expression`` and ``jsonata.validations``): moto
+    ships LocalStack's JSONata support without its evaluator (a JVM bridge), so JSONata states
+    (ValidateInput, InvalidInput) are evaluated with jsonata-python, a port of the same jsonata-java.
+11. Optionally (``wait_cap_seconds``), ``WaitFunction._wait_interval``: a Wait state waits at most that
    long. The definition is not changed; only the emulated clock is impatient (``make run`` uses it so a
    30-second endpoint poll does not dominate a local run).
 """
@@ -56,12 +64,14 @@ from typing import Any, ClassVar
 from unittest import mock
 from urllib.parse import unquote, urlparse
 
+import jsonata
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import EmptyResult
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
@@ -72,6 +82,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.common.string import string_expression
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -86,6 +97,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.jsonata import validations as jsonata_validations
+from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -106,6 +119,14 @@ def client_error(code: str, message: str, operation: str, status: int = 400) -> 
          "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": secrets.token_hex(8)}},
         operation,
     )
+
+
+def eval_jsonata(expression: str) -> Any:
+    """What moto's JVM bridge would return: the expression's value as plain JSON data (item 10)."""
+    try:
+        return json.loads(json.dumps(jsonata.Jsonata(expression).evaluate(None)))
+    except Exception as exc:  # noqa: BLE001 - moto turns this into States.QueryEvaluationError, as AWS does
+        raise JSONataException("UNKNOWN", str(exc)) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,6 +199,10 @@ class SageMakerModel:
             return None
         state = "not found" if endpoint is None else f"not InService ({endpoint.endpoint_status})"
         return runtime_error(400, "ValidationException", f"Endpoint {endpoint_name} of account {self.account} {state}.")
+
+    def throttle(self, action: str) -> bool:
+        """Should this call of SageMaker API `action` be throttled? (Item 9; tests override it.)"""
+        return False
 
     def close(self) -> None:
         """Stop whatever the model started (processes, threads)."""
@@ -448,6 +473,17 @@ class EmbeddedAws:
             )
             return EmptyResult()
 
+        original_call_action = SageMakerResponse.call_action
+
+        def call_action(response):
+            if model.throttle(response._get_action()):
+                body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+                return 400, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": secrets.token_hex(8)}, body
+            return original_call_action(response)
+
+        for module in (string_expression, jsonata_validations):
+            stack.enter_context(mock.patch.object(module, "eval_jsonata_expression", eval_jsonata))
+        stack.enter_context(mock.patch.object(SageMakerResponse, "call_action", call_action))
         stack.enter_context(mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure))
         stack.enter_context(mock.patch.object(state_task_factory, "state_task_service_for", service_for))
         stack.enter_context(mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", sdk_task_as_json))
