@@ -125,7 +125,7 @@ def eval_jsonata(expression: str) -> Any:
     """What moto's JVM bridge would return: the expression's value as plain JSON data (item 10)."""
     try:
         return json.loads(json.dumps(jsonata.Jsonata(expression).evaluate(None)))
-    except Exception as exc:  # noqa: BLE001 - moto turns this into States.QueryEvaluationError, as AWS does
+    except Exception as exc:  # re-raised as moto's JSONataException: States.QueryEvaluationError, as AWS does
         raise JSONataException("UNKNOWN", str(exc)) from exc
 
 
