@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tools.mockrun import STACKS, ProgramRun, RecordedResource, StackConfigError, run_program
+from tools.mockrun import STACKS, ProgramRun, RecordedResource, run_program
+from tools.stack_config import StackConfigError
 
 EXIT_OK, EXIT_VIOLATION, EXIT_CONFIG = 0, 1, 2
 
@@ -95,8 +96,7 @@ def main(argv: Sequence[str] | None = None, *,
     try:
         run = run_program(args.stack) if program is None else run_program(args.stack, program=program)
     except (SettingsError, StackConfigError) as error:
-        lines = error.problems if isinstance(error, SettingsError) else [str(error)]
-        for line in lines:
+        for line in error.problems:
             print(f"error: stack {args.stack}: {line}", file=sys.stderr)
         return EXIT_CONFIG
     try:
