@@ -125,7 +125,10 @@ def _boolean(raw: str) -> bool:
     return lowered == "true"
 
 
-def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0):
+def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0, *,
+          number: Callable[[int], str] | None = None, unique: bool = False):
+    """A JSON list of strings, each parsed by ``item``. ``number`` turns a number element into its
+    string (or refuses it); without it numbers are refused. ``unique``: no element twice (ignoring case)."""
     def parse(raw: str) -> tuple:
         allowed = f"a list of {item_allowed}" + (f" with at least {min_items} item(s)" if min_items else "")
         try:
@@ -135,16 +138,46 @@ def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0):
         if not isinstance(value, list) or len(value) < min_items:
             raise _Invalid(allowed)
         parsed = []
-        for element in value:
+        for index, element in enumerate(value):
+            if isinstance(element, float) and element.is_integer():
+                element = int(element)
+            if number is not None and isinstance(element, int) and not isinstance(element, bool):
+                try:
+                    element = number(element)
+                except _Invalid as invalid:
+                    raise _Invalid(f"{allowed}; item {index}: {invalid.allowed}") from None
             if not isinstance(element, str):
-                raise _Invalid(f"{allowed} (as strings); {element!r} is not a string")
+                kinds = "a string" if number is None else "a string or a whole number"
+                raise _Invalid(f"{allowed}; item {index}: {element!r} is not {kinds}")
             try:
                 parsed.append(item(element))
             except _Invalid:
                 raise _Invalid(f"{allowed}; {element!r} is not one") from None
+        if unique:
+            seen: set[str] = set()
+            for element in parsed:
+                if str(element).lower() in seen:
+                    raise _Invalid(f"{allowed}, each once; {element!r} is listed twice")
+                seen.add(str(element).lower())
         return tuple(parsed)
 
     return parse
+
+
+def _account_number(value: int) -> str:
+    """``pulumi config set --path 'allowedAccountIds[0]' 123456789012`` stores the number 123456789012
+    (the CLI keeps a value that starts with 0 a string); a 12-digit number is that account id. A number
+    with fewer digits is refused: if the id started with 0, the zero is gone (an unquoted
+    ``012345678901`` in a stack file is read as the number 12345678901) and guessing it back is unsafe."""
+    if 10**11 <= value < 10**12:
+        return str(value)
+    if 0 <= value < 10**11:
+        padded = f"{value:012d}"
+        raise _Invalid(f"the number {value} has {len(str(value))} digits, an account id has 12; if the id starts "
+                       f"with 0, the zero was lost when it was stored as a number: write it as a quoted string in "
+                       f'the stack file ("{padded}") or set it with `pulumi config set --path '
+                       f"'allowedAccountIds[<index>]' {padded}` (the CLI keeps a value starting with 0 a string)")
+    raise _Invalid(f"the number {value} is not a 12-digit account id")
 
 
 def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
@@ -192,6 +225,19 @@ def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
     return tuple(targets)
 
 
+def _account_string(allowed: str) -> Callable[[str], str]:
+    """A 12-digit account id; a shorter run of digits most likely lost its leading 0 in YAML."""
+    parse = _string(_ACCOUNT, allowed)
+
+    def parse_account(raw: str) -> str:
+        if raw.strip().isdigit() and len(raw.strip()) < 12:
+            raise _Invalid(f"{allowed} (an unquoted 012345678901 in a stack file is read as the number "
+                           f"12345678901: quote an id that starts with 0)")
+        return parse(raw)
+
+    return parse_account
+
+
 _instance_type = _string(_SAGEMAKER_INSTANCE, "a SageMaker instance type such as ml.m5.large (must start with 'ml.')")
 
 
@@ -209,7 +255,8 @@ KEYS: dict[str, Key] = {
     "owner": Key(_string(_TAG_VALUE, "a team or person name (letters, digits, spaces and _.:/=+-@)")),
     "costCenter": Key(_string(_TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")),
     "region": Key(_string(_REGION, "an AWS region name such as eu-west-1")),
-    "allowedAccountIds": Key(_list(_string(_ACCOUNT, "12-digit AWS account ids"), "12-digit AWS account ids", 1)),
+    "allowedAccountIds": Key(_list(_string(_ACCOUNT, "12-digit AWS account ids"), "12-digit AWS account ids", 1,
+                                   number=_account_number, unique=True)),
     "deployRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) or empty"),
                          optional=True),
     "protect": Key(_boolean),
@@ -238,8 +285,8 @@ KEYS: dict[str, Key] = {
     "modelPackageArn": Key(_string(_MODEL_PACKAGE_ARN, "a versioned model package ARN "
                                    "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>) "
                                    "or empty"), optional=True),
-    "registryAccountId": Key(_string(_ACCOUNT, "the 12-digit account id holding the model package group, "
-                                     "or empty for this stack's account"), optional=True),
+    "registryAccountId": Key(_account_string("the 12-digit account id holding the model package group, "
+                                             "or empty for this stack's account"), optional=True),
     "modelFeatureCount": Key(_integer(1, 10000)),
     # inference API
     "inferenceAuth": Key(_one_of(INFERENCE_AUTH_MODES)),

@@ -35,7 +35,7 @@ def test_yaml_scalars_are_read_as_the_cli_reads_them(text, expected):
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("ml.m5.large", "ml.m5.large"), (14, "14"), (True, "true"), (0.85, "0.85"), (12345678901.0, "12345678901"),
-     (["111111111111"], '["111111111111"]'),
+     (["111111111111"], '["111111111111"]'), ([123456789012], "[123456789012]"),
      ([{"environment": "qa", "approval": True}], '[{"approval":true,"environment":"qa"}]')],
 )
 def test_values_reach_the_program_as_the_cli_passes_them(value, expected):
@@ -77,6 +77,7 @@ def _with(**settings: str) -> str:
         ({"trainingInstanceCount": "1.5"}, "key 'trainingInstanceCount' must be of type 'integer'"),
         ({"notificationEmails": "ml-dev@example.com"}, "key 'notificationEmails' must be of type 'array<string>'"),
         ({"notificationEmails": "[42]"}, "key 'notificationEmails' must be of type 'array<string>'"),
+        ({"allowedAccountIds": "[abc]"}, "key 'allowedAccountIds' must be of type 'array<integer>'"),
         ({"accountResources": "[true]"}, "key 'accountResources' must be of type 'boolean'"),
     ],
 )
@@ -91,7 +92,7 @@ def test_a_value_of_the_wrong_type_is_refused_with_the_clis_words(tmp_path, sett
 @pytest.mark.parametrize(
     "setting",
     [{"logRetentionDays": '"14"'},  # a quoted integer: the CLI's integer check accepts digit strings
-     {"protect": '"true"'}, {"owner": "42"}],
+     {"protect": '"true"'}, {"allowedAccountIds": '["111111111111", 222222222222]'}, {"owner": "42"}],
 )
 def test_what_the_cli_accepts_passes(tmp_path, setting):
     stack_config.load_stack_config("dev", _project_with(tmp_path, _with(**setting)))
