@@ -247,6 +247,8 @@ class Key:
 
     parse: Callable[[str], Any]
     optional: bool = False
+    is_list: bool = False
+    """Set item by item: ``pulumi config set --path '<key>[0]' <value>``."""
 
 
 KEYS: dict[str, Key] = {
@@ -256,12 +258,12 @@ KEYS: dict[str, Key] = {
     "costCenter": Key(_string(_TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")),
     "region": Key(_string(_REGION, "an AWS region name such as eu-west-1")),
     "allowedAccountIds": Key(_list(_string(_ACCOUNT, "12-digit AWS account ids"), "12-digit AWS account ids", 1,
-                                   number=_account_number, unique=True)),
+                                   number=_account_number, unique=True), is_list=True),
     "deployRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) or empty"),
                          optional=True),
     "protect": Key(_boolean),
     "logRetentionDays": Key(_integer(1, choices=LOG_RETENTION_DAYS)),
-    "notificationEmails": Key(_list(_string(_EMAIL, "e-mail addresses"), "e-mail addresses", 1)),
+    "notificationEmails": Key(_list(_string(_EMAIL, "e-mail addresses"), "e-mail addresses", 1), is_list=True),
     # training
     "trainingInstanceType": Key(_instance_type),
     "trainingInstanceCount": Key(_integer(1, 20)),
@@ -428,8 +430,9 @@ class Settings:
                 if spec.optional:
                     values[key] = None
                 else:
-                    problems.append(f"{project}:{key} is missing: it is required "
-                                    f"(set it with `pulumi config set {key} <value>`)")
+                    command = (f"pulumi config set --path '{key}[0]' <value>" if spec.is_list
+                               else f"pulumi config set {key} <value>")
+                    problems.append(f"{project}:{key} is missing: it is required (set it with `{command}`)")
                 continue
             try:
                 values[key] = spec.parse(text)

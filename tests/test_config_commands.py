@@ -99,3 +99,20 @@ def test_an_unquoted_id_with_a_leading_zero_in_the_stack_file_is_refused(tmp_pat
     # quoted, it is a string with its zero
     (tmp_path / "Pulumi.dev.yaml").write_text(text.replace('    - "111111111111"\n', '    - "012345678901"\n', 1))
     assert settings_after("dev", [], root=tmp_path).account_id == "012345678901"
+
+
+@pytest.mark.parametrize("key", ["allowedAccountIds", "notificationEmails"])
+def test_the_command_a_missing_list_key_suggests_works(key):
+    """The hint in "mlops:<key> is missing" is a command that, filled in, gives a valid stack."""
+    raw = {k.split(":", 1)[1]: v for k, v in stack_config.load_stack_config("dev", ROOT).items()
+           if k.startswith("mlops:") and k != f"mlops:{key}"}
+    with pytest.raises(SettingsError) as error:
+        Settings.from_raw(raw, stack="dev")
+    (hint,) = re.findall(r"`(pulumi config set [^`]*)`", error.value.problems[0])
+    sample = {"allowedAccountIds": "123456789012", "notificationEmails": "ml-team@example.com"}[key]
+    values = {k: v for k, v in stack_config.read_stack_values("dev", ROOT).items() if k != f"mlops:{key}"}
+    command = parse_config_set(hint.replace("<value>", sample))
+    config = stack_config.load_stack_config("dev", ROOT, stack_values=apply(values, [command]))
+    settings = Settings.from_raw({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("mlops:")},
+                                 stack="dev")
+    assert sample in (settings.allowed_account_ids + settings.notification_emails)

@@ -72,12 +72,18 @@ def test_invalid_value_names_key_value_and_what_is_allowed(key, value, expected)
     assert expected in problem
 
 
-@pytest.mark.parametrize("key", ["environment", "owner", "costCenter", "allowedAccountIds", "notificationEmails"])
-def test_missing_required_key(key):
+@pytest.mark.parametrize(
+    ("key", "command"),
+    [("environment", "pulumi config set environment <value>"), ("owner", "pulumi config set owner <value>"),
+     ("costCenter", "pulumi config set costCenter <value>"),
+     # lists are set item by item: `pulumi config set allowedAccountIds <value>` would store a string
+     ("allowedAccountIds", "pulumi config set --path 'allowedAccountIds[0]' <value>"),
+     ("notificationEmails", "pulumi config set --path 'notificationEmails[0]' <value>")],
+)
+def test_missing_required_key(key, command):
     with pytest.raises(SettingsError) as error:
         Settings.from_raw(raw_settings(**{key: None}), stack="dev")
-    assert error.value.problems == [
-        f"mlops:{key} is missing: it is required (set it with `pulumi config set {key} <value>`)"]
+    assert error.value.problems == [f"mlops:{key} is missing: it is required (set it with `{command}`)"]
 
 
 def test_all_problems_are_reported_at_once():
