@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -420,8 +420,10 @@ class Settings:
         }
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT) -> Settings:
-        """Parse and validate raw config strings (``{"environment": "dev", ...}``, no namespace)."""
+    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT,
+                 provider_keys: Iterable[str] = ()) -> Settings:
+        """Parse and validate raw config strings (``{"environment": "dev", ...}``, no namespace).
+        ``provider_keys``: the keys set in the AWS provider's namespace (``region`` for ``aws:region``)."""
         values: dict[str, Any] = {}
         problems: list[str] = []
         for key, spec in KEYS.items():
@@ -440,6 +442,7 @@ class Settings:
                 problems.append(f"{project}:{key} = {text!r} is invalid: expected {invalid.allowed}")
         unknown = sorted(set(raw) - set(KEYS))
         problems.extend(f"{project}:{key} is not a known setting (known: see Pulumi.yaml)" for key in unknown)
+        problems.extend(_provider_key_problem(key, project) for key in sorted(set(provider_keys)))
         if not problems:
             problems.extend(_cross_checks(values, project))
         if problems:
@@ -508,6 +511,31 @@ class Settings:
                 pulumi_token_secret_arn=values["promotionPulumiTokenSecretArn"],
             ),
         )
+
+
+# The ``aws:`` keys configure Pulumi's default AWS provider, which this program never uses: every resource
+# gets the stack's explicit provider (program/provider.py), built from mlops:* keys and the environment.
+# Set in a stack file or an ESC environment's pulumiConfig, they would be ignored without a word.
+_PROVIDER_KEYS_INSTEAD = {
+    "region": "set mlops:region instead (`pulumi config set region <region>`)",
+    "profile": "export AWS_PROFILE=<profile> where pulumi runs instead (the stack's provider takes its "
+               "credentials from the environment); for another account, set mlops:deployRoleArn",
+    "allowedAccountIds": "set mlops:allowedAccountIds instead",
+    "assumeRole": "set mlops:deployRoleArn instead",
+    "assumeRoles": "set mlops:deployRoleArn instead",
+    "defaultTags": "the stack's tags come from mlops:environment, mlops:owner and mlops:costCenter",
+    "accessKey": "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) where pulumi runs instead",
+    "secretKey": "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) where pulumi runs instead",
+    "token": "export AWS_SESSION_TOKEN where pulumi runs instead",
+    "sharedCredentialsFiles": "export AWS_SHARED_CREDENTIALS_FILE where pulumi runs instead",
+}
+
+
+def _provider_key_problem(key: str, project: str) -> str:
+    instead = _PROVIDER_KEYS_INSTEAD.get(key, "remove it")
+    return (f"aws:{key} is set, but it configures Pulumi's default AWS provider, which this program does not use "
+            f"(every resource uses the stack's own provider, built from {project}:* settings): {instead}; then "
+            f"remove aws:{key} from the stack (`pulumi config rm aws:{key}`) or from its ESC environment")
 
 
 def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
@@ -614,7 +642,10 @@ def load_settings() -> Settings:
     raw = {key: config.get(key) for key in KEYS}
     # Keys set in the stack file but never read are typos (``trainingInstanceTyp``): report them too.
     namespace = f"{PROJECT}:"
+    provider_keys = []
     for full_key in {*CONFIG.get(), *get_config_env()}:
         if full_key.startswith(namespace) and full_key[len(namespace):] not in KEYS:
             raw[full_key[len(namespace):]] = str(pulumi.runtime.get_config(full_key))
-    return Settings.from_raw(raw, stack=pulumi.get_stack(), project=PROJECT)
+        elif full_key.startswith("aws:"):
+            provider_keys.append(full_key[len("aws:"):])
+    return Settings.from_raw(raw, stack=pulumi.get_stack(), project=PROJECT, provider_keys=provider_keys)
