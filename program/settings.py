@@ -263,7 +263,8 @@ KEYS: dict[str, Key] = {
                          optional=True),
     "protect": Key(_boolean),
     "logRetentionDays": Key(_integer(1, choices=LOG_RETENTION_DAYS)),
-    "notificationEmails": Key(_list(_string(_EMAIL, "e-mail addresses"), "e-mail addresses", 1), is_list=True),
+    "notificationEmails": Key(_list(_string(_EMAIL, "e-mail addresses"), "e-mail addresses", 1, unique=True),
+                              is_list=True),
     # training
     "trainingInstanceType": Key(_instance_type),
     "trainingInstanceCount": Key(_integer(1, 20)),

@@ -170,6 +170,8 @@ class RecordedResource:
     outputs: dict[str, Any]
     dependencies: list[str] = field(default_factory=list)
     """URNs of the resources this one explicitly depends on (``depends_on`` and input references)."""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """The ``aliases`` option as the engine receives it: ``{"spec": {"name": ...}}`` or ``{"urn": ...}``."""
 
     @property
     def parent_name(self) -> str | None:
@@ -212,6 +214,7 @@ def _make_mocks(ctx: _Ctx):
 
 
 def _make_monitor(mocks, records: list[RecordedResource]):
+    from google.protobuf import json_format
     from pulumi.runtime.mocks import MockMonitor
 
     class RecordingMonitor(MockMonitor):
@@ -228,7 +231,8 @@ def _make_monitor(mocks, records: list[RecordedResource]):
                     parent=request.parent or None, custom=bool(request.custom),
                     provider=request.provider or None, protect=bool(request.protect),
                     id=registration.id, inputs=inputs, outputs=_plain(registration.state),
-                    dependencies=list(request.dependencies)))
+                    dependencies=list(request.dependencies),
+                    aliases=[json_format.MessageToDict(alias) for alias in request.aliases]))
             return response
 
     return RecordingMonitor(mocks)
