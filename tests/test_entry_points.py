@@ -28,7 +28,7 @@ NOT_COMMANDS = {
 REQUIRED_ARGS = {"integration/run.py": ["--endpoint", "mlops-dev-endpoint", "--region", "eu-west-1"],
                  "tools/snapshot.py": ["{tmp}/snapshot-out"], "tools/preview.py": ["--stack", "dev"]}
 MUST_FIND = {"container/train", "container/serve", "container/local_test/make_data.py", "container/bench/bench.py",
-             "tools/preview.py", "tools/snapshot.py", "pipeline/build_image.py",
+             "tools/preview.py", "tools/snapshot.py", "tools/bench_preview.py", "pipeline/build_image.py",
              "integration/run.py", ".ci/run"}
 
 
