@@ -19,11 +19,15 @@ help: ## list the targets (the default goal)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z][a-zA-Z_-]*:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Installs print to stderr so that `make preview-json > out.json` stays valid JSON on first use too.
-$(VENV)/.installed: $(LOCK)
+# --compile-bytecode writes every package's .pyc once, here: where PYTHONDONTWRITEBYTECODE is set (many CI
+# images), Python never writes them itself and each preview would spend seconds compiling pulumi_aws
+# (python -m tools.bench_preview measures it). The Makefile is a prerequisite: a changed install recipe
+# reinstalls.
+$(VENV)/.installed: $(LOCK) Makefile
 	@echo "installing the development toolchain from $(LOCK) into $(VENV)" >&2
 	@$(PYTHON) -m venv $(VENV) >&2
 	@$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) >&2
-	@$(UV) pip sync --quiet --python $(PY) $(LOCK) >&2
+	@$(UV) pip sync --quiet --compile-bytecode --python $(PY) $(LOCK) >&2
 	@touch $@
 
 # ARGS passes options on: make run ARGS="--auto-approve --exit-after-deploy" (python -m tools.run_local --help).

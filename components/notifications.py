@@ -2,6 +2,18 @@
 
 The topic owns who may publish to it: ``PUBLISHER_SERVICES`` (the stack key's policy lets the same
 services encrypt for it) and ``publish_statements`` (what a role of this stack needs to publish).
+
+Each e-mail subscription is named by its address (``subscription_name``), not by its position in
+``notificationEmails``: removing the first address deletes that one subscription and leaves the others
+alone. Named by position, every later subscription changed its endpoint, and replacing a subscription
+is worse than a new confirmation e-mail: SNS answers ``Subscribe`` for an endpoint already subscribed
+to the topic with the existing subscription, which the deletion of the old resource then unsubscribes,
+so the address silently stops receiving mail while the stack says it is subscribed.
+
+Stacks deployed with positional names: each subscription carries an alias to the name of its current
+position (``<name>-email-<index>``), so the first deploy of this version renames every subscription in
+place, without touching AWS, provided ``notificationEmails`` is unchanged in that deploy. Change the
+list in a later deploy.
 """
 
 from __future__ import annotations
@@ -31,6 +43,14 @@ def publish_statements(topic_arn: pulumi.Input[str], kms_key_arn: pulumi.Input[s
         statement(publish_sid, ["sns:Publish"], [topic_arn]),
         statement(key_sid, ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn]),
     ]
+
+
+def subscription_name(name: str, email: str) -> str:
+    """The logical name of an address's subscription: derived from the address alone, so adding or
+    removing another address never touches it. Lower-cased, so that it does not change with the
+    address's spelling; the settings refuse an address listed twice in any case, and accept no ``:``
+    or space in one, so the name is a plain URN segment."""
+    return f"{name}-email-{email.lower()}"
 
 
 @dataclass(frozen=True)
@@ -71,8 +91,11 @@ class Notifications(pulumi.ComponentResource):
             },
         ), opts=child)
         for index, email in enumerate(args.emails):
-            aws.sns.TopicSubscription(f"{name}-email-{index}", topic=topic.arn, protocol="email",
-                                      endpoint=email, opts=child)
+            aws.sns.TopicSubscription(
+                subscription_name(name, email), topic=topic.arn, protocol="email", endpoint=email,
+                # Stacks deployed before subscriptions were named by address: the subscription at this
+                # position keeps its resource (see the module docstring). Unused once renamed.
+                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{name}-email-{index}")]))
         self.topic_arn = topic.arn
         self.topic_name = topic.name
         self.register_outputs({"topic_arn": self.topic_arn})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +125,10 @@ def _boolean(raw: str) -> bool:
     return lowered == "true"
 
 
-def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0):
+def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0, *,
+          number: Callable[[int], str] | None = None, unique: bool = False):
+    """A JSON list of strings, each parsed by ``item``. ``number`` turns a number element into its
+    string (or refuses it); without it numbers are refused. ``unique``: no element twice (ignoring case)."""
     def parse(raw: str) -> tuple:
         allowed = f"a list of {item_allowed}" + (f" with at least {min_items} item(s)" if min_items else "")
         try:
@@ -135,16 +138,46 @@ def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0):
         if not isinstance(value, list) or len(value) < min_items:
             raise _Invalid(allowed)
         parsed = []
-        for element in value:
+        for index, element in enumerate(value):
+            if isinstance(element, float) and element.is_integer():
+                element = int(element)
+            if number is not None and isinstance(element, int) and not isinstance(element, bool):
+                try:
+                    element = number(element)
+                except _Invalid as invalid:
+                    raise _Invalid(f"{allowed}; item {index}: {invalid.allowed}") from None
             if not isinstance(element, str):
-                raise _Invalid(f"{allowed} (as strings); {element!r} is not a string")
+                kinds = "a string" if number is None else "a string or a whole number"
+                raise _Invalid(f"{allowed}; item {index}: {element!r} is not {kinds}")
             try:
                 parsed.append(item(element))
             except _Invalid:
                 raise _Invalid(f"{allowed}; {element!r} is not one") from None
+        if unique:
+            seen: set[str] = set()
+            for element in parsed:
+                if str(element).lower() in seen:
+                    raise _Invalid(f"{allowed}, each once; {element!r} is listed twice")
+                seen.add(str(element).lower())
         return tuple(parsed)
 
     return parse
+
+
+def _account_number(value: int) -> str:
+    """``pulumi config set --path 'allowedAccountIds[0]' 123456789012`` stores the number 123456789012
+    (the CLI keeps a value that starts with 0 a string); a 12-digit number is that account id. A number
+    with fewer digits is refused: if the id started with 0, the zero is gone (an unquoted
+    ``012345678901`` in a stack file is read as the number 12345678901) and guessing it back is unsafe."""
+    if 10**11 <= value < 10**12:
+        return str(value)
+    if 0 <= value < 10**11:
+        padded = f"{value:012d}"
+        raise _Invalid(f"the number {value} has {len(str(value))} digits, an account id has 12; if the id starts "
+                       f"with 0, the zero was lost when it was stored as a number: write it as a quoted string in "
+                       f'the stack file ("{padded}") or set it with `pulumi config set --path '
+                       f"'allowedAccountIds[<index>]' {padded}` (the CLI keeps a value starting with 0 a string)")
+    raise _Invalid(f"the number {value} is not a 12-digit account id")
 
 
 def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
@@ -192,6 +225,19 @@ def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
     return tuple(targets)
 
 
+def _account_string(allowed: str) -> Callable[[str], str]:
+    """A 12-digit account id; a shorter run of digits most likely lost its leading 0 in YAML."""
+    parse = _string(_ACCOUNT, allowed)
+
+    def parse_account(raw: str) -> str:
+        if raw.strip().isdigit() and len(raw.strip()) < 12:
+            raise _Invalid(f"{allowed} (an unquoted 012345678901 in a stack file is read as the number "
+                           f"12345678901: quote an id that starts with 0)")
+        return parse(raw)
+
+    return parse_account
+
+
 _instance_type = _string(_SAGEMAKER_INSTANCE, "a SageMaker instance type such as ml.m5.large (must start with 'ml.')")
 
 
@@ -201,6 +247,8 @@ class Key:
 
     parse: Callable[[str], Any]
     optional: bool = False
+    is_list: bool = False
+    """Set item by item: ``pulumi config set --path '<key>[0]' <value>``."""
 
 
 KEYS: dict[str, Key] = {
@@ -209,12 +257,14 @@ KEYS: dict[str, Key] = {
     "owner": Key(_string(_TAG_VALUE, "a team or person name (letters, digits, spaces and _.:/=+-@)")),
     "costCenter": Key(_string(_TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")),
     "region": Key(_string(_REGION, "an AWS region name such as eu-west-1")),
-    "allowedAccountIds": Key(_list(_string(_ACCOUNT, "12-digit AWS account ids"), "12-digit AWS account ids", 1)),
+    "allowedAccountIds": Key(_list(_string(_ACCOUNT, "12-digit AWS account ids"), "12-digit AWS account ids", 1,
+                                   number=_account_number, unique=True), is_list=True),
     "deployRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) or empty"),
                          optional=True),
     "protect": Key(_boolean),
     "logRetentionDays": Key(_integer(1, choices=LOG_RETENTION_DAYS)),
-    "notificationEmails": Key(_list(_string(_EMAIL, "e-mail addresses"), "e-mail addresses", 1)),
+    "notificationEmails": Key(_list(_string(_EMAIL, "e-mail addresses"), "e-mail addresses", 1, unique=True),
+                              is_list=True),
     # training
     "trainingInstanceType": Key(_instance_type),
     "trainingInstanceCount": Key(_integer(1, 20)),
@@ -238,8 +288,8 @@ KEYS: dict[str, Key] = {
     "modelPackageArn": Key(_string(_MODEL_PACKAGE_ARN, "a versioned model package ARN "
                                    "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>) "
                                    "or empty"), optional=True),
-    "registryAccountId": Key(_string(_ACCOUNT, "the 12-digit account id holding the model package group, "
-                                     "or empty for this stack's account"), optional=True),
+    "registryAccountId": Key(_account_string("the 12-digit account id holding the model package group, "
+                                             "or empty for this stack's account"), optional=True),
     "modelFeatureCount": Key(_integer(1, 10000)),
     # inference API
     "inferenceAuth": Key(_one_of(INFERENCE_AUTH_MODES)),
@@ -371,8 +421,10 @@ class Settings:
         }
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT) -> Settings:
-        """Parse and validate raw config strings (``{"environment": "dev", ...}``, no namespace)."""
+    def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT,
+                 provider_keys: Iterable[str] = ()) -> Settings:
+        """Parse and validate raw config strings (``{"environment": "dev", ...}``, no namespace).
+        ``provider_keys``: the keys set in the AWS provider's namespace (``region`` for ``aws:region``)."""
         values: dict[str, Any] = {}
         problems: list[str] = []
         for key, spec in KEYS.items():
@@ -381,8 +433,9 @@ class Settings:
                 if spec.optional:
                     values[key] = None
                 else:
-                    problems.append(f"{project}:{key} is missing: it is required "
-                                    f"(set it with `pulumi config set {key} <value>`)")
+                    command = (f"pulumi config set --path '{key}[0]' <value>" if spec.is_list
+                               else f"pulumi config set {key} <value>")
+                    problems.append(f"{project}:{key} is missing: it is required (set it with `{command}`)")
                 continue
             try:
                 values[key] = spec.parse(text)
@@ -390,6 +443,7 @@ class Settings:
                 problems.append(f"{project}:{key} = {text!r} is invalid: expected {invalid.allowed}")
         unknown = sorted(set(raw) - set(KEYS))
         problems.extend(f"{project}:{key} is not a known setting (known: see Pulumi.yaml)" for key in unknown)
+        problems.extend(_provider_key_problem(key, project) for key in sorted(set(provider_keys)))
         if not problems:
             problems.extend(_cross_checks(values, project))
         if problems:
@@ -458,6 +512,31 @@ class Settings:
                 pulumi_token_secret_arn=values["promotionPulumiTokenSecretArn"],
             ),
         )
+
+
+# The ``aws:`` keys configure Pulumi's default AWS provider, which this program never uses: every resource
+# gets the stack's explicit provider (program/provider.py), built from mlops:* keys and the environment.
+# Set in a stack file or an ESC environment's pulumiConfig, they would be ignored without a word.
+_PROVIDER_KEYS_INSTEAD = {
+    "region": "set mlops:region instead (`pulumi config set region <region>`)",
+    "profile": "export AWS_PROFILE=<profile> where pulumi runs instead (the stack's provider takes its "
+               "credentials from the environment); for another account, set mlops:deployRoleArn",
+    "allowedAccountIds": "set mlops:allowedAccountIds instead",
+    "assumeRole": "set mlops:deployRoleArn instead",
+    "assumeRoles": "set mlops:deployRoleArn instead",
+    "defaultTags": "the stack's tags come from mlops:environment, mlops:owner and mlops:costCenter",
+    "accessKey": "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) where pulumi runs instead",
+    "secretKey": "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) where pulumi runs instead",
+    "token": "export AWS_SESSION_TOKEN where pulumi runs instead",
+    "sharedCredentialsFiles": "export AWS_SHARED_CREDENTIALS_FILE where pulumi runs instead",
+}
+
+
+def _provider_key_problem(key: str, project: str) -> str:
+    instead = _PROVIDER_KEYS_INSTEAD.get(key, "remove it")
+    return (f"aws:{key} is set, but it configures Pulumi's default AWS provider, which this program does not use "
+            f"(every resource uses the stack's own provider, built from {project}:* settings): {instead}; then "
+            f"remove aws:{key} from the stack (`pulumi config rm aws:{key}`) or from its ESC environment")
 
 
 def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
@@ -564,7 +643,10 @@ def load_settings() -> Settings:
     raw = {key: config.get(key) for key in KEYS}
     # Keys set in the stack file but never read are typos (``trainingInstanceTyp``): report them too.
     namespace = f"{PROJECT}:"
+    provider_keys = []
     for full_key in {*CONFIG.get(), *get_config_env()}:
         if full_key.startswith(namespace) and full_key[len(namespace):] not in KEYS:
             raw[full_key[len(namespace):]] = str(pulumi.runtime.get_config(full_key))
-    return Settings.from_raw(raw, stack=pulumi.get_stack(), project=PROJECT)
+        elif full_key.startswith("aws:"):
+            provider_keys.append(full_key[len("aws:"):])
+    return Settings.from_raw(raw, stack=pulumi.get_stack(), project=PROJECT, provider_keys=provider_keys)

@@ -198,6 +198,8 @@ def test_make_installs_exactly_the_lock():
     commands = make("-n", "-B", ".venv/.installed").stdout
     assert f"uv=={_lock_pins()['uv']}" in commands
     assert re.search(r"uv pip sync .*requirements-dev\.lock", commands), commands
+    # bytecode compiled once at install: with PYTHONDONTWRITEBYTECODE set, every preview compiled pulumi_aws
+    assert re.search(r"uv pip sync .*--compile-bytecode", commands), commands
 
 
 @pytest.mark.slow

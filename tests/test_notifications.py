@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from program.compose import shared_context
+from program.settings import Settings, SettingsError
 from tests.conftest import policy_statements
+from tools.mockrun import run_components
 from tools.tokens import Token
 
 
@@ -44,3 +49,56 @@ def test_the_stack_key_lets_exactly_the_topics_publishers_encrypt(each_stack):
     assert publishers["Principal"] == topic["AccountServicesPublish"]["Principal"]
     assert publishers["Condition"] == topic["AccountServicesPublish"]["Condition"]
     assert sorted(publishers["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+# --- subscriptions are named by address, so changing the list touches only what changed --------------
+
+EMAILS = ["ml-dev@example.com", "oncall@example.com", "Lead.Person@Example.com"]
+
+
+def _subscriptions(emails: list[str]) -> dict[str, tuple[str, list]]:
+    """endpoint -> (logical name, aliases) of the dev stack's subscriptions for ``emails``."""
+    run = run_components("dev", lambda settings: shared_context(settings) and None,
+                         overrides={"notificationEmails": json.dumps(emails)})
+    return {s.inputs["endpoint"]: (s.name, s.aliases) for s in run.by_type(Token.SNS_TOPIC_SUBSCRIPTION)}
+
+
+@pytest.fixture(scope="module")
+def three_addresses():
+    return _subscriptions(EMAILS)
+
+
+def test_a_subscription_is_named_by_its_address(three_addresses):
+    assert {email: name for email, (name, _) in three_addresses.items()} == {
+        "ml-dev@example.com": "mlops-dev-notifications-email-ml-dev@example.com",
+        "oncall@example.com": "mlops-dev-notifications-email-oncall@example.com",
+        "Lead.Person@Example.com": "mlops-dev-notifications-email-lead.person@example.com",
+    }
+
+
+def test_removing_the_first_address_leaves_the_other_subscriptions_alone(three_addresses):
+    after = _subscriptions(EMAILS[1:])
+    assert set(after) == set(EMAILS[1:])
+    for email, (name, _) in after.items():
+        assert name == three_addresses[email][0], email
+    # and reordering renames nothing either
+    assert {e: n for e, (n, _) in _subscriptions(EMAILS[::-1]).items()} == {
+        e: n for e, (n, _) in three_addresses.items()}
+
+
+def test_stacks_deployed_with_positional_names_keep_their_subscriptions(three_addresses):
+    """Each subscription is aliased to the name of its position: the first deploy renames in place."""
+    for index, email in enumerate(EMAILS):
+        (_, aliases) = three_addresses[email]
+        (alias,) = aliases
+        # only the name differs: same type, stack, project and parent ("" means the resource's own parent)
+        spec = dict(alias["spec"])
+        assert spec.pop("parentUrn", "") == "" and spec == {"name": f"mlops-dev-notifications-email-{index}"}, aliases
+
+
+@pytest.mark.parametrize("emails", [["ops@example.com", "ops@example.com"], ["ops@example.com", "OPS@example.com"]])
+def test_an_address_listed_twice_is_refused(emails):
+    from tests.test_settings import raw_settings
+
+    with pytest.raises(SettingsError, match="listed twice"):
+        Settings.from_raw(raw_settings(notificationEmails=json.dumps(emails)), stack="dev")

@@ -72,12 +72,18 @@ def test_invalid_value_names_key_value_and_what_is_allowed(key, value, expected)
     assert expected in problem
 
 
-@pytest.mark.parametrize("key", ["environment", "owner", "costCenter", "allowedAccountIds", "notificationEmails"])
-def test_missing_required_key(key):
+@pytest.mark.parametrize(
+    ("key", "command"),
+    [("environment", "pulumi config set environment <value>"), ("owner", "pulumi config set owner <value>"),
+     ("costCenter", "pulumi config set costCenter <value>"),
+     # lists are set item by item: `pulumi config set allowedAccountIds <value>` would store a string
+     ("allowedAccountIds", "pulumi config set --path 'allowedAccountIds[0]' <value>"),
+     ("notificationEmails", "pulumi config set --path 'notificationEmails[0]' <value>")],
+)
+def test_missing_required_key(key, command):
     with pytest.raises(SettingsError) as error:
         Settings.from_raw(raw_settings(**{key: None}), stack="dev")
-    assert error.value.problems == [
-        f"mlops:{key} is missing: it is required (set it with `pulumi config set {key} <value>`)"]
+    assert error.value.problems == [f"mlops:{key} is missing: it is required (set it with `{command}`)"]
 
 
 def test_all_problems_are_reported_at_once():
@@ -119,3 +125,28 @@ def test_settings_are_immutable():
 def test_hyperparameters_come_from_config_as_strings():
     settings = Settings.from_raw(raw_settings(trainingMaxDepth="7", trainingCriterion="entropy"), stack="dev")
     assert settings.training.hyperparameters == {"max_depth": "7", "min_samples_leaf": "1", "criterion": "entropy"}
+
+
+@pytest.mark.parametrize(
+    ("key", "instead"),
+    [("region", "set mlops:region instead (`pulumi config set region <region>`)"),
+     ("profile", "export AWS_PROFILE=<profile> where pulumi runs instead"),
+     ("assumeRoles", "set mlops:deployRoleArn instead"),
+     ("skipCredentialsValidation", "remove it")],
+)
+def test_aws_provider_keys_are_refused_with_what_to_set_instead(key, instead):
+    """aws:* configures Pulumi's default AWS provider; every resource here uses the stack's own provider."""
+    with pytest.raises(SettingsError) as error:
+        Settings.from_raw(raw_settings(), stack="dev", provider_keys=[key])
+    (problem,) = error.value.problems
+    assert problem.startswith(f"aws:{key} is set, but it configures Pulumi's default AWS provider, which this "
+                              "program does not use")
+    assert instead in problem and f"`pulumi config rm aws:{key}`" in problem
+
+
+@pytest.mark.parametrize("key", ["aws:region", "aws:profile"])
+def test_aws_provider_keys_in_the_stacks_config_stop_the_program(run_stack, key):
+    """What the CLI passes from the stack file or an ESC environment's pulumiConfig reaches load_settings."""
+    with pytest.raises(SettingsError) as error:
+        run_stack("staging", overrides={key: "us-east-1" if key == "aws:region" else "ml-admin"})
+    assert [p.split(" is set")[0] for p in error.value.problems] == [key]

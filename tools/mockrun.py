@@ -1,8 +1,8 @@
 """Run the whole Pulumi program under Pulumi's mocks and record every resource it registers.
 
 Used by the offline preview (``python -m tools.preview``) and by the tests. The program runs with the
-stack's real config: ``Pulumi.yaml`` defaults overlaid with ``Pulumi.<stack>.yaml`` values, as the CLI
-would pass them (mocks read neither file by themselves).
+stack's real config: ``Pulumi.yaml`` defaults overlaid with ``Pulumi.<stack>.yaml`` values, read, typed
+and type-checked as the CLI would pass them (``tools.stack_config``; mocks read neither file by themselves).
 
 What the mocks do:
 - ``preview=False``, so every ``apply`` runs and every Output resolves: checks inside ``apply`` count.
@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tools import stack_config
 from tools.tokens import PROVIDER_PREFIX, ROOT_STACK, Token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,48 +51,10 @@ class UnmockedInvokeError(RuntimeError):
     """The program called a data source (invoke) that the mocks do not know."""
 
 
-class StackConfigError(ValueError):
-    """The stack file itself is missing or unreadable."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# Stack configuration as the CLI would hand it to the program
-
-
-def _to_config_string(value: Any) -> str:
-    """Config values reach the program as strings: objects/lists as JSON, booleans as true/false."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
 def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, str]:
-    """``Pulumi.yaml`` defaults overlaid with ``Pulumi.<stack>.yaml`` values, keys namespaced."""
-    project_file = root / "Pulumi.yaml"
-    stack_file = root / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
-        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-        raise StackConfigError(f"no stack file {stack_file.name}: known stacks are {', '.join(known)}")
-    project = yaml.safe_load(project_file.read_text()) or {}
-    config: dict[str, str] = {}
-    for key, decl in (project.get("config") or {}).items():
-        full = key if ":" in key else f"{project['name']}:{key}"
-        if isinstance(decl, dict) and ("default" in decl or "value" in decl):
-            # ``value`` is a project-level value every stack inherits (and may override), as the CLI does.
-            config[full] = _to_config_string(decl["value"] if "value" in decl else decl["default"])
-        elif not isinstance(decl, dict):
-            config[full] = _to_config_string(decl)
-    try:
-        stack_config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    except yaml.YAMLError as exc:
-        raise StackConfigError(f"{stack_file.name} is not valid YAML: {exc}") from None
-    for key, value in stack_config.items():
-        if isinstance(value, dict) and "secure" in value:
-            value = "<secret>"  # ciphertext cannot be decrypted offline
-        config[key] = _to_config_string(value)
-    return config
+    """``Pulumi.yaml`` defaults overlaid with ``Pulumi.<stack>.yaml`` values, keys namespaced, type-checked
+    against ``Pulumi.yaml`` as the CLI checks them (``tools.stack_config``)."""
+    return stack_config.load_stack_config(stack, root)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -214,6 +175,8 @@ class RecordedResource:
     outputs: dict[str, Any]
     dependencies: list[str] = field(default_factory=list)
     """URNs of the resources this one explicitly depends on (``depends_on`` and input references)."""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """The ``aliases`` option as the engine receives it: ``{"spec": {"name": ...}}`` or ``{"urn": ...}``."""
 
     @property
     def parent_name(self) -> str | None:
@@ -256,6 +219,7 @@ def _make_mocks(ctx: _Ctx):
 
 
 def _make_monitor(mocks, records: list[RecordedResource]):
+    from google.protobuf import json_format
     from pulumi.runtime.mocks import MockMonitor
 
     class RecordingMonitor(MockMonitor):
@@ -272,7 +236,8 @@ def _make_monitor(mocks, records: list[RecordedResource]):
                     parent=request.parent or None, custom=bool(request.custom),
                     provider=request.provider or None, protect=bool(request.protect),
                     id=registration.id, inputs=inputs, outputs=_plain(registration.state),
-                    dependencies=list(request.dependencies)))
+                    dependencies=list(request.dependencies),
+                    aliases=[json_format.MessageToDict(alias) for alias in request.aliases]))
             return response
 
     return RecordingMonitor(mocks)
@@ -336,7 +301,8 @@ def _account_and_region(config: Mapping[str, str], project: str = PROJECT) -> _C
     """The stack's account: the first of ``allowedAccountIds`` (the program) or ``accountId`` (bootstrap/)."""
     try:
         accounts = json.loads(config.get(f"{project}:allowedAccountIds", "[]"))
-        account = accounts[0] if accounts and isinstance(accounts[0], str) else "000000000000"
+        # `pulumi config set --path 'allowedAccountIds[0]' 123456789012` stores a number
+        account = str(accounts[0]) if accounts and isinstance(accounts[0], (str, int)) else "000000000000"
     except (json.JSONDecodeError, TypeError, KeyError, IndexError):
         account = "000000000000"
     account = config.get(f"{project}:accountId") or account

@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tools.mockrun import STACKS, ProgramRun, RecordedResource, StackConfigError, run_program
+from tools.mockrun import STACKS, ProgramRun, RecordedResource, run_program
+from tools.stack_config import StackConfigError
 
 EXIT_OK, EXIT_VIOLATION, EXIT_CONFIG = 0, 1, 2
 
@@ -70,13 +71,19 @@ def render_violations(violations: Sequence[dict[str, Any]]) -> str:
 
 
 def as_document(run: ProgramRun, violations: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The preview as one JSON-able document, in an order that does not depend on the order in which the
+    program's outputs resolved (which changes between runs): resources by type, name and parent,
+    violations by policy, resource and message. ``main`` writes it with sorted keys, so two previews of
+    the same program are byte-identical and their ``diff`` shows only what changed."""
     names: dict[str | None, str] = {r.urn: r.name for r in run.resources}
+    resources = [{"type": r.type, "name": r.name, "parent": names.get(r.parent), "inputs": r.inputs}
+                 for r in run.resources]
     return {
         "stack": run.stack,
-        "resources": [{"type": r.type, "name": r.name, "parent": names.get(r.parent), "inputs": r.inputs}
-                      for r in run.resources],
+        "resources": sorted(resources, key=lambda r: (r["type"], r["name"], r["parent"] or "")),
         "outputs": run.outputs,
-        "violations": list(violations),
+        "violations": sorted(violations, key=lambda v: json.dumps(
+            [v.get("policy"), v.get("urn") or v.get("name") or "", v.get("message")], default=str)),
     }
 
 
@@ -95,8 +102,7 @@ def main(argv: Sequence[str] | None = None, *,
     try:
         run = run_program(args.stack) if program is None else run_program(args.stack, program=program)
     except (SettingsError, StackConfigError) as error:
-        lines = error.problems if isinstance(error, SettingsError) else [str(error)]
-        for line in lines:
+        for line in error.problems:
             print(f"error: stack {args.stack}: {line}", file=sys.stderr)
         return EXIT_CONFIG
     try:
@@ -107,7 +113,7 @@ def main(argv: Sequence[str] | None = None, *,
         return EXIT_CONFIG
 
     if args.json:
-        json.dump(as_document(run, violations), sys.stdout, indent=2, sort_keys=False, default=str)
+        json.dump(as_document(run, violations), sys.stdout, indent=2, sort_keys=True, default=str)
         sys.stdout.write("\n")
     else:
         print(render_tree(run))

@@ -8,6 +8,7 @@ header, as the training channel expects. `payload.csv` is the test set's feature
 gives the same bytes.
 """
 
+import argparse
 from pathlib import Path
 
 from sklearn.datasets import load_iris
@@ -28,7 +29,8 @@ def _write(path: Path, lines) -> None:
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0]).parse_args(argv)
     iris = load_iris()
     names = iris.target_names[iris.target]
     x_train, x_rest, y_train, y_rest = train_test_split(

@@ -22,6 +22,7 @@ it exits 0; whatever is still open after MODEL_SERVER_GRACEFUL_TIMEOUT seconds i
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -155,7 +156,18 @@ class ModelServer(BaseApplication):
                             max_concurrent_transforms=self.config.workers)
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Only -h/--help (the variables above configure the server): anything else is refused before it starts."""
+    description, table = (__doc__ or "").split("\n\n")[:2]
+    parser = argparse.ArgumentParser(
+        prog="serve", description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="SageMaker runs `serve` with no arguments; it is configured by these variables:\n\n" + table
+               + "\n\nexit status: 0 after a graceful stop, 2 bad arguments or configuration")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parse_args(argv)
     try:
         config = ServeConfig.from_env()
         options = config.gunicorn_options()

@@ -11,6 +11,7 @@ FailureReason) and exits 1 for bad input, 2 for an unexpected error.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -100,7 +101,28 @@ def _write_failure(paths: Paths, reason: str) -> None:
         log.error("could not write the failure file %s: %s", paths.failure_file, exc)
 
 
+HELP_EPILOG = """\
+SageMaker runs `train` with no arguments; everything comes from these variables (defaults under /opt/ml):
+  SM_CHANNEL_TRAINING    training CSV files, label first   (/opt/ml/input/data/training)
+  SM_CHANNEL_VALIDATION  validation CSV files, optional    (/opt/ml/input/data/validation)
+  SM_INPUT_CONFIG_DIR    hyperparameters.json              (/opt/ml/input/config)
+  SM_MODEL_DIR           where the model is written        (/opt/ml/model)
+  SM_OUTPUT_DIR          where the failure file is written (/opt/ml/output)
+  SM_OUTPUT_DATA_DIR     where metrics.json is written     (/opt/ml/output/data)
+
+exit status: 0 trained, 1 bad input (data or hyperparameters), 2 unexpected error or bad arguments
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Only -h/--help: a run with anything else on its command line is refused before it trains."""
+    parser = argparse.ArgumentParser(prog="train", description=(__doc__ or "").split("\n\n")[0],
+                                     epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     paths = Paths.from_env()
     try:
