@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from approval_decision import handler as decision
 from approval_request import handler as approval_request
-from common import aws, links, text
+from common import aws, links, text, web
 from tests.lambdas.conftest import SIGNING_KEY, sns_messages
 
 EXPECTED_HEADERS = {
@@ -416,6 +416,14 @@ def test_pages_stay_short_whatever_was_sent(flow, kwargs, status):
     response = post(flow.links["approve"], **kwargs)
     assert_page(response, status)
     assert len(response["body"]) <= MAX_PAGE_CHARS
+
+
+def test_a_form_of_exactly_the_size_limit_is_read(flow):
+    form = urlencode({**flow.links["approve"], "approver": "Ada", "comment": "ok"}) + "&pad="
+    body = form + "x" * (web.MAX_BODY_BYTES - len(form))
+    assert_page(post({}, approver=None, comment=None, raw_body=body + "x"), 413, "65537 bytes; at most 65536")
+    assert_unchanged(flow)
+    assert_page(post({}, approver=None, comment=None, raw_body=body), 200, "Approved")
 
 
 def test_repeated_parameter_names_are_not_echoed_at_length(flow):
