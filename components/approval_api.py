@@ -110,6 +110,9 @@ class ApprovalApi(pulumi.ComponentResource):
                 statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
             ],
             environment={"APPROVALS_TABLE": table.name, "SIGNING_SECRET_ARN": secret.arn},
+            # Above the handler's own budget (24 s, every call's timeouts and retries counted) so it always
+            # answers and settles the record; below API Gateway's 29 s integration timeout.
+            timeout_seconds=27,
         ), opts=child)
 
         # API Gateway enforces a required request parameter only through a validator that validates

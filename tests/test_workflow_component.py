@@ -162,6 +162,17 @@ def test_approval_functions_wired_to_table_secret_api_and_workflow(run):
     assert set(statements["ResumeWorkflow"]["Action"]) == {"states:SendTaskSuccess", "states:SendTaskFailure"}
 
 
+def test_decision_function_answers_inside_api_gateways_integration_timeout(run):
+    """API Gateway gives up after 29 s; the function must outlast its own budget (every dependency call's
+    connect and read timeouts and retries counted) so it always settles the approval record."""
+    sys.path.insert(0, str(ROOT / "lambdas"))
+    from approval_decision import handler as decision
+
+    functions = {f.inputs["name"]: f for f in run.by_type(Token.LAMBDA_FUNCTION)}
+    timeout = functions[f"mlops-{run.stack}-approval-decision"].inputs["timeout"]
+    assert decision.BUDGET_SECONDS + decision.SAFETY_SECONDS + 1 <= timeout < 29
+
+
 def test_approval_api_methods_carry_the_signed_link_marker_and_stage_is_logged_and_throttled(run):
     methods = run.by_type(Token.APIGATEWAY_METHOD)
     assert sorted(m.inputs["httpMethod"] for m in methods) == ["GET", "POST"]

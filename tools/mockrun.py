@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tools import stack_config
 from tools.tokens import PROVIDER_PREFIX, ROOT_STACK, Token
 

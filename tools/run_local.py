@@ -50,7 +50,8 @@ from tools.localaws.container import CONTAINER_DIR, LocalContainer
 from tools.localaws.emulator import REPO_ROOT, EmbeddedAws
 from tools.localaws.gateway import LocalRestApi
 from tools.localaws.stack import NotATrainingStack, StackSpec
-from tools.mockrun import STACKS, StackConfigError, run_program
+from tools.mockrun import STACKS, run_program
+from tools.stack_config import StackConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLE_DATA = CONTAINER_DIR / "local_test" / "input" / "data"

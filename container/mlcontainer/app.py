@@ -116,7 +116,7 @@ class InferenceApp:
                     raise _Reply(405, "use GET for /execution-parameters", allow=b"GET, HEAD")
                 status, content_type, body = 200, _JSON, self.execution_parameters
             else:
-                raise _Reply(404, f"no such path {path!r}; use /ping, /invocations or /execution-parameters")
+                raise _Reply(404, f"no such path {codec.clip(path)!r}; use /ping, /invocations or /execution-parameters")
         except _Reply as reply:
             status, content_type, body = reply.status, _TEXT, f"{reply}\n".encode()
             if reply.allow:
@@ -150,7 +150,7 @@ class InferenceApp:
                 raise codec.unsupported_type(content_type)
             accept = codec.response_type(accept_header, content_type)
             if accept is None:
-                raise codec.BadRequest(f"cannot answer in any type of Accept: {accept_header!r}; this server "
+                raise codec.BadRequest(f"cannot answer in any type of Accept: {codec.clip(accept_header or '')!r}; this server "
                                        f"answers text/csv or application/json", status=406)
             records = parse(body, predictor.n_features)
         except codec.BadRequest as exc:
@@ -190,7 +190,7 @@ def _content_length(value: bytes | None) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise codec.BadRequest(f"invalid Content-Length {value.decode('latin-1')!r}") from None
+        raise codec.BadRequest(f"invalid Content-Length {codec.clip(value.decode('latin-1'))!r}") from None
 
 
 async def _discard(receive, size: int) -> None:

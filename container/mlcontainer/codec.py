@@ -68,12 +68,37 @@ def response_type(accept: str | None, request_type: str) -> str | None:
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# However large the body, a message echoes little of it: values clipped, containers named by type only.
+MAX_ECHO_CHARS = 40
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _describe(value: bytes | str) -> str:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    text = text.strip()
-    return repr(text[:40] + ("..." if len(text) > 40 else ""))
+    return repr(clip(text.strip()))
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "text", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _describe_json(value: object) -> str:
+    """A JSON value for a message, short whatever it is: a list or object is not rendered (it may be
+    nested hundreds of levels deep, where json.dumps would recurse as deep)."""
+    if isinstance(value, str):
+        return repr(clip(value))
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return clip(json.dumps(value))
 
 
 def _diagnose_csv(body: bytes, n_features: int) -> BadRequest:
@@ -136,13 +161,19 @@ def parse_json(body: bytes, n_features: int) -> np.ndarray:
     if not body.strip():
         raise BadRequest("the request body is empty; send a JSON object {\"instances\": [[...], ...]}")
     try:
-        document = json.loads(body)
+        # Whole numbers as floats (what the model compares): thousands of digits are "not finite", not
+        # an error of Python's int conversion.
+        document = json.loads(body, parse_int=float)
+    except RecursionError:  # Python's parser recurses once per level; the body may nest 6 million deep
+        raise BadRequest("the JSON body is nested too deeply; send {\"instances\": [[...], ...]}: a list of "
+                         "records, each a list of numbers") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        raise BadRequest(f"the body is not valid JSON: {clip(str(exc), 200)}") from None
     if isinstance(document, dict):
         if "instances" not in document:
-            keys = ", ".join(map(str, document)) or "none"
-            raise BadRequest(f"the JSON object has no \"instances\" key (keys: {keys}); "
+            keys = ", ".join(repr(clip(key)) for key in list(document)[:5]) or "none"
+            more = f" and {len(document) - 5} more" if len(document) > 5 else ""
+            raise BadRequest(f"the JSON object has no \"instances\" key (keys: {keys}{more}); "
                              f"send {{\"instances\": [[...], ...]}}")
         document = document["instances"]
     if not isinstance(document, list) or not document:
@@ -151,26 +182,27 @@ def parse_json(body: bytes, n_features: int) -> np.ndarray:
         document = [document]  # a single record
     for number, record in enumerate(document, start=1):
         if not isinstance(record, list):
-            raise BadRequest(f"record {number} is {type(record).__name__}, not a list of {n_features} numbers")
+            raise BadRequest(f"record {number} is {_json_kind(record)}, not a list of {n_features} numbers")
         if len(record) != n_features:
             raise BadRequest(f"wrong column count: record {number} has {len(record)} values, the model expects "
                              f"{n_features} features per record")
         for column, value in enumerate(record, start=1):
             if not _is_number(value):
                 raise BadRequest(f"non-numeric value: record {number}, column {column} is "
-                                 f"{_describe(json.dumps(value))}; every feature must be a number")
+                                 f"{_describe_json(value)}; every feature must be a number")
             try:
                 finite = math.isfinite(value)
             except OverflowError:  # an integer beyond float range
                 finite = False
             if not finite:
-                raise BadRequest(f"record {number}, column {column} is {_describe(json.dumps(value))}: features must "
-                                 f"be finite numbers")
+                shown = "infinite (or beyond 64-bit floats)" if isinstance(value, float) and math.isinf(value) else _describe_json(value)
+                raise BadRequest(f"record {number}, column {column} is {shown}: features must be finite numbers")
     records = np.asarray(document, dtype=np.float64)
 
     def diagnose(as_float32: np.ndarray) -> BadRequest:
-        bad = int(np.argwhere(~np.isfinite(as_float32))[0][0]) + 1
-        return BadRequest(f"record {bad} has a value outside float32 range: features must be finite numbers")
+        row, column = (int(i) for i in np.argwhere(~np.isfinite(as_float32))[0])
+        return BadRequest(f"record {row + 1}, column {column + 1} is {_describe_json(records[row, column].item())}: "
+                          f"outside float32 range (magnitude at most {_FLOAT32_MAX:.8g}); features must be finite numbers")
 
     return _finite_float32(records, diagnose)
 
@@ -179,8 +211,8 @@ PARSERS = {CSV: parse_csv, JSON: parse_json}
 
 
 def unsupported_type(content_type: str) -> BadRequest:
-    return BadRequest(f"unsupported content type {content_type or '(none)'!r}; send text/csv or application/json",
-                      status=415)
+    return BadRequest(f"unsupported content type {clip(content_type or '(none)')!r}; send text/csv or "
+                      "application/json", status=415)
 
 
 def encode(labels: list[bytes], indices: np.ndarray, accept: str, texts: tuple[str, ...]) -> bytes:

@@ -8,6 +8,7 @@ The task token is written to DynamoDB only: it never appears in a link, the e-ma
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from typing import Any
@@ -94,37 +95,78 @@ def _link_ttl() -> int:
     return aws.int_env("LINK_TTL_SECONDS", minimum=60, default=86400)
 
 
+# Every value below reaches the e-mail (and the commit and ARNs the decision page): each must match its
+# format as a whole (fullmatch), so none can carry a line break or anything else that forges a line.
+COMMIT_ID = re.compile(r"[0-9a-f]{40}|s3-[0-9a-f]{32}(-[0-9]{1,5})?")  # pipeline/build_image.py's two kinds
+_PARTITION_REGION_ACCOUNT = r"aws(-[a-z]+)*:{service}:(?P<region>[a-z]{{2,4}}(-[a-z]+)+-[0-9]{{1,2}}):[0-9]{{12}}"
+REGION_LENGTH = range(9, 17)  # 9 to 16 characters, as SageMaker's ARN patterns have it
+# Step Functions names: 1-80 characters, no white space, brackets, wildcards, control characters or
+# any of " # % \ ^ | ~ ` $ & , ; : / (the Step Functions developer guide's naming rules).
+_SFN_NAME = r"[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}"
+EXECUTION_ARN = re.compile(
+    "arn:" + _PARTITION_REGION_ACCOUNT.format(service="states") + f":execution:{_SFN_NAME}:{_SFN_NAME}")
+# A versioned package in a group: model-package/<group>/<version>; the group is a SageMaker entity name.
+MODEL_PACKAGE_ARN = re.compile(
+    "arn:" + _PARTITION_REGION_ACCOUNT.format(service="sagemaker")
+    + r":model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/[0-9]{1,10}")
+TRANSFORM_OUTPUT = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[!-~]{0,1024}")  # printable ASCII, no spaces
+MAX_ARN_LENGTH = 256  # Step Functions' Arn shape; model package ARNs built by the regex stay shorter
+MAX_METRIC_DEPTH = 4
+MAX_METRIC_ENTRIES = 1000
+MAX_METRIC_KEY_LENGTH = 100
+MAX_METRIC_TEXT_LENGTH = 2048
+PICTURE_KEY = "confusionMatrixSvg"
+
+
+def matches(pattern: re.Pattern[str], value: str) -> bool:
+    """`value` is wholly of `pattern`'s format (a region of plausible length) and cannot break a line."""
+    match = pattern.fullmatch(value)
+    if match is None or text.unsafe_character(value):
+        return False
+    return "region" not in pattern.groupindex or len(match["region"]) in REGION_LENGTH
+
+
 def _validate(event) -> dict:
     if not isinstance(event, dict):
         raise InvalidApprovalRequest(f"the event must be a JSON object, not {type(event).__name__}")
     problems = []
 
-    def text_field(name: str, prefix: str = "", max_len: int = 2048) -> str:
+    def text_field(name: str, pattern: re.Pattern[str] | None, allowed: str, max_len: int) -> str:
         value = event.get(name)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value:
             problems.append(f"{name} is missing or not a non-empty string")
             return ""
-        if prefix and not value.startswith(prefix):
-            problems.append(f"{name} must start with {prefix!r}")
         if len(value) > max_len:
             problems.append(f"{name} is longer than {max_len} characters")
+        elif pattern is not None and not matches(pattern, value):
+            problems.append(f"{name} must be {allowed}")
         return value
 
     request: dict[str, Any] = {
-        "taskToken": text_field("taskToken", max_len=MAX_TOKEN_LENGTH),
-        "executionArn": text_field("executionArn", prefix="arn:"),
-        "commitId": text_field("commitId", max_len=256),
-        "modelPackageArn": text_field("modelPackageArn", prefix="arn:"),
+        "taskToken": text_field("taskToken", None, "", MAX_TOKEN_LENGTH),
+        "executionArn": text_field(
+            "executionArn", EXECUTION_ARN, "a Step Functions execution ARN "
+            "(arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>)", MAX_ARN_LENGTH),
+        "commitId": text_field(
+            "commitId", COMMIT_ID, "a full 40-character lowercase git commit SHA or s3-<ETag> "
+            "(32 hexadecimal digits, optionally -<parts>)", 64),
+        "modelPackageArn": text_field(
+            "modelPackageArn", MODEL_PACKAGE_ARN, "a versioned model package ARN "
+            "(arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>)", MAX_ARN_LENGTH),
     }
     evaluation = event.get("evaluation")
     if not isinstance(evaluation, dict):
         problems.append("evaluation is missing or not an object with transformOutput and metrics")
         evaluation = {}
     else:
-        if not isinstance(evaluation.get("transformOutput"), str) or not evaluation["transformOutput"].startswith("s3://"):
-            problems.append("evaluation.transformOutput must be an s3:// URI")
+        output = evaluation.get("transformOutput")
+        if not isinstance(output, str) or not TRANSFORM_OUTPUT.fullmatch(output):
+            problems.append("evaluation.transformOutput must be an s3://<bucket>/<prefix> URI of printable "
+                            "ASCII without spaces, at most 1024 characters after the bucket")
         if not isinstance(evaluation.get("metrics"), dict):
             problems.append("evaluation.metrics must be an object, e.g. {\"accuracy\": 0.97}")
+        else:
+            problems.extend(_metric_problems(evaluation["metrics"]))
     request["evaluation"] = evaluation
 
     timeout = event.get("timeoutSeconds")
@@ -137,6 +179,50 @@ def _validate(event) -> dict:
         # The message names keys only; it never echoes values (the task token is one of them).
         raise InvalidApprovalRequest("invalid approval request: " + "; ".join(problems))
     return request
+
+
+def _metric_problems(metrics: dict) -> list[str]:
+    """What makes the metrics unfit for the e-mail: too deep or too many, keys or texts that are long or
+    hold a line break or control character. Paths name keys by position, never by their text."""
+    problems: list[str] = []
+    entries = 0
+
+    def visit(value: Any, path: str, depth: int) -> None:
+        nonlocal entries
+        if len(problems) >= 3:
+            return
+        entries += 1
+        if entries > MAX_METRIC_ENTRIES:
+            problems.append(f"evaluation.metrics has more than {MAX_METRIC_ENTRIES} values")
+            return
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_METRIC_DEPTH:
+                problems.append(f"{path} nests deeper than {MAX_METRIC_DEPTH} levels")
+                return
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for position, (key, item) in enumerate(items):
+                if isinstance(key, str):
+                    if not key or len(key) > MAX_METRIC_KEY_LENGTH or text.unsafe_character(key):
+                        problems.append(f"{path}, key {position}, must be 1 to {MAX_METRIC_KEY_LENGTH} characters "
+                                        "without line breaks or control characters")
+                        return
+                    visit(item, f"{path}.{key}" if len(path) < 200 else path, depth + 1)
+                else:
+                    visit(item, f"{path}[{key}]", depth + 1)
+        elif isinstance(value, str):
+            if len(value) > MAX_METRIC_TEXT_LENGTH or text.unsafe_character(value):
+                problems.append(f"{path} must be text of at most {MAX_METRIC_TEXT_LENGTH} characters without line "
+                                "breaks or control characters")
+        elif not (value is None or isinstance(value, (bool, int, float))):
+            problems.append(f"{path} must be a number, text, true/false, null, a list or an object")
+
+    # The picture never reaches the e-mail: the approval page shows it only after rebuilding it from an
+    # allow-list of SVG elements (common/evaluation.py). It must be text of a bounded size; its lines are its own.
+    picture = metrics.get(PICTURE_KEY)
+    if picture is not None and not (isinstance(picture, str) and len(picture.encode()) <= MAX_STORED_EVALUATION_BYTES):
+        problems.append(f"evaluation.metrics.{PICTURE_KEY} must be SVG text of at most {MAX_STORED_EVALUATION_BYTES} bytes")
+    visit({k: v for k, v in metrics.items() if k != PICTURE_KEY}, "evaluation.metrics", 0)
+    return problems
 
 
 def _message(request: dict, urls: dict[str, str], expires_at: int) -> str:

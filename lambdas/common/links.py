@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from botocore.config import Config
+
 from common import aws
 
 DECISIONS = ("approve", "reject")
@@ -24,9 +26,10 @@ SIGNATURE_VERSION = "approval-link-v1"
 MIN_KEY_BYTES = 32
 KEY_CACHE_SECONDS = 300
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")  # secrets.token_urlsafe(16)
-_SIG_RE = re.compile(r"^[0-9a-f]{64}$")
-_EXPIRES_RE = re.compile(r"^[0-9]{1,12}$")
+# Matched against the whole value (fullmatch): with re.match, "$" also matches before a final line break.
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
+_SIG_RE = re.compile(r"[0-9a-f]{64}")
+_EXPIRES_RE = re.compile(r"[0-9]{1,12}")
 
 _key_cache: dict[str, tuple[float, bytes]] = {}
 
@@ -43,12 +46,13 @@ class LinkParams:
     sig: str
 
 
-def signing_key(secret_arn: str) -> bytes:
-    """The HMAC key: the secret's SecretString (UTF-8) or SecretBinary, cached for a few minutes."""
+def signing_key(secret_arn: str, config: Config | None = None) -> bytes:
+    """The HMAC key: the secret's SecretString (UTF-8) or SecretBinary, cached for a few minutes.
+    `config`: the botocore Config of the Secrets Manager client (timeouts and retries)."""
     cached = _key_cache.get(secret_arn)
     if cached and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
         return cached[1]
-    secret = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+    secret = aws.client("secretsmanager", config).get_secret_value(SecretId=secret_arn)
     key = secret["SecretString"].encode() if "SecretString" in secret else bytes(secret["SecretBinary"])
     if len(key) < MIN_KEY_BYTES:
         raise aws.ConfigurationError(
@@ -87,12 +91,12 @@ def parse_params(raw: dict[str, str] | None) -> LinkParams:
             f"The link is incomplete: missing {', '.join(missing)}. Open the link exactly as it appears in the e-mail."
         )
     approval_id, decision, expires, sig = (raw["id"], raw["decision"], raw["expires"], raw["sig"])
-    if not _ID_RE.match(approval_id):
+    if not _ID_RE.fullmatch(approval_id):
         raise InvalidLink("The link's id is malformed: it must be 22 URL-safe characters.")
     if decision not in DECISIONS:
         raise InvalidLink("The link's decision is malformed: it must be 'approve' or 'reject'.")
-    if not _EXPIRES_RE.match(expires):
+    if not _EXPIRES_RE.fullmatch(expires):
         raise InvalidLink("The link's expiry is malformed: it must be a Unix time in seconds.")
-    if not _SIG_RE.match(sig):
+    if not _SIG_RE.fullmatch(sig):
         raise InvalidLink("The link's signature is malformed: it must be 64 lowercase hexadecimal characters.")
     return LinkParams(approval_id=approval_id, decision=decision, expires=int(expires), sig=sig)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
+
+# Characters that must not reach a line of an e-mail or a page from outside: they end a line (LF, CR, NEL,
+# VT, FF, U+2028, U+2029), are invisible controls (C0, DEL, C1) or lone surrogates, or reorder what is
+# shown around them (the bidirectional overrides and isolates, as in "Trojan Source").
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 
 def iso_utc(epoch_seconds: float) -> str:
@@ -51,3 +58,17 @@ def subject(text: str) -> str:
     cleaned = "".join(ch if 32 <= ord(ch) < 127 else " " for ch in text)
     cleaned = " ".join(cleaned.split())
     return cleaned if len(cleaned) <= 100 else cleaned[:99] + "~"
+
+
+def unsafe_character(value: str) -> str | None:
+    """The first character of `value` that could forge or hide a line of an e-mail or a page, as
+    ``U+000A``; None when there is none. Callers refuse the value and name the character."""
+    for ch in value:
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def clip(value: str, limit: int) -> str:
+    """`value` cut to at most `limit` characters, the cut marked with an ellipsis."""
+    return value if len(value) <= limit else value[: max(0, limit - 3)] + "..."

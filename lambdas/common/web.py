@@ -8,7 +8,13 @@ import html
 import json
 from urllib.parse import parse_qs
 
+from common import text
+
 MAX_BODY_BYTES = 64 * 1024
+# Whatever a client sends, an answer's message stays short: values are echoed clipped (or by type), and a
+# message is cut at this length as a last resort.
+MAX_MESSAGE_CHARS = 600
+MAX_ECHO_CHARS = 40
 
 PAGE_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -58,16 +64,37 @@ def header(event: dict, name: str) -> str:
     return ""
 
 
+def describe(value: object) -> str:
+    """A client's value for an error message, never long: text and numbers clipped and quoted, anything
+    else named by its type (a list or object is not rendered: it may be nested thousands of levels deep)."""
+    if isinstance(value, str):
+        return repr(text.clip(value, MAX_ECHO_CHARS))
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return text.clip(repr(value), MAX_ECHO_CHARS)
+    if isinstance(value, int):
+        return text.clip(str(value), MAX_ECHO_CHARS) if value.bit_length() < 256 else "a whole number of more than 77 digits"
+    if isinstance(value, dict):
+        return "an object"
+    return "a list" if isinstance(value, list) else type(value).__name__
+
+
 def body_text(event: dict, limit: int = MAX_BODY_BYTES) -> str:
     """The request body as text, decoded from base64 when API Gateway says so."""
     body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise BadRequest("the request body is not text")
     if event.get("isBase64Encoded"):
         try:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest("the request body is not valid base64") from None
     else:
-        raw = body.encode("utf-8")
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: the body was not UTF-8 text to begin with
+            raise BadRequest("the request body is not UTF-8 text") from None
     if len(raw) > limit:
         raise BadRequest(f"the request body is {len(raw)} bytes; at most {limit} are accepted", status=413)
     try:
@@ -81,18 +108,24 @@ def form_fields(event: dict) -> dict[str, str]:
     media_type = header(event, "content-type").split(";")[0].strip().lower()
     if media_type != "application/x-www-form-urlencoded":
         raise BadRequest(
-            f"the form must be sent as application/x-www-form-urlencoded, not {media_type or 'an empty content type'}",
+            "the form must be sent as application/x-www-form-urlencoded, not "
+            + (describe(media_type) if media_type else "an empty content type"),
             status=415,
         )
-    text = body_text(event)
+    body = body_text(event)
     try:
-        parsed = parse_qs(text, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
+        parsed = parse_qs(body, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
     except ValueError as exc:
-        raise BadRequest(f"the form body cannot be read: {exc}") from None
+        raise BadRequest(f"the form body cannot be read: {text.clip(str(exc), MAX_ECHO_CHARS * 2)}") from None
     repeated = sorted(name for name, values in parsed.items() if len(values) > 1)
     if repeated:
-        raise BadRequest(f"the form repeats the field(s) {', '.join(repeated)}; send each field once")
+        raise BadRequest(f"the form repeats the field(s) {_names(repeated)}; send each field once")
     return {name: values[0] for name, values in parsed.items()}
+
+
+def _names(names: list[str], most: int = 5) -> str:
+    shown = ", ".join(describe(name)[1:-1] for name in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def query_params(event: dict) -> dict[str, str]:
@@ -100,7 +133,7 @@ def query_params(event: dict) -> dict[str, str]:
     multi = event.get("multiValueQueryStringParameters") or {}
     repeated = sorted(name for name, values in multi.items() if values and len(values) > 1)
     if repeated:
-        raise BadRequest(f"the link repeats the parameter(s) {', '.join(repeated)}")
+        raise BadRequest(f"the link repeats the parameter(s) {_names(repeated)}")
     return dict(event.get("queryStringParameters") or {})
 
 
@@ -126,11 +159,14 @@ def page(status: int, title: str, body_html: str, extra_headers: dict[str, str] 
 
 def message_page(status: int, title: str, message: str, extra_headers: dict[str, str] | None = None) -> dict:
     css = ' class="err"' if status >= 400 else ""
+    message = text.clip(message, MAX_MESSAGE_CHARS)
     sentence = message[:1].upper() + message[1:]
     return page(status, title, f"<p{css}>{esc(sentence)}</p>", extra_headers)
 
 
 def json_response(status: int, payload: dict, extra_headers: dict[str, str] | None = None) -> dict:
+    if isinstance(payload.get("error"), str):
+        payload = {**payload, "error": text.clip(payload["error"], MAX_MESSAGE_CHARS)}
     return {
         "statusCode": status,
         "headers": {**JSON_HEADERS, **(extra_headers or {})},

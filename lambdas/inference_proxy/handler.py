@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
@@ -57,11 +58,9 @@ def _http(event: dict) -> dict:
         return web.json_response(405, {"error": "use POST with a JSON body such as {\"data\": \"5.1,3.5,1.4,0.2\"}"}, {"Allow": "POST"})
     try:
         try:
-            payload = json.loads(web.body_text(event))
+            payload = _json(web.body_text(event))
         except web.BadRequest as exc:
             return web.json_response(exc.status, {"error": str(exc)})
-        except ValueError:
-            raise InvalidInput('the body is not JSON; send {"data": "5.1,3.5,1.4,0.2"} or {"data": [...]}') from None
         return web.json_response(200, {"result": predict(payload)})
     except InvalidInput as exc:
         return web.json_response(400, {"error": str(exc)})
@@ -69,6 +68,47 @@ def _http(event: dict) -> dict:
         return web.json_response(503, {"error": str(exc)}, {"Retry-After": "30"})
     except EndpointError as exc:
         return web.json_response(502, {"error": str(exc)})
+
+
+MAX_JSON_DEPTH = 8
+"""A valid body nests 3 levels ({"data": [[...]]}); deeper is refused before parsing, whatever Python's
+recursion limit happens to be in the process."""
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Do arrays and objects nest deeper than `limit`, counting brackets outside strings? (Linear, no recursion.)"""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _json(text: str) -> object:
+    """The body as JSON. Whole numbers are read as floats (what the model compares), so a number with
+    thousands of digits is "not finite" rather than an error of Python's int conversion."""
+    try:
+        if _nesting_exceeds(text, MAX_JSON_DEPTH):
+            raise RecursionError
+        return json.loads(text, parse_int=float)
+    except RecursionError:  # too deep for the body's shape (or for Python's json, which recurses per level)
+        raise InvalidInput('the JSON body is nested too deeply: "data" holds a CSV string, or a list of records '
+                           "that are CSV strings or lists of numbers") from None
+    except ValueError:
+        raise InvalidInput('the body is not JSON; send {"data": "5.1,3.5,1.4,0.2"} or {"data": [...]}') from None
 
 
 def predict(payload) -> object:
@@ -115,9 +155,25 @@ def _record(item, feature_count: int, index: int | None) -> list[float]:
     for position, cell in enumerate(cells):
         value = _to_float(cell)
         if value is None:
-            raise InvalidInput(f"{where}, value {position}: {str(cell)[:40]!r} is not a finite number")
+            got = "infinite (or beyond 64-bit floats)" if isinstance(cell, float) and math.isinf(cell) else web.describe(cell)
+            raise InvalidInput(f"{where}, value {position}: {got} is not a finite number")
+        if not _fits_float32(value):
+            raise InvalidInput(f"{where}, value {position}: {web.describe(cell)} is outside the model's range "
+                               f"(32-bit floats: magnitude at most {FLOAT32_MAX:.7g})")
         values.append(value)
     return values
+
+
+# The model compares features as 32-bit floats: a larger magnitude would become infinity there.
+FLOAT32_MAX = struct.unpack("<f", bytes.fromhex("ffff7f7f"))[0]
+
+
+def _fits_float32(value: float) -> bool:
+    try:
+        struct.pack("<f", value)  # rounds like numpy's float32 cast; OverflowError where that gives inf
+    except OverflowError:
+        return False
+    return True
 
 
 def _is_number(value) -> bool:
@@ -128,7 +184,10 @@ def _to_float(cell) -> float | None:
     if isinstance(cell, bool):
         return None
     if isinstance(cell, (int, float)):
-        value = float(cell)
+        try:
+            value = float(cell)
+        except OverflowError:  # a whole number beyond float64 (direct invocation: ints stay ints)
+            return None
     elif isinstance(cell, str) and cell.strip():
         try:
             value = float(cell.strip())

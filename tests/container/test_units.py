@@ -146,7 +146,8 @@ def test_json_shapes(body, rows):
     (b'{"instances": [[1, 2, 3]]}', "record 1 has 3 values"),
     (b'{"instances": [[1, 2, 3, 4], [1, "2", 3, 4]]}', "non-numeric value: record 2, column 2"),
     (b'{"instances": [[1, 2, 3, true]]}', "non-numeric value"),
-    (b'{"instances": [1, [1, 2, 3, 4]]}', "record 1 is int"),
+    (b'{"instances": [1, [1, 2, 3, 4]]}', "record 1 is a number, not a list of 4 numbers"),
+    (b'{"instances": [{"a": 1}]}', "record 1 is an object"),
     (b'{"instances": [[1, 2, 3, 1e39]]}', "float32 range"),
     (b'[[1, 2, 3, NaN]]', "finite numbers"),
 ])

@@ -1,11 +1,14 @@
 import logging
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from approval_request import handler as approval_request
-from common import links
+from common import links, text
 from tests.lambdas.conftest import APPROVAL_API_URL, SIGNING_KEY, sns_messages
 
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf+secret/task+token=="
@@ -131,3 +134,116 @@ def test_bad_link_ttl_setting_is_refused(approval_env, monkeypatch, value):
 
     with pytest.raises(ConfigurationError, match="LINK_TTL_SECONDS"):
         approval_request.handler(event(), None)
+
+
+# --- values that reach the e-mail match their format as a whole -------------------------------
+
+FORGED_LINE = "\nTo APPROVE and deploy this model, open:\nhttps://evil.example/approve"
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        ({"commitId": "0123456789abcdef0123456789abcdef01234567" + FORGED_LINE}, "commitId"),
+        ({"commitId": "0123456789abcdef0123456789abcdef01234567\n"}, "commitId"),  # "$" in re.match allows this
+        ({"commitId": "0123456789abcdef0123456789abcdef0123456"}, "commitId"),  # 39 characters
+        ({"commitId": "0123456789ABCDEF0123456789ABCDEF01234567"}, "commitId"),
+        ({"commitId": "main"}, "commitId"),
+        ({"executionArn": "arn:aws:states:eu-west-1:123456789012:execution:training:run-1" + FORGED_LINE}, "executionArn"),
+        ({"executionArn": "arn:aws:states:eu-west-1:123456789012:execution:training:run\u20281"}, "executionArn"),
+        ({"executionArn": "arn:aws:states:eu-west-1:123456789012:execution:training:run\u202e1"}, "executionArn"),
+        ({"executionArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:training"}, "executionArn"),
+        ({"executionArn": "arn:aws:states:eu-west-1:123456789012:execution:training:" + "r" * 81}, "executionArn"),
+        ({"modelPackageArn": "arn:aws:sagemaker:eu-west-1:123456789012:model-package/iris/3" + FORGED_LINE}, "modelPackageArn"),
+        ({"modelPackageArn": "arn:aws:sagemaker:eu-west-1:123456789012:model-package/iris/3\r"}, "modelPackageArn"),
+        ({"modelPackageArn": "arn:aws:sagemaker:eu-west-1:123456789012:model-package/iris group/3"}, "modelPackageArn"),
+        ({"modelPackageArn": "arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/iris"}, "modelPackageArn"),
+        ({"evaluation": {"transformOutput": "s3://models/transform/" + FORGED_LINE, "metrics": {}}}, "transformOutput"),
+        ({"evaluation": {"transformOutput": "s3://models/transform/run 1/", "metrics": {}}}, "transformOutput"),
+        ({"evaluation": {"transformOutput": "s3://models/" + "k" * 1025, "metrics": {}}}, "transformOutput"),
+        ({"evaluation": {"transformOutput": "s3://m/x/", "metrics": {"accuracy" + FORGED_LINE: 1.0}}}, "evaluation.metrics, key 0"),
+        ({"evaluation": {"transformOutput": "s3://models/x/", "metrics": {"note": "fine" + FORGED_LINE}}}, "evaluation.metrics.note"),
+        ({"evaluation": {"transformOutput": "s3://models/x/", "metrics": {"perClass": {"a\u2029b": {"actual": 1}}}}},
+         "evaluation.metrics.perClass, key 0"),
+        ({"evaluation": {"transformOutput": "s3://models/x/", "metrics": {"a": {"b": {"c": {"d": {"e": 1}}}}}}}, "nests deeper"),
+        ({"evaluation": {"transformOutput": "s3://models/x/", "metrics": {str(i): i for i in range(1001)}}}, "more than 1000"),
+        ({"evaluation": {"transformOutput": "s3://models/x/", "metrics": {"k" * 101: 1}}}, "1 to 100 characters"),
+        ({"evaluation": {"transformOutput": "s3://models/x/", "metrics": {"list": ["ok", "x\ny"]}}}, "evaluation.metrics.list[1]"),
+    ],
+)
+def test_forged_values_are_refused_before_any_email(approval_env, overrides, named):
+    with pytest.raises(approval_request.InvalidApprovalRequest) as raised:
+        approval_request.handler(event(**overrides), None)
+    assert named in str(raised.value)
+    assert "evil" not in str(raised.value)  # names the key, never echoes the value
+    assert sns_messages(approval_env["TOPIC_ARN"]) == []
+
+
+@pytest.mark.parametrize("overrides", [
+    {"commitId": "s3-0123456789abcdef0123456789abcdef"},  # an S3 source's ETag (pipeline/build_image.py)
+    {"commitId": "s3-0123456789abcdef0123456789abcdef-12"},
+    {"executionArn": "arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:mlops-prod-training:commit-0123456789ab-5f0e"},
+    {"modelPackageArn": "arn:aws-cn:sagemaker:cn-north-1:123456789012:model-package/mlops-prod-models/12"},
+    {"evaluation": {"transformOutput": "s3://mlops-dev-artifacts-123456789012/transform/mlops-dev-0f3a/",
+                    "metrics": {"accuracy": 0.9, "perClass": {"Iris setosa": {"actual": 10}}, "passed": True, "note": None}}},
+])
+def test_real_values_of_every_kind_are_accepted(approval_env, overrides):
+    approval_request.handler(event(**overrides), None)
+    [sent] = sns_messages(approval_env["TOPIC_ARN"])
+    assert all(value in sent["message"] for value in overrides.values() if isinstance(value, str))
+
+
+def test_the_arn_patterns_accept_only_what_the_apis_accept():
+    import botocore.session
+
+    sagemaker = botocore.session.get_session().get_service_model("sagemaker")
+    shape = sagemaker.shape_for("ModelPackageArn").metadata
+    botocore_pattern = re.compile(shape["pattern"])
+
+    @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+    @given(st.from_regex(approval_request.MODEL_PACKAGE_ARN, fullmatch=True))
+    def check(arn):
+        assume(approval_request.matches(approval_request.MODEL_PACKAGE_ARN, arn))
+        assert botocore_pattern.fullmatch(arn) and shape["min"] <= len(arn) <= shape["max"]
+
+    check()
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _maybe_forged(pattern):
+    valid = st.from_regex(pattern, fullmatch=True)
+    return valid | st.tuples(valid, st.text(max_size=5), valid).map("".join) | st.text(max_size=60)
+
+
+metric_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commit=_maybe_forged(approval_request.COMMIT_ID), execution=_maybe_forged(approval_request.EXECUTION_ARN),
+       package=_maybe_forged(approval_request.MODEL_PACKAGE_ARN), output=_maybe_forged(approval_request.TRANSFORM_OUTPUT),
+       metrics=st.dictionaries(st.text(max_size=12), metric_values, max_size=5))
+def test_no_accepted_value_can_break_a_line_of_the_email(commit, execution, package, output, metrics):
+    candidate = event(commitId=commit, executionArn=execution, modelPackageArn=package,
+                      evaluation={"transformOutput": output, "metrics": metrics})
+    try:
+        request = approval_request._validate(candidate)
+    except approval_request.InvalidApprovalRequest:
+        return
+    for value in _strings({k: v for k, v in request.items() if k != "taskToken"}):
+        assert len(value.splitlines()) <= 1 and text.unsafe_character(value) is None, repr(value)
+    message = approval_request._message(request, {"approve": "https://a", "reject": "https://r"}, int(time.time()) + 3600)
+    lines = message.splitlines()
+    assert lines.count("https://a") == 1 and lines.index("To APPROVE and deploy this model, open:") == lines.index("https://a") - 1

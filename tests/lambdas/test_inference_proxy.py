@@ -6,12 +6,16 @@ timeouts) are produced with a botocore Stubber / event handler on the function's
 
 import base64
 import json
+import math
 
+import numpy
 import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from common import aws
+from common import aws, web
 from inference_proxy import handler as proxy
 from tests.lambdas.conftest import ACCOUNT, REGION
 
@@ -245,3 +249,131 @@ def test_unset_max_records_uses_the_default(monkeypatch):
 
     monkeypatch.delenv("MAX_RECORDS", raising=False)
     assert int_env("MAX_RECORDS", minimum=1, default=100) == 100
+
+
+# --- hostile and unlucky input: a 4xx with a short reason, never a 5xx ------------------------
+# The endpoint call is replaced here: these tests are about reading the request, and a fake that
+# checks what would have been sent catches any value that slipped through.
+
+MAX_ERROR_BODY = 700  # {"error": "..."}: the message is cut at web.MAX_MESSAGE_CHARS, however large the body
+
+
+@pytest.fixture
+def scored(monkeypatch):
+    """Records that reached the endpoint call; it answers one label per record."""
+    sent = []
+
+    def fake_invoke(endpoint, records):
+        for record in records:
+            assert len(record) == 4
+            for value in record:
+                assert math.isfinite(value) and abs(numpy.float32(value)) < math.inf
+        sent.append(records)
+        return ["setosa"] * len(records)
+
+    monkeypatch.setattr(proxy, "_invoke", fake_invoke)
+    return sent
+
+
+def assert_client_error(response, status=400, *phrases):
+    assert response["statusCode"] == status, response["body"]
+    assert len(response["body"]) <= MAX_ERROR_BODY
+    error = body_of(response)["error"]
+    for phrase in phrases:
+        assert phrase in error, error
+    return error
+
+
+@pytest.mark.parametrize("depth", [1_000, 10_000, 32_000])
+def test_any_nesting_depth_is_a_400(scored, depth):
+    assert_client_error(http(raw="[" * depth + "]" * depth), 400, "nested too deeply")
+    assert_client_error(http(raw='{"data": ' + "[" * depth + "]" * depth + "}"), 400, "nested too deeply")
+    assert_client_error(http(raw='{"data": ' + "[" * depth), 400)  # unclosed: refused as deep or as not JSON
+    assert_client_error(http(raw="[" * depth, b64=True), 400)
+
+
+def test_100000_nested_arrays_are_over_the_size_limit(scored):
+    assert_client_error(http(raw="[" * 100_000 + "]" * 100_000), 413, "at most 65536")
+
+
+@pytest.mark.parametrize("literal, phrase", [
+    ("1e400", "not a finite number"), ("-1e400", "not a finite number"), ("NaN", "not a finite number"),
+    ("Infinity", "not a finite number"), ("-Infinity", "not a finite number"),
+    ("1" * 400, "not a finite number"), ("1" * 5000, "not a finite number"),  # beyond float64 / int parsing
+    ("1e39", "outside the model's range"), ("-3.4028236e38", "outside the model's range"),
+    ('"1e39"', "outside the model's range"), ('"-1e400"', "not a finite number"),
+])
+def test_numbers_beyond_float64_or_float32_are_400(scored, literal, phrase):
+    for body in (f'{{"data": [[{literal}, 1, 2, 3]]}}', f'{{"data": [[1, 2, 3, {literal}]]}}'):
+        assert_client_error(http(raw=body), 400, phrase)
+    assert scored == []
+
+
+@pytest.mark.parametrize("literal", ["3.4028235e38", "-3.4028234663852886e38", "5e-324", "-0.0", "1" * 38])
+def test_numbers_inside_float32_are_scored(scored, literal):
+    response = http(raw=f'{{"data": [[{literal}, 1, 2, 3]]}}')
+    assert response["statusCode"] == 200, response["body"]
+
+
+def test_float32_range_matches_numpy():
+    assert proxy.FLOAT32_MAX == float(numpy.finfo(numpy.float32).max)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False, width=64))
+def test_float32_check_agrees_with_numpys_cast(value):
+    with numpy.errstate(over="ignore"):
+        assert proxy._fits_float32(value) == bool(numpy.isfinite(numpy.float32(value)))
+
+
+@pytest.mark.parametrize("event, status, phrase", [
+    ({"body": base64.b64encode(b'{"data": "\xff\xfe"}').decode(), "isBase64Encoded": True}, 400, "not UTF-8"),
+    ({"body": '{"data": "\ud800"}'}, 400, "not UTF-8"),  # a lone surrogate: not text API Gateway could send
+    ({"body": {"data": "1,2,3,4"}}, 400, "not text"),
+    ({"body": "x" * (6 * 1024 * 1024)}, 413, "at most 65536"),
+    ({"body": base64.b64encode(b"x" * 65537).decode(), "isBase64Encoded": True}, 413, "65537 bytes"),
+])
+def test_unreadable_bodies(scored, event, status, phrase):
+    assert_client_error(proxy.handler({"httpMethod": "POST", "headers": {}, **event}, None), status, phrase)
+
+
+def test_a_body_of_exactly_the_limit_is_read(scored):
+    body = '{"data": "5.1,3.5,1.4,0.2"}'
+    body += " " * (web.MAX_BODY_BYTES - len(body))
+    assert http(raw=body)["statusCode"] == 200
+    assert_client_error(http(raw=body + " "), 413)
+
+
+@pytest.mark.parametrize("payload", [
+    {"data": ["x" * 60000, "1,2,3,4"]}, {"data": [["x" * 60000, 1, 2, 3]]}, {"data": [[[[[[["x" * 60000]]]]], 1, 2, 3]]},
+    {"data": "1,2,3," + "9" * 60000}, {"data": [["1"] * 12000]}, {"data": [{"k" * 30000: 1}]}, {"data": [[10 ** 4000, 1, 2, 3]]},
+])
+def test_error_messages_stay_short_whatever_was_sent(scored, payload):
+    assert_client_error(http(raw=json.dumps(payload)), 400)
+
+
+json_scalars = (st.none() | st.booleans() | st.floats() | st.integers(min_value=-10 ** 500, max_value=10 ** 500)
+                | st.text(max_size=30))
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=40)
+cells = (st.floats() | st.integers(min_value=-10 ** 400, max_value=10 ** 400) | st.booleans() | st.none()
+         | st.text(max_size=12) | st.from_regex(r"-?[0-9]{1,45}(\.[0-9]{0,5})?(e-?[0-9]{1,3})?", fullmatch=True))
+records = st.lists(cells, min_size=3, max_size=5) | st.lists(cells, min_size=3, max_size=5).map(lambda cs: ",".join(map(str, cs)))
+payloads = (json_values | st.fixed_dictionaries({"data": json_values}) | st.fixed_dictionaries({"data": records})
+            | st.fixed_dictionaries({"data": st.lists(records, max_size=4)}))
+bodies = (payloads.map(json.dumps) | st.text(max_size=200) | st.builds(lambda n: "[" * n, st.integers(0, 70000))
+          | st.builds(lambda n, tail: '{"data": ' + "[" * n + tail, st.integers(0, 3000), st.text(max_size=10)))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=bodies, content_type=st.text(max_size=40), b64=st.booleans())
+def test_no_body_gets_a_5xx(scored, body, content_type, b64):
+    response = http(raw=body, b64=b64, headers={"Content-Type": content_type})
+    assert response["statusCode"] in (200, 400, 413), response["body"][:300]
+    assert len(response["body"]) <= MAX_ERROR_BODY or response["statusCode"] == 200
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=300))
+def test_no_bytes_get_a_5xx(scored, raw):
+    response = proxy.handler({"httpMethod": "POST", "headers": {}, "body": base64.b64encode(raw).decode(), "isBase64Encoded": True}, None)
+    assert response["statusCode"] in (200, 400, 413), response["body"][:300]

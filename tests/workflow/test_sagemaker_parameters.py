@@ -81,9 +81,10 @@ def harness():
         yield running
 
 
-# Every kind of line break an approver can type or paste; SageMaker's ApprovalDescription (".*" in Java)
-# refuses all of them, and the package would stay PendingManualApproval.
-COMMENT = "looks good\r\nship it\nno\u2028really\u2029yes\u0085ok"
+# One line (the decision page refuses line breaks, which SageMaker's ApprovalDescription, ".*" in Java,
+# would refuse too: tests/lambdas/test_approval_decision.py) with what quoting and counting must get
+# right: quotes, a backslash, a tab-free mix of scripts and characters outside the BMP (two UTF-16 units).
+COMMENT = 'looks "good" \\ ship it: \u00e9t\u00e9 \u2014 \U0001F680 ' + "x" * 300
 HYPERPARAMETERS = {"max_depth": "3", "note": "x" * 2500, "label": "\u00e9" * 1250, "tab": "a\tb"}
 
 
@@ -103,10 +104,12 @@ def test_an_approved_run_with_hostile_values_sends_sagemaker_only_what_it_accept
     assert resolved_problems(result) == []
     approved = package(harness)
     assert approved["ModelApprovalStatus"] == "Approved"
-    assert approved["ApprovalDescription"].endswith(': "looks good\\nship it\\nno\\nreally\\nyes\\nok"')
+    # moto's States.JsonToString escapes non-ASCII as \\uXXXX; AWS's may keep it. Either way it is one line.
+    assert approved["ApprovalDescription"].endswith(": " + json.dumps(COMMENT)) or \
+        approved["ApprovalDescription"].endswith(": " + json.dumps(COMMENT, ensure_ascii=False))
 
 
-@pytest.mark.parametrize("comment", [COMMENT, "\U0001F600" * 200], ids=["line-breaks", "emoji"])
+@pytest.mark.parametrize("comment", [COMMENT, "\U0001F600" * 200], ids=["quotes-and-scripts", "emoji"])
 def test_a_rejection_with_hostile_text_marks_the_package_rejected(harness, comment):
     result = harness.run(INPUT, on_approval=reject(comment))
 
