@@ -95,11 +95,19 @@ class _Entry:
         """How error messages and logs name the entry: ``pipelines[2] (model_name 'iris-batch')``."""
         raise NotImplementedError
 
+    def reaches(self, environment: str) -> bool:
+        """Whether the entry is deployed in ``environment``: an entry whose values name environments
+        reaches those; one without per-environment values reaches every environment."""
+        environments: tuple[str, ...] = getattr(self, "environments", ())
+        return not environments or environment in environments
+
     def value_for(self, field: str, environment: str) -> Any:
         """The value of ``field`` (a catalog field name) in ``environment``; None when it was not given
         and has no default."""
         if field not in FIELDS_OF[self.pipeline_type] or field == "pipeline_type":
             raise KeyError(f"{field!r} is not a field of a {self.pipeline_type} entry")
+        if not self.reaches(environment):
+            raise KeyError(f"{self.label} does not reach environment {environment!r}")
         value = getattr(self, field)
         if isinstance(value, EnvValue):
             return value.for_environment(environment)
@@ -113,6 +121,8 @@ class ModelEntry(_Entry):
     index: int
     pipeline_type: str
     model_name: str
+    environments: tuple[str, ...]
+    """The environments the entry reaches: those its per-environment values name; empty: every one."""
     inference_instance: EnvValue[str]
     inference_instance_count: EnvValue[int]
     content_type: EnvValue[str]
@@ -192,6 +202,10 @@ class Catalog:
     @property
     def image_builders(self) -> tuple[ImageBuilderEntry, ...]:
         return tuple(e for e in self.entries if isinstance(e, ImageBuilderEntry))
+
+    def reaching(self, environment: str) -> tuple[Entry, ...]:
+        """The entries deployed in ``environment``."""
+        return tuple(e for e in self.entries if e.reaches(environment))
 
     def model(self, model_name: str) -> ModelEntry:
         for entry in self.models:

@@ -341,7 +341,7 @@ class _Topology:
 
 def _per_environment(field: str, value: Mapping[Any, Any], parse: Parser, topology: _Topology,
                      report: Callable[[str], None]) -> EnvValue | None:
-    """``{"dev": ..., "prod": ...}``: every key an environment of the topology, every environment given."""
+    """``{"dev": ..., "prod": ...}``: every key an environment of the topology."""
     if not value:
         report(f"{field} is an empty object: expected a value, or one per environment")
         return None
@@ -366,12 +366,6 @@ def _per_environment(field: str, value: Mapping[Any, Any], parse: Parser, topolo
             parsed.append((environment, parse(item)))
         except _Invalid as invalid:
             report(f"{field}.{environment} = {show(item)} is invalid: expected {invalid.allowed}")
-            ok = False
-    if topology.environments is not None:
-        missing = [e for e in topology.environments if e not in value]
-        if missing:
-            report(f"{field} gives no value for {', '.join(missing)}: a per-environment value names every "
-                   f"environment ({', '.join(topology.environments)})")
             ok = False
     return EnvValue(by_environment=tuple(parsed)) if ok else None
 
@@ -473,12 +467,13 @@ def _check_entry(index: int | None, body: Any, topology: _Topology,
 
     if kind not in SUPPORTED_TYPES:
         return None
+    reach = _reach(values, topology, report)
     for key in REQUIRED[kind]:
         if key not in body:
             report(f"{key} is missing: required for {kind}")
     if kind != IMAGE_BUILDER_TYPE:
         _check_model_source(kind, body, report)
-        _check_model_values(kind, values, topology, report)
+        _check_model_values(values, topology, report)
     if len(problems.lines) + problems.dropped > count:
         return None
     if kind == IMAGE_BUILDER_TYPE:
@@ -488,7 +483,26 @@ def _check_entry(index: int | None, body: Any, topology: _Topology,
     defaults = {"inference_instance_count": EnvValue(everywhere=DEFAULT_INSTANCE_COUNT),
                 "content_type": EnvValue(everywhere=DEFAULT_CONTENT_TYPE),
                 "accept": EnvValue(everywhere=DEFAULT_ACCEPT)}
-    return ModelEntry(index=-1 if index is None else index, pipeline_type=kind, **{**defaults, **values})
+    return ModelEntry(index=-1 if index is None else index, pipeline_type=kind, environments=reach,
+                      **{**defaults, **values})
+
+
+def _reach(values: Mapping[str, Any], topology: _Topology, report: Callable[[str], None]) -> tuple[str, ...]:
+    """The environments an entry reaches: those its per-environment values name (each the same ones),
+    or every environment (empty tuple) when it has none."""
+    named = {key: tuple(name for name, _ in value.by_environment) for key, value in values.items()
+             if isinstance(value, EnvValue) and value.varies}
+    sets = {frozenset(environments) for environments in named.values()}
+    if len(sets) > 1:
+        described = "; ".join(f"{key} names {', '.join(sorted(environments))}" for key, environments in named.items())
+        report(f"the per-environment values name different environments ({described}): an entry reaches the "
+               f"environments its per-environment values name, so each of them names the same ones")
+        return ()
+    if not sets:
+        return ()
+    (environments,) = sets
+    order = topology.environments or tuple(sorted(environments))
+    return tuple(e for e in order if e in environments)
 
 
 def _check_model_source(kind: str, body: Mapping[str, Any], report: Callable[[str], None]) -> None:
@@ -508,8 +522,7 @@ def _check_model_source(kind: str, body: Mapping[str, Any], report: Callable[[st
                        f"(or give model_package_name instead of the model fields)")
 
 
-def _check_model_values(kind: str, values: Mapping[str, EnvValue], topology: _Topology,
-                        report: Callable[[str], None]) -> None:
+def _check_model_values(values: Mapping[str, EnvValue], topology: _Topology, report: Callable[[str], None]) -> None:
     """Rules over several fields, per environment: framework/version/region, regional keys, batch paths."""
     framework, version = values.get("model_framework"), values.get("model_framework_version")
     table = builtin_frameworks()
@@ -526,8 +539,10 @@ def _check_model_values(kind: str, values: Mapping[str, EnvValue], topology: _To
                 continue
             missing = [env for env, region in _regions(environment, topology) if region not in versions[ver]]
             if missing:
-                report(f"model_framework {fw!r} version {ver!r} has no SageMaker image in the region of "
-                       f"{_deploy(missing, topology)}; it has one in {len(versions[ver])} regions, e.g. "
+                regions = sorted({topology.regions[env] for env in missing})
+                verb = "deploys" if len(missing) == 1 else "deploy"
+                report(f"model_framework {fw!r} version {ver!r} has no SageMaker image in {', '.join(regions)}, "
+                       f"where {', '.join(missing)} {verb}; it has one in {len(versions[ver])} regions, e.g. "
                        f"{', '.join(versions[ver][:5])}")
     kms = values.get("kms_key_arn")
     if kms is not None:
@@ -597,6 +612,8 @@ def _check_unique(entries: list[ModelEntry | ImageBuilderEntry], topology: _Topo
             continue
         for environment in _environments_of((entry.endpoint_name,), topology):
             name = _at(entry.endpoint_name, environment)
+            if name is None:  # the entry does not reach this environment
+                continue
             key2 = (environment, name.lower())
             if key2 in endpoints:
                 where = f" in {environment}" if environment else ""

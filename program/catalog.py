@@ -35,8 +35,9 @@ class StackCatalog:
     """The ``catalogFile`` setting: the file the entries come from."""
     catalog: Catalog = field(default_factory=Catalog)
     builtin_images: Mapping[str, str] = field(default_factory=dict)
-    """model_name -> inference image URI in this stack's region, for built-in entries that name their
-    framework (entries with ``model_package_name`` take the package's image)."""
+    """model_name -> inference image URI in this stack's region, for the built-in entries that reach this
+    stack's environment and name their framework (entries with ``model_package_name`` take the
+    package's image)."""
 
 
 def topology_environments(root: Path = ROOT, current: str | None = None) -> tuple[str, ...]:
@@ -59,7 +60,7 @@ def _builtin_images(catalog: Catalog, environment: str, region: str, source: str
     images: dict[str, str] = {}
     problems: list[str] = []
     for entry in catalog.models:
-        if not _names_framework(entry):
+        if not (_names_framework(entry) and entry.reaches(environment)):
             continue
         framework = entry.value_for("model_framework", environment)
         version = entry.value_for("model_framework_version", environment)

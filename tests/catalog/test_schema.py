@@ -98,7 +98,8 @@ def test_schema_and_validator_agree(label, document, valid):
 # What only the validator can check (docs/catalog.md lists these): the schema accepts, the validator refuses.
 VALIDATOR_ONLY = [
     ("environment outside the topology", with_(RT, inference_instance={"qa": "ml.m5.large"})),
-    ("environment missing", with_(RT, inference_instance={"dev": "ml.m5.large"})),
+    ("environments differ between fields", with_(RT, inference_instance={"dev": "ml.m5.large"},
+                                                 data_capture_location={"prod": "bucket/capture"})),
     ("version of another framework", with_(RT, model_framework_version="1.0")),
     ("bucket as IP address", with_(RT, data_capture_location="192.168.1.1/capture")),
     ("count out of range as a string", with_(BATCH, inference_instance_count="21")),

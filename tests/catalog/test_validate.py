@@ -65,10 +65,28 @@ def test_entries_are_typed_normalised_and_resolved_per_environment():
     assert entry.value_for("inference_instance_count", "dev") == 1
     assert entry.value_for("content_type", "dev") == "text/csv" and entry.value_for("accept", "dev") == "text/csv"
     assert entry.value_for("kms_key_arn", "dev") is None
-    with pytest.raises(KeyError, match="no value for environment 'qa'"):
+    with pytest.raises(KeyError, match="does not reach environment 'qa'"):
         entry.value_for("inference_instance", "qa")
     with pytest.raises(KeyError, match="not a field"):
         entry.value_for("data_capture_location", "dev")
+
+
+def test_an_entry_reaches_the_environments_its_values_name():
+    """A new environment (a qa stack file) gets no entry until the catalog names it; an entry without
+    per-environment values reaches every environment."""
+    partial = changed(RT_CUSTOM, model_name="partial", inference_instance={"dev": "ml.m5.large", "prod": "ml.c5.xlarge"},
+                      data_capture_location={"dev": "bucket/dev", "prod": "s3://bucket/prod"},
+                      endpoint_name={"dev": "partial-dev", "prod": "partial-prod"})
+    everywhere = changed(BATCH_CUSTOM, model_name="everywhere")
+    loaded = validate_catalog(catalog(partial, everywhere), environments=ENVIRONMENTS)
+    first, second = loaded.entries
+    assert first.environments == ("dev", "prod") and second.environments == ()
+    assert first.reaches("prod") and not first.reaches("staging") and second.reaches("staging")
+    assert loaded.reaching("staging") == (second,)
+    assert first.value_for("data_capture_location", "prod") == S3Location("bucket", "prod")
+    assert first.value_for("endpoint_name", "dev") == "partial-dev"
+    with pytest.raises(KeyError, match="does not reach environment 'staging'"):
+        first.value_for("endpoint_name", "staging")
 
 
 def test_s3_locations_in_both_spellings_normalise_alike():
@@ -229,8 +247,11 @@ RULES = [
     # per-environment values
     ("unknown environment", changed(RT_CUSTOM, inference_instance=per_env(lambda e: "ml.m5.large") | {"qa": "x"}),
      [ENTRY + "inference_instance.qa: 'qa' is not an environment of the topology (environments: dev, prod, staging)"]),
-    ("missing environment", changed(RT_CUSTOM, inference_instance={"dev": "ml.m5.large", "staging": "ml.m5.large"}),
-     [ENTRY + "inference_instance gives no value for prod: a per-environment value names every environment"]),
+    ("environments differ between fields", changed(RT_CUSTOM, multi=True,
+                                                   inference_instance={"dev": "ml.m5.large", "staging": "ml.m5.large"}),
+     [ENTRY + "the per-environment values name different environments (inference_instance names dev, staging; "
+              "data_capture_location names dev, prod, staging; endpoint_name names dev, prod, staging): an entry "
+              "reaches the environments its per-environment values name, so each of them names the same ones"]),
     ("bad value in one environment", changed(RT_CUSTOM, multi=True,
                                              inference_instance={"dev": "ml.m5.large", "staging": "ml.m5.large",
                                                                  "prod": "c5.xlarge"}),
@@ -260,8 +281,8 @@ def test_framework_version_must_have_an_image_in_the_region_of_each_environment(
     body = changed(RT_BUILTIN, model_framework="lda", model_framework_version="1")
     assert validate_catalog(catalog(body), regions={"dev": "eu-west-1"}).entries
     (problem,) = problems_of(catalog(body), regions={"dev": "eu-west-1", "prod": "af-south-1"})
-    assert problem.startswith(ENTRY + "model_framework 'lda' version '1' has no SageMaker image in the region of "
-                                      "prod deploys to af-south-1")
+    assert problem.startswith(ENTRY + "model_framework 'lda' version '1' has no SageMaker image in af-south-1, "
+                                      "where prod deploys")
 
 
 def test_kms_keys_are_regional():
@@ -371,3 +392,15 @@ def test_without_a_topology_any_environment_names_are_accepted():
     body = changed(RT_CUSTOM, inference_instance={"qa": "ml.m5.large"})
     (entry,) = validate_catalog(catalog(body), environments=None).entries
     assert entry.value_for("inference_instance", "qa") == "ml.m5.large"
+
+
+def test_the_error_example_in_the_docs_is_what_the_validator_says():
+    block = (ROOT / "docs" / "catalog.md").read_text().split("## Errors", 1)[1].split("```", 2)[1]
+    documented = [line.removeprefix("error: stack dev: ") for line in block.strip().splitlines()]
+    iris = changed(RT_CUSTOM, model_name="iris", endpoint_name="iris")
+    tree = changed(RT_CUSTOM, multi=True, model_name="iris-tree",
+                   inference_instance={"dev": "ml.t2.medium", "staging": "ml.m5.large", "prod": "c5.xlarge"})
+    batch = changed(BATCH_CUSTOM, model_name="iris-batch")
+    duplicate = changed(BATCH_CUSTOM, model_name="Iris")
+    monitor = {"pipeline_type": "byom_data_quality_monitor", "endpoint_name": "iris"}
+    assert problems_of(catalog(iris, tree, batch, duplicate, monitor)) == documented
