@@ -12,7 +12,7 @@ UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' $(LOCK))
 .DEFAULT_GOAL := help
 # No "Entering directory" lines on stdout when make is started by another make (or by a test under one).
 MAKEFLAGS += --no-print-directory
-.PHONY: help run preview preview-json first-run lint test lock clean
+.PHONY: help run preview preview-json first-run lint test lock catalog-files clean
 
 help: ## list the targets (the default goal)
 	@echo "usage: make <target> [STACK=<stack>]   (stacks: the Pulumi.<stack>.yaml files)"
@@ -54,6 +54,9 @@ test: lint ## lint, then the whole test suite
 lock: $(VENV)/.installed ## recompile requirements-dev.lock after editing a requirements file (UPGRADE=1: newest versions)
 	$(UV) pip compile requirements-dev.txt --output-file $(LOCK) --generate-hashes --universal \
 		--python-version 3.11 $(if $(UPGRADE),--upgrade)
+
+catalog-files: $(VENV)/.installed ## regenerate catalog/builtin_frameworks.json (from sagemaker-core) and the catalog's JSON Schema
+	$(PY) -m tools.catalog_files
 
 clean: ## remove the virtualenv, the tools' caches and make run's work files (.run/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .run

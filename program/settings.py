@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from catalog.validate import CatalogError
 from components.names import account_of
 from components.specs import INFERENCE_AUTH_MODES, SOURCE_PROVIDERS, EndpointSpec, PipelineSource, TrainingSpec
+from program.catalog import DEFAULT_CATALOG_FILE, StackCatalog, load_stack_catalog
 
 PROJECT = "mlops"
 # auto: the stack trains (training pipeline, workflow, approval API) when it is the registry environment.
@@ -49,6 +51,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z]{2}(-gov)?-[a-z]+-\d:(\d{12}):model-package/[A-Za-z0-9](-*[A-Za-z0-9]){0,62}/\d+$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_CATALOG_FILE = re.compile(r"^[\w./-]{1,1024}\.json$")
 _BACKEND_URL = re.compile(r"^(https://[\w.-]+(:\d+)?(/\S*)?|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|"
                           r"azblob://\S+|gs://\S+)$")
 
@@ -316,6 +319,9 @@ KEYS: dict[str, Key] = {
                                optional=True),
     "sourceBucket": Key(_string(_BUCKET, "an S3 bucket name"), optional=True),
     "sourceObjectKey": Key(_string(None, "an S3 object key such as sources/model.zip"), optional=True),
+    # model catalog
+    "catalogFile": Key(_string(_CATALOG_FILE, "the path of the model catalog, a .json file, relative to the project "
+                                              "directory (letters, digits and _ . / -)")),
 }
 
 
@@ -394,6 +400,10 @@ class Settings:
     account_resources: bool = True
     """This stack creates what exists once per account and region (API Gateway's CloudWatch logging
     role and setting); exactly one stack per account should."""
+    catalog_file: str = DEFAULT_CATALOG_FILE
+    """``catalogFile``: the model catalog, relative to the project directory."""
+    catalog: StackCatalog = field(default_factory=StackCatalog)
+    """The validated model catalog (``load_settings`` reads it; ``from_raw`` leaves it empty)."""
 
     @property
     def is_registry(self) -> bool:
@@ -505,6 +515,7 @@ class Settings:
             registry_environment=values["registryEnvironment"],
             training_mode=values["training"],
             account_resources=values["accountResources"],
+            catalog_file=values["catalogFile"],
             promotion=PromotionSettings(
                 targets=values["promotionTargets"],
                 branch=values["promotionBranch"],
@@ -635,7 +646,8 @@ def _endpoint_and_promotion_checks(v: Mapping[str, Any], project: str) -> list[s
 
 
 def load_settings() -> Settings:
-    """Read every declared key from the stack's config and validate it (raises SettingsError)."""
+    """Read every declared key from the stack's config and validate it, then the model catalog; raises
+    SettingsError with the problems of both (catalog lines start with the catalog file's name)."""
     import pulumi
     from pulumi.runtime.config import CONFIG, get_config_env
 
@@ -649,4 +661,19 @@ def load_settings() -> Settings:
             raw[full_key[len(namespace):]] = str(pulumi.runtime.get_config(full_key))
         elif full_key.startswith("aws:"):
             provider_keys.append(full_key[len("aws:"):])
-    return Settings.from_raw(raw, stack=pulumi.get_stack(), project=PROJECT, provider_keys=provider_keys)
+    problems: list[str] = []
+    settings = None
+    try:
+        settings = Settings.from_raw(raw, stack=pulumi.get_stack(), project=PROJECT, provider_keys=provider_keys)
+    except SettingsError as error:
+        problems.extend(error.problems)
+    catalog_file = settings.catalog_file if settings else raw.get("catalogFile") or DEFAULT_CATALOG_FILE
+    if settings is not None or _CATALOG_FILE.match(catalog_file):
+        try:
+            catalog = load_stack_catalog(catalog_file, environment=settings.environment if settings else None,
+                                         region=settings.region if settings else None)
+        except CatalogError as error:
+            problems.extend(error.problems)
+    if problems or settings is None:
+        raise SettingsError(problems)
+    return replace(settings, catalog=catalog)

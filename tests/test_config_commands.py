@@ -18,15 +18,42 @@ README = ROOT / "README.md"
 DEFAULT_STACK = "dev"  # the stack the README's deploy section selects
 
 
-def readme_commands() -> list[str]:
-    """Every `pulumi config set` command in the README: lines of code blocks and inline code spans."""
+def _all_readme_commands() -> list[tuple[str, str]]:
+    """(project, command) for every `pulumi config set` in the README: lines of code blocks (after
+    `cd bootstrap` in a block they set the bootstrap program's config) and inline code spans (the
+    bootstrap program's when the key is one of its keys and not the program's)."""
+    from bootstrap.settings import KEYS as BOOTSTRAP_KEYS
+
     text = README.read_text()
-    commands = []
+    commands: list[tuple[str, str]] = []
     for block in re.findall(r"```[^\n]*\n(.*?)```", text, flags=re.S):
-        commands += [line.strip() for line in block.splitlines() if line.strip().startswith("pulumi config set")]
+        project = "mlops"
+        for line in (raw.strip() for raw in block.splitlines()):
+            if line.startswith("cd "):
+                project = "mlops-bootstrap" if line.split()[1].rstrip("/") == "bootstrap" else "mlops"
+            elif line.startswith("pulumi config set"):
+                commands.append((project, line))
     outside = re.sub(r"```.*?```", "", text, flags=re.S)
-    commands += re.findall(r"`(pulumi config set [^`]*)`", outside)
+    for command in re.findall(r"`(pulumi config set [^`]*)`", outside):
+        key = re.sub(r"<[^>]*>", "x", command).split()[-2].split("[")[0].strip("'")
+        own = key in BOOTSTRAP_KEYS and key not in KEYS
+        commands.append(("mlops-bootstrap" if own else "mlops", command))
     return commands
+
+
+def readme_commands() -> list[str]:
+    """The README's `pulumi config set` commands for this program (not the bootstrap program's)."""
+    return [command for project, command in _all_readme_commands() if project == "mlops"]
+
+
+def test_the_readme_bootstrap_commands_set_known_bootstrap_keys():
+    from bootstrap.settings import KEYS as BOOTSTRAP_KEYS
+
+    bootstrap = [command for project, command in _all_readme_commands() if project == "mlops-bootstrap"]
+    assert bootstrap, "the README's bootstrap steps set no config"
+    for command in bootstrap:
+        parsed = parse_config_set(re.sub(r"<[^>]*>", "x", command))
+        assert parsed.key.split(":", 1)[1] in BOOTSTRAP_KEYS, command
 
 
 def _is_template(command: str) -> bool:
@@ -54,10 +81,10 @@ def test_every_concrete_readme_command_gives_a_valid_stack():
     assert by_stack[DEFAULT_STACK], "the README sets no config for its stack"
     for stack, commands in by_stack.items():
         settings = settings_after(stack, commands)
-        # what the commands set is what the program reads
-        for command in commands:
-            if command.key == "mlops:allowedAccountIds" and command.path == (0,):
-                assert settings.account_id == str(command.value)
+        # what the commands set is what the program reads (the last of several settings of the key wins)
+        accounts = [c for c in commands if c.key == "mlops:allowedAccountIds" and c.path == (0,)]
+        if accounts:
+            assert settings.account_id == str(accounts[-1].value)
 
 
 @pytest.mark.parametrize("command", [c for c in readme_commands() if _is_template(c)])

@@ -7,8 +7,8 @@ Runs the program under Pulumi's mocks with the stack's real config (``tools.mock
 recorded resources with the policy pack through its gRPC analyzer interface, as ``pulumi preview
 --policy-pack policies`` would.
 
-Exit codes: 0 success, 1 a mandatory policy violation, 2 invalid stack configuration or a stack without
-a policy configuration (the reason on stderr, one line per problem).
+Exit codes: 0 success, 1 a mandatory policy violation, 2 invalid stack configuration or model catalog
+(``SettingsError``), or a stack without a policy configuration (the reason on stderr, one line per problem).
 """
 
 from __future__ import annotations

@@ -1,0 +1,149 @@
+"""The model catalog in the program: read before any resource, carried on Settings, refused with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from catalog.validate import CatalogError
+from program.catalog import load_stack_catalog, topology_environments
+from program.settings import SettingsError
+from tests.catalog.bodies import catalog, framework_body
+from tools import mockrun, preview
+from tools.mockrun import ROOT, STACKS, run_components, run_program
+
+
+def write(tmp_path, document) -> str:
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def test_catalog_file_is_a_declared_setting_defaulting_to_the_shipped_example():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]["catalogFile"]
+    assert declared["type"] == "string" and declared["default"] == "mlops-config.json"
+    assert (ROOT / declared["default"]).is_file()
+
+
+def test_the_topology_is_the_stack_files_and_this_stack():
+    assert topology_environments(ROOT) == STACKS == ("dev", "prod", "staging")
+    assert topology_environments(ROOT, "qa") == ("dev", "prod", "qa", "staging")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_stack_carries_the_validated_example_catalog(stack):
+    seen = {}
+
+    def build(settings):
+        seen["settings"] = settings
+        return {}
+
+    run_components(stack, build)
+    stack_catalog = seen["settings"].catalog
+    assert stack_catalog.file == "mlops-config.json"
+    assert [e.label for e in stack_catalog.catalog.entries] == [
+        "pipelines[0] (model_name 'iris-xgboost')", "pipelines[1] (model_name 'iris-tree')",
+        "pipelines[2] (model_name 'iris-xgboost-batch')", "pipelines[3] (model_name 'iris-tree-batch')",
+        "pipelines[4] (image builder iris-tree:1.0)"]
+    # per-environment values resolve for this stack's environment
+    capture = stack_catalog.catalog.model("iris-tree").value_for("data_capture_location", stack)
+    assert capture.bucket.startswith(f"mlops-{stack}-")
+    # built-in images resolved by sagemaker-core for the stack's region (never a hand-written registry table)
+    assert set(stack_catalog.builtin_images) == {"iris-xgboost", "iris-xgboost-batch"}
+    for image in stack_catalog.builtin_images.values():
+        assert image.endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
+
+
+def test_entries_create_no_resources_yet(stack_run, tmp_path):
+    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog())})
+    assert sorted((r.type, r.name) for r in empty.resources) == sorted(
+        (r.type, r.name) for r in stack_run("dev").resources)
+
+
+def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):
+    bad = catalog(framework_body("byom_realtime_builtin") | {"inference_instance": "m5.large"},
+                  {"pipeline_type": "byom_model_quality_monitor"})
+    records: list = []
+    with pytest.raises(SettingsError) as error:
+        run_program("dev", overrides={"catalogFile": write(tmp_path, bad)}, records=records)
+    assert records == []
+    source = str(tmp_path / "catalog.json")
+    assert error.value.problems == [
+        f"{source}: pipelines[0] (model_name 'testmodel'): inference_instance = 'm5.large' is invalid: expected a "
+        "SageMaker instance type such as ml.m5.large (ml.<family>.<size>)",
+        f"{source}: pipelines[1]: pipeline_type = 'byom_model_quality_monitor' is not supported yet: model "
+        "monitoring comes with issue 13 (supported now: byom_realtime_builtin, byom_realtime_custom, "
+        "byom_batch_builtin, byom_batch_custom, byom_image_builder)"]
+
+
+def test_settings_and_catalog_problems_are_reported_together(tmp_path):
+    bad = catalog(framework_body("byom_image_builder") | {"image_tag": ""})
+    with pytest.raises(SettingsError) as error:
+        run_program("dev", overrides={"catalogFile": write(tmp_path, bad), "trainingInstanceCount": "0"},
+                    records=[])
+    problems = error.value.problems
+    assert len(problems) == 2
+    assert problems[0].startswith("mlops:trainingInstanceCount = '0' is invalid")
+    assert "image_tag = '' is invalid" in problems[1]
+
+
+def test_the_preview_exits_2_with_one_line_per_catalog_problem(tmp_path, monkeypatch, capsys):
+    bad = catalog(framework_body("byom_batch_custom") | {"model_name": "iris_tree", "inference_instance_count": "0"})
+    path = write(tmp_path, bad)
+    real = mockrun.load_stack_config
+    monkeypatch.setattr(mockrun, "load_stack_config", lambda stack, *args: {**real(stack, *args), "mlops:catalogFile": path})
+    assert preview.main(["--stack", "dev", "--no-policy"]) == preview.EXIT_CONFIG
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.splitlines() == [
+        f"error: stack dev: {path}: pipelines[0] (model_name 'iris_tree'): model_name = 'iris_tree' is invalid: "
+        "expected a SageMaker name: 1 to 63 letters, digits or '-', starting and ending with a letter or digit",
+        f"error: stack dev: {path}: pipelines[0] (model_name 'iris_tree'): inference_instance_count = '0' is "
+        "invalid: expected a whole number from 1 to 20 (a number or a numeric string)"]
+
+
+def test_a_missing_catalog_file_is_a_config_error(tmp_path):
+    with pytest.raises(SettingsError) as error:
+        run_program("dev", overrides={"catalogFile": str(tmp_path / "none.json")}, records=[])
+    (problem,) = error.value.problems
+    assert "none.json: no such file" in problem
+
+
+def test_catalog_file_must_name_a_json_file():
+    with pytest.raises(SettingsError) as error:
+        run_program("dev", overrides={"catalogFile": "mlops-config.yaml"}, records=[])
+    (problem,) = error.value.problems
+    assert problem.startswith("mlops:catalogFile = 'mlops-config.yaml' is invalid: expected the path of the model "
+                              "catalog, a .json file")
+
+
+def test_per_environment_values_must_name_the_topologys_environments(tmp_path):
+    body = framework_body("byom_realtime_custom") | {"inference_instance": {"dev": "ml.m5.large", "qa": "ml.m5.large"}}
+    with pytest.raises(CatalogError) as error:
+        load_stack_catalog(write(tmp_path, catalog(body)), environment="dev", region="eu-west-1")
+    assert [p.split(": ", 2)[2] for p in error.value.problems] == [
+        "inference_instance.qa: 'qa' is not an environment of the topology (environments: dev, prod, staging)"]
+
+
+def test_the_stack_region_must_have_the_builtin_image(tmp_path):
+    body = framework_body("byom_realtime_builtin") | {"model_framework": "lda", "model_framework_version": "1"}
+    path = write(tmp_path, catalog(body))
+    assert load_stack_catalog(path, environment="dev", region="eu-west-1").builtin_images
+    with pytest.raises(CatalogError) as error:
+        load_stack_catalog(path, environment="dev", region="af-south-1")
+    (problem,) = error.value.problems
+    assert "model_framework 'lda' version '1' has no SageMaker image in af-south-1, where dev deploys" in problem
+
+
+def test_sagemaker_core_checks_the_instance_type_too(tmp_path):
+    """The table is per region; at deploy time sagemaker-core also knows which images serve which
+    processors (xgboost 0.90-1 has no GPU image, Graviton serves only some versions)."""
+    body = framework_body("byom_realtime_builtin") | {"inference_instance": "ml.p3.2xlarge"}
+    with pytest.raises(CatalogError) as error:
+        load_stack_catalog(write(tmp_path, catalog(body)), environment="dev", region="eu-west-1")
+    (problem,) = error.value.problems
+    assert problem.endswith("pipelines[0] (model_name 'testmodel'): model_framework 'xgboost' version '0.90-1' has no "
+                            "inference image for ml.p3.2xlarge in eu-west-1 (sagemaker-core: Unsupported processor: "
+                            "gpu)")

@@ -1,0 +1,235 @@
+"""The model catalog's generated files, and the check that they are current.
+
+    python -m tools.catalog_files           # rewrite both files (make catalog-files)
+    python -m tools.catalog_files --check   # exit 1 naming each file that differs from what would be written
+
+- ``catalog/builtin_frameworks.json``: which SageMaker built-in algorithms (``model_framework``) have an
+  inference image for which versions in which regions, as sagemaker-core's ``image_uris`` says. The
+  stdlib validator (``catalog/validate.py``) reads it, so the provisioning Lambda needs no sagemaker-core;
+  the program checks the same pairs with sagemaker-core itself (``program/catalog.py``).
+- ``catalog/mlops-config.schema.json``: the JSON Schema for editors, built from the validator's own field
+  table (patterns, required and allowed fields per type, frameworks) so that the two cannot disagree on
+  what JSON Schema can express.
+
+Regenerate after upgrading sagemaker-core or changing the validator's fields; tests/catalog fail until
+the shipped files equal what this module produces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import sys
+from collections.abc import Iterator
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any
+
+from catalog import validate as v
+from catalog.entries import SUPPORTED_TYPES
+from program.catalog import IMAGE_SCOPE, builtin_image_uri
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORKS_FILE = v.FRAMEWORKS_FILE
+SCHEMA_FILE = ROOT / "catalog" / "mlops-config.schema.json"
+
+BUILTIN_ALGORITHMS = (
+    "blazingtext", "factorization-machines", "forecasting-deepar", "image-classification", "ipinsights",
+    "kmeans", "knn", "lda", "linear-learner", "ntm", "object-detection", "object2vec", "pca",
+    "randomcutforest", "semantic-segmentation", "seq2seq", "xgboost",
+)
+"""The SageMaker built-in algorithms: their inference images serve a ``model.tar.gz`` with no code of
+yours, which is what ``byom_*_builtin`` means in the AWS MLOps Framework. Framework containers
+(sklearn, pytorch, tensorflow, ...) need your inference script: bring those as a custom image."""
+PROBE_INSTANCE_TYPE = "ml.m5.large"
+"""image_uris needs an instance type to choose CPU or GPU images where a version has both."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# builtin_frameworks.json from sagemaker-core
+
+
+@contextlib.contextmanager
+def _cached_endpoint_resolver() -> Iterator[None]:
+    """sagemaker-core re-reads botocore's endpoints.json (~0.1 s) on every ``retrieve``; one resolver for
+    the whole run makes the ~1000 look-ups take seconds instead of minutes. Restored afterwards.
+    (``_botocore_resolver`` is private: sagemaker-core is pinned, and the test suite runs this.)"""
+    from sagemaker.core import common_utils
+
+    original = common_utils._botocore_resolver
+    resolver = original()
+    common_utils._botocore_resolver = lambda: resolver
+    try:
+        yield
+    finally:
+        common_utils._botocore_resolver = original
+
+
+def _candidate_regions(image_uris: Any, framework: str) -> set[str]:
+    regions: set[str] = set()
+    for subtree in image_uris._iter_config_subtrees(framework, IMAGE_SCOPE):
+        regions.update(subtree.get("registries", {}))
+        for config in subtree.get("versions", {}).values():
+            regions.update(config.get("registries", {}))
+    return regions
+
+
+def frameworks_table() -> dict[str, Any]:
+    """framework -> version -> sorted regions in which sagemaker-core resolves an inference image."""
+    from sagemaker.core import image_uris
+
+    table: dict[str, dict[str, list[str]]] = {}
+    with _cached_endpoint_resolver():
+        for framework in BUILTIN_ALGORITHMS:
+            regions = sorted(_candidate_regions(image_uris, framework))
+            versions: dict[str, list[str]] = {}
+            for version in image_uris.list_versions(framework, IMAGE_SCOPE):
+                found = []
+                for region in regions:
+                    try:
+                        builtin_image_uri(framework, version, region, PROBE_INSTANCE_TYPE)
+                    except ValueError:
+                        continue
+                    found.append(region)
+                if found:
+                    versions[version] = found
+            table[framework] = versions
+    return {
+        "description": "SageMaker built-in algorithms with an inference image, per version and region. Generated "
+                       "by `python -m tools.catalog_files` from sagemaker-core; do not edit.",
+        "generated_from": f"sagemaker-core=={installed_version('sagemaker-core')}",
+        "image_scope": IMAGE_SCOPE,
+        "frameworks": table,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# mlops-config.schema.json from the validator's field table
+
+
+def _string(pattern: str, max_length: int) -> dict[str, Any]:
+    """Named groups are Python syntax (``(?P<x>``); JSON Schema patterns are ECMA 262: drop the names."""
+    return {"type": "string", "pattern": re.sub(r"\(\?P<\w+>", "(", pattern), "maxLength": max_length}
+
+
+def _field_schemas(frameworks: list[str]) -> dict[str, dict[str, Any]]:
+    """A schema per field for one plain value (per-environment objects are added around them)."""
+    s3 = r"^(s3://)?[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*'()=+@/-]+$"
+    key = v.OBJECT_KEY.pattern
+    return {
+        "pipeline_type": {"enum": list(SUPPORTED_TYPES)},
+        "model_name": _string(v.SAGEMAKER_NAME.pattern, v.SAGEMAKER_NAME_MAX),
+        "model_framework": {"enum": frameworks},
+        "model_framework_version": {"anyOf": [
+            {"type": "string", "pattern": v.FRAMEWORK_VERSION.pattern, "not": {"const": "latest"}},
+            {"type": "integer", "minimum": 0}]},
+        "model_artifact_location": {"allOf": [_string(key, v.OBJECT_KEY_MAX), {"pattern": r"\.tar\.gz$"}]},
+        "custom_image_uri": _string(v.ECR_IMAGE_URI.pattern, v.ECR_IMAGE_URI_MAX),
+        "model_package_name": _string(v.MODEL_PACKAGE_ARN.pattern, 2048),
+        "inference_instance": _string(v.INSTANCE_TYPE.pattern, 64),
+        "inference_instance_count": {"anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": v.INSTANCE_COUNT_MAX},
+            {"type": "string", "pattern": "^[0-9]{1,6}$"}]},
+        "content_type": _string(v.MEDIA_TYPE.pattern, v.MEDIA_TYPE_MAX),
+        "accept": _string(v.MEDIA_TYPE.pattern, v.MEDIA_TYPE_MAX),
+        "data_capture_location": _string(s3, 512),
+        "endpoint_name": _string(v.SAGEMAKER_NAME.pattern, v.SAGEMAKER_NAME_MAX),
+        "batch_inference_data": _string(s3, 1024),
+        "batch_job_output_location": _string(s3, 1024),
+        "kms_key_arn": _string(v.KMS_KEY_ARN.pattern, 2048),
+        "custom_algorithm_docker": {"allOf": [_string(key, v.OBJECT_KEY_MAX), {"pattern": r"\.zip$"}]},
+        "ecr_repo_name": {**_string(v.ECR_REPOSITORY.pattern, v.ECR_REPOSITORY_MAX), "minLength": 2},
+        "image_tag": _string(v.IMAGE_TAG.pattern, 128),
+    }
+
+
+def _entry_schema(kind: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for name in v.ALLOWED[kind]:
+        if name == "pipeline_type":
+            properties[name] = {"const": kind}
+        elif v.FIELDS[name].per_environment:
+            properties[name] = {"anyOf": [{"$ref": f"#/$defs/fields/{name}"},
+                                          {"$ref": "#/$defs/perEnvironment",
+                                           "additionalProperties": {"$ref": f"#/$defs/fields/{name}"}}]}
+        else:
+            properties[name] = {"$ref": f"#/$defs/fields/{name}"}
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "required": list(v.REQUIRED[kind]),
+                              "additionalProperties": False}
+    if kind != v.IMAGE_BUILDER_TYPE:
+        model = list(v.MODEL_KEYS["builtin" if kind.endswith("_builtin") else "custom"])
+        schema["oneOf"] = [
+            {"required": model, "not": {"required": ["model_package_name"]}},
+            {"required": ["model_package_name"], "not": {"anyOf": [{"required": [k]} for k in model]}},
+        ]
+    return schema
+
+
+def schema_document(frameworks: list[str]) -> dict[str, Any]:
+    """The schema; ``frameworks``: the built-in algorithms of the frameworks table."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mlops model catalog (mlops-config.json)",
+        "description": "Generated by `python -m tools.catalog_files` from catalog/validate.py; do not edit. "
+                       "The validator also checks what JSON Schema cannot express: per-environment keys against "
+                       "the topology, framework/version/region pairs, S3 bucket-name rules, numeric strings' "
+                       "range, overlapping batch locations and unique names. See docs/catalog.md.",
+        "type": "object",
+        "properties": {
+            "$schema": {"type": "string"},
+            "pipelines": {"type": "array", "items": {"$ref": "#/$defs/entry"}},
+        },
+        "required": ["pipelines"],
+        "additionalProperties": False,
+        "$defs": {
+            "entry": {
+                "type": "object",
+                "required": ["pipeline_type"],
+                "properties": {"pipeline_type": {"enum": list(SUPPORTED_TYPES)}},
+                "allOf": [{"if": {"properties": {"pipeline_type": {"const": kind}}},
+                           "then": {"$ref": f"#/$defs/types/{kind}"}} for kind in SUPPORTED_TYPES],
+            },
+            "types": {kind: _entry_schema(kind) for kind in SUPPORTED_TYPES},
+            "perEnvironment": {
+                "description": "One value per environment of the topology: {\"dev\": ..., \"staging\": ..., "
+                               "\"prod\": ...}.",
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": v.ENVIRONMENT.pattern},
+            },
+            "fields": _field_schemas(frameworks),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def expected_files() -> dict[Path, str]:
+    """What both files should hold (the schema lists the frameworks of the freshly generated table)."""
+    table = frameworks_table()
+    return {FRAMEWORKS_FILE: render(table), SCHEMA_FILE: render(schema_document(sorted(table["frameworks"])))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.catalog_files", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report files that are not current")
+    args = parser.parse_args(argv)
+    expected = expected_files()
+    stale = [path for path, text in expected.items() if not path.exists() or path.read_text() != text]
+    if not args.check:
+        for path in stale:
+            path.write_text(expected[path])
+    for path in stale:
+        print(f"{'stale' if args.check else 'rewrote'}: {path.relative_to(ROOT)}", file=sys.stderr)
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
