@@ -26,7 +26,9 @@ NOT_COMMANDS = {
 }
 # Arguments an entry point requires, so that the unknown flag is what it refuses.
 REQUIRED_ARGS = {"integration/run.py": ["--endpoint", "mlops-dev-endpoint", "--region", "eu-west-1"],
-                 "tools/snapshot.py": ["{tmp}/snapshot-out"], "tools/preview.py": ["--stack", "dev"]}
+                 "tools/snapshot.py": ["{tmp}/snapshot-out"], "tools/preview.py": ["--stack", "dev"],
+                 "tools/first_run.py": ["--stack", "dev", "--dry-run"],
+                 "tools/preview_steps.py": ["steps", "{tmp}/preview.json"]}
 MUST_FIND = {"container/train", "container/serve", "container/local_test/make_data.py", "container/bench/bench.py",
              "tools/preview.py", "tools/snapshot.py", "tools/bench_preview.py", "pipeline/build_image.py",
              "integration/run.py", ".ci/run"}

@@ -156,6 +156,23 @@ EVALUATED_AGAINST_RESOURCE: dict[str, str] = {
 }
 _EVALUATED_AGAINST_RESOURCE = {action.lower() for action in EVALUATED_AGAINST_RESOURCE}
 
+# Actions AWS authorises against "*" while another action creates the resource (the resource has no ARN
+# yet): allowed on "*" only in a statement that also grants the creating action and is bound by
+# aws:RequestTag. Every entry says why.
+AUTHORISED_AT_CREATION: dict[str, tuple[str, str]] = {
+    "kms:tagresource": ("kms:createkey", "CreateKey with Tags needs kms:TagResource before the key exists "
+                                         "(KMS developer guide, 'Permissions for tags')"),
+}
+
+
+def _at_creation(action: str, statement: Mapping[str, Any]) -> bool:
+    creating = AUTHORISED_AT_CREATION.get(action.lower())
+    if creating is None:
+        return False
+    actions = {str(a).strip().lower() for a in as_list(statement.get("Action"))}
+    conditions = json.dumps(statement.get("Condition") or {})
+    return creating[0] in actions and "aws:RequestTag/" in conditions
+
 
 def reference_actions(pattern: str) -> list[tuple[str, str]]:
     """``(service:Action, kind)`` of every action of the reference that the IAM action ``pattern`` covers."""
@@ -167,7 +184,8 @@ def reference_actions(pattern: str) -> list[tuple[str, str]]:
     return [(f"{service.lower()}:{n}", kind) for lower, (n, kind) in actions.items() if action_matches(name, lower)]
 
 
-def _action_problems(pattern: str, resources: list[str], identity: bool) -> Iterator[str]:
+def _action_problems(pattern: str, resources: list[str], identity: bool,
+                     statement: Mapping[str, Any] | None = None) -> Iterator[str]:
     covered = reference_actions(pattern)
     if not covered:
         yield f"{pattern} is not an action of the Service Authorization Reference (a typo grants nothing)"
@@ -185,7 +203,7 @@ def _action_problems(pattern: str, resources: list[str], identity: bool) -> Iter
     if arns and without_types and (not wildcard or len(without_types) == len(covered)):
         yield (f"{pattern} has no resource-level permissions, so {', '.join(arns)} grants nothing: grant it on "
                '"*" in a statement of its own')
-    required = [a for a, kind in covered if kind == "r"]
+    required = [a for a, kind in covered if kind == "r" and not _at_creation(a, statement or {})]
     if on_star and required:
         shown = pattern if not wildcard else f"{pattern} (covering {', '.join(required[:3])}{', ...' if len(required) > 3 else ''})"
         yield f'{shown} has a required resource type: name the resources instead of "*"'
@@ -213,7 +231,7 @@ def check_action_resources(resource: Resource, config: Mapping[str, Any]) -> Ite
             for pattern in _actions(statement):
                 if pattern.strip() == "*":
                     continue  # aws-iam-policy-disallow-wildcard-actions
-                for problem in _action_problems(pattern, resources, identity and allow):
+                for problem in _action_problems(pattern, resources, identity and allow, statement):
                     yield f"{where}: {problem}."
 
 
