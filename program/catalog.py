@@ -7,15 +7,16 @@ this module adds what needs the program's context:
   per-environment values must name;
 - this stack's region, in which built-in images and KMS keys must exist;
 - the built-in algorithms' image URIs, resolved with sagemaker-core's ``image_uris`` for this region
-  (never a hand-written table of registry accounts). sagemaker-core is imported only when the catalog
-  has a built-in entry: the import takes seconds.
+  (never a hand-written table of registry accounts) when a component asks for one
+  (`StackCatalog.builtin_image`): the import takes seconds, so loading the catalog (every preview) uses
+  the shipped table for the region check and never imports it.
 
 No resource is created for the entries yet: later components read ``Settings.catalog``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +35,21 @@ class StackCatalog:
     file: str = DEFAULT_CATALOG_FILE
     """The ``catalogFile`` setting: the file the entries come from."""
     catalog: Catalog = field(default_factory=Catalog)
-    builtin_images: Mapping[str, str] = field(default_factory=dict)
-    """model_name -> inference image URI in this stack's region, for the built-in entries that reach this
-    stack's environment and name their framework (entries with ``model_package_name`` take the
-    package's image)."""
+    environment: str | None = None
+    region: str | None = None
+
+    def builtin_image(self, model_name: str) -> str:
+        """The inference image URI of a built-in entry in this stack's region, resolved by sagemaker-core with
+        the entry's instance type (which also refuses e.g. a GPU instance for an image without GPU support);
+        raises ``CatalogError`` naming the entry when there is none. Entries with ``model_package_name``
+        take the package's image and are not asked here."""
+        entry = self.catalog.model(model_name)
+        if not (self.environment and self.region and _names_framework(entry)):
+            raise ValueError(f"{model_name} names no built-in framework for this stack")
+        images, problems = _builtin_images((entry,), self.environment, self.region, self.file)
+        if problems:
+            raise CatalogError(problems)
+        return images[entry.model_name]
 
 
 def topology_environments(root: Path = ROOT, current: str | None = None) -> tuple[str, ...]:
@@ -56,10 +68,11 @@ def builtin_image_uri(framework: str, version: str, region: str, instance_type: 
                                instance_type=instance_type)
 
 
-def _builtin_images(catalog: Catalog, environment: str, region: str, source: str) -> tuple[dict[str, str], list[str]]:
+def _builtin_images(entries: Iterable[ModelEntry], environment: str, region: str,
+                    source: str) -> tuple[dict[str, str], list[str]]:
     images: dict[str, str] = {}
     problems: list[str] = []
-    for entry in catalog.models:
+    for entry in entries:
         if not (_names_framework(entry) and entry.reaches(environment)):
             continue
         framework = entry.value_for("model_framework", environment)
@@ -92,9 +105,4 @@ def load_stack_catalog(catalog_file: str, *, environment: str | None, region: st
     regions = {environment: region} if environment and region else None
     catalog = load_catalog_file(path, environments=topology_environments(root, environment), regions=regions,
                                 source=catalog_file)
-    if not (environment and region):
-        return StackCatalog(file=catalog_file, catalog=catalog)
-    images, problems = _builtin_images(catalog, environment, region, catalog_file)
-    if problems:
-        raise CatalogError(problems)
-    return StackCatalog(file=catalog_file, catalog=catalog, builtin_images=images)
+    return StackCatalog(file=catalog_file, catalog=catalog, environment=environment, region=region)

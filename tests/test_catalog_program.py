@@ -51,9 +51,8 @@ def test_each_stack_carries_the_validated_example_catalog(stack):
     capture = stack_catalog.catalog.model("iris-tree").value_for("data_capture_location", stack)
     assert capture.bucket.startswith(f"mlops-{stack}-")
     # built-in images resolved by sagemaker-core for the stack's region (never a hand-written registry table)
-    assert set(stack_catalog.builtin_images) == {"iris-xgboost", "iris-xgboost-batch"}
-    for image in stack_catalog.builtin_images.values():
-        assert image.endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
+    for name in ("iris-xgboost", "iris-xgboost-batch"):
+        assert stack_catalog.builtin_image(name).endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
 
 
 def test_entries_create_no_resources_yet(stack_run, tmp_path):
@@ -130,7 +129,7 @@ def test_per_environment_values_must_name_the_topologys_environments(tmp_path):
 def test_the_stack_region_must_have_the_builtin_image(tmp_path):
     body = framework_body("byom_realtime_builtin") | {"model_framework": "lda", "model_framework_version": "1"}
     path = write(tmp_path, catalog(body))
-    assert load_stack_catalog(path, environment="dev", region="eu-west-1").builtin_images
+    assert load_stack_catalog(path, environment="dev", region="eu-west-1").builtin_image("testmodel")
     with pytest.raises(CatalogError) as error:
         load_stack_catalog(path, environment="dev", region="af-south-1")
     (problem,) = error.value.problems
@@ -138,12 +137,25 @@ def test_the_stack_region_must_have_the_builtin_image(tmp_path):
 
 
 def test_sagemaker_core_checks_the_instance_type_too(tmp_path):
-    """The table is per region; at deploy time sagemaker-core also knows which images serve which
-    processors (xgboost 0.90-1 has no GPU image, Graviton serves only some versions)."""
+    """The table is per region; when the image is resolved sagemaker-core also knows which images serve
+    which processors (xgboost 0.90-1 has no GPU image, Graviton serves only some versions)."""
     body = framework_body("byom_realtime_builtin") | {"inference_instance": "ml.p3.2xlarge"}
+    stack_catalog = load_stack_catalog(write(tmp_path, catalog(body)), environment="dev", region="eu-west-1")
     with pytest.raises(CatalogError) as error:
-        load_stack_catalog(write(tmp_path, catalog(body)), environment="dev", region="eu-west-1")
+        stack_catalog.builtin_image("testmodel")
     (problem,) = error.value.problems
     assert problem.endswith("pipelines[0] (model_name 'testmodel'): model_framework 'xgboost' version '0.90-1' has no "
                             "inference image for ml.p3.2xlarge in eu-west-1 (sagemaker-core: Unsupported processor: "
                             "gpu)")
+
+
+def test_loading_the_catalog_never_imports_sagemaker_core():
+    """The import takes seconds; the preview checks regions with the shipped table (issue 15, item 10)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from program.catalog import load_stack_catalog; "
+            "c = load_stack_catalog('mlops-config.json', environment='dev', region='eu-west-1'); "
+            "print(len(c.catalog.entries), 'sagemaker.core' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["5", "False"], result.stderr
