@@ -16,7 +16,6 @@ No resource is created for the entries yet: later components read ``Settings.cat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,12 +43,9 @@ class StackCatalog:
         raises ``CatalogError`` naming the entry when there is none. Entries with ``model_package_name``
         take the package's image and are not asked here."""
         entry = self.catalog.model(model_name)
-        if not (self.environment and self.region and _names_framework(entry)):
+        if not (self.environment and self.region and _names_framework(entry) and entry.reaches(self.environment)):
             raise ValueError(f"{model_name} names no built-in framework for this stack")
-        images, problems = _builtin_images((entry,), self.environment, self.region, self.file)
-        if problems:
-            raise CatalogError(problems)
-        return images[entry.model_name]
+        return _builtin_image(entry, self.environment, self.region, self.file)
 
 
 def topology_environments(root: Path = ROOT, current: str | None = None) -> tuple[str, ...]:
@@ -68,23 +64,16 @@ def builtin_image_uri(framework: str, version: str, region: str, instance_type: 
                                instance_type=instance_type)
 
 
-def _builtin_images(entries: Iterable[ModelEntry], environment: str, region: str,
-                    source: str) -> tuple[dict[str, str], list[str]]:
-    images: dict[str, str] = {}
-    problems: list[str] = []
-    for entry in entries:
-        if not (_names_framework(entry) and entry.reaches(environment)):
-            continue
-        framework = entry.value_for("model_framework", environment)
-        version = entry.value_for("model_framework_version", environment)
-        instance = entry.value_for("inference_instance", environment)
-        try:
-            images[entry.model_name] = builtin_image_uri(framework, version, region, instance)
-        except ValueError as error:  # its first sentence; the rest advises upgrading the SDK
-            reason = str(error).split(". ")[0][:200]
-            problems.append(f"{source}: {entry.label}: model_framework {framework!r} version {version!r} has no "
-                            f"inference image for {instance} in {region} (sagemaker-core: {reason})")
-    return images, problems
+def _builtin_image(entry: ModelEntry, environment: str, region: str, source: str) -> str:
+    framework = entry.value_for("model_framework", environment)
+    version = entry.value_for("model_framework_version", environment)
+    instance = entry.value_for("inference_instance", environment)
+    try:
+        return builtin_image_uri(framework, version, region, instance)
+    except ValueError as error:  # its first sentence; the rest advises upgrading the SDK
+        reason = str(error).split(". ")[0][:200]
+        raise CatalogError([f"{source}: {entry.label}: model_framework {framework!r} version {version!r} has no "
+                            f"inference image for {instance} in {region} (sagemaker-core: {reason})"]) from None
 
 
 def _names_framework(entry: ModelEntry) -> bool:

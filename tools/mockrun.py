@@ -43,7 +43,9 @@ def project_name(root: Path = ROOT) -> str:
 
 def stack_names(root: Path = ROOT) -> tuple[str, ...]:
     """The stacks that have a stack file (``Pulumi.<stack>.yaml``), sorted: a new stack is a new file."""
-    return tuple(sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml")))
+    from program.catalog import topology_environments
+
+    return topology_environments(root)
 
 
 STACKS = stack_names()
