@@ -9,6 +9,7 @@ string itself, so the two sides cannot drift apart. ARNs are built by ``Names.ar
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -27,6 +28,23 @@ WORKFLOW_PREFIX = "workflow"
 """What the training workflow writes: models, evaluation output; promoted endpoints read models here."""
 DATA_CAPTURE_PREFIX = "data-capture"
 """Where endpoints capture requests and responses, one folder per endpoint."""
+
+
+SAGEMAKER_NAME_MAX = 63
+"""SageMaker names (models, endpoints, groups, jobs): ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``."""
+CATALOG_INFIX = "byom"
+"""Every name of a catalog entry's resources carries it, so no ``model_name`` can collide with a name of
+the trained model's resources (``mlops-dev-endpoint`` vs an entry named ``endpoint``)."""
+
+
+def short_name(*parts: str, limit: int = SAGEMAKER_NAME_MAX) -> str:
+    """``parts`` joined with ``-``; longer than ``limit``, cut and ended with 8 hex digits of a hash of the
+    whole, so distinct long names stay distinct and every name stays within the service's limit."""
+    name = "-".join(parts)
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:limit - 9].rstrip('-')}-{digest}"
 
 
 def account_of(arn: str) -> str:
@@ -204,3 +222,22 @@ class Names:
     @property
     def promotion_tests_role_arn(self) -> str:
         return self.role_arn(self.promotion_tests_role)
+
+    # --- model catalog (mlops-config.json) -----------------------------------------------------------
+
+    def catalog_name(self, model_name: str, kind: str, *, limit: int = SAGEMAKER_NAME_MAX) -> str:
+        """A name of one catalog entry's resource: ``mlops-dev-byom-<model_name>-<kind>``, within ``limit``
+        (63 for SageMaker, 64 for IAM roles, 80 for state machines)."""
+        return short_name(self.prefix, CATALOG_INFIX, model_name, kind, limit=limit)
+
+    def catalog_package_group(self, model_name: str) -> str:
+        """The model package group of a catalog entry (in the registry stack): uploads of its
+        ``model_artifact_location`` are registered here, approved, and promoted from here."""
+        return self.catalog_name(model_name, "models")
+
+    def catalog_package_group_arn(self, model_name: str) -> str:
+        return self.sagemaker_arn(f"model-package-group/{self.catalog_package_group(model_name)}")
+
+    def catalog_endpoint(self, model_name: str) -> str:
+        """The default endpoint of a real-time catalog entry (its ``endpoint_name`` overrides it)."""
+        return self.catalog_name(model_name, "endpoint")

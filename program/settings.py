@@ -254,6 +254,25 @@ class Key:
     """Set item by item: ``pulumi config set --path '<key>[0]' <value>``."""
 
 
+def _packages(raw: str) -> tuple[tuple[str, str], ...]:
+    """``catalogPackages``: ``{"<model_name>": "<versioned model package ARN>", ...}``, the package each
+    catalog entry serves in this stack (promotion sets it for its run; the stack file pins one for the
+    offline preview). Which names are catalog entries is checked with the catalog."""
+    allowed = ('an object {"<model_name>": "<versioned model package ARN>", ...} '
+               '(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)')
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _Invalid(allowed) from None
+    if not isinstance(value, dict):
+        raise _Invalid(allowed)
+    problems = [f"{name!r}: {arn!r} is not a versioned model package ARN"
+                for name, arn in value.items() if not isinstance(arn, str) or not _MODEL_PACKAGE_ARN.match(arn)]
+    if problems:
+        raise _Invalid(f"{allowed}; " + "; ".join(problems[:10]))
+    return tuple(sorted(value.items()))
+
+
 KEYS: dict[str, Key] = {
     # identity and accounts
     "environment": Key(_string(_ENVIRONMENT, _ENVIRONMENT_ALLOWED)),
@@ -320,6 +339,7 @@ KEYS: dict[str, Key] = {
     "sourceBucket": Key(_string(_BUCKET, "an S3 bucket name"), optional=True),
     "sourceObjectKey": Key(_string(None, "an S3 object key such as sources/model.zip"), optional=True),
     # model catalog
+    "catalogPackages": Key(_packages),
     "catalogFile": Key(_string(_CATALOG_FILE, "the path of the model catalog, a .json file, relative to the project "
                                               "directory (letters, digits and _ . / -)")),
 }
@@ -404,6 +424,8 @@ class Settings:
     """``catalogFile``: the model catalog, relative to the project directory."""
     catalog: StackCatalog = field(default_factory=StackCatalog)
     """The validated model catalog (``load_settings`` reads it; ``from_raw`` leaves it empty)."""
+    catalog_packages: tuple[tuple[str, str], ...] = ()
+    """``catalogPackages``: (model_name, package ARN) pairs pinning what catalog entries serve here."""
 
     @property
     def is_registry(self) -> bool:
@@ -516,6 +538,7 @@ class Settings:
             training_mode=values["training"],
             account_resources=values["accountResources"],
             catalog_file=values["catalogFile"],
+            catalog_packages=values["catalogPackages"],
             promotion=PromotionSettings(
                 targets=values["promotionTargets"],
                 branch=values["promotionBranch"],
@@ -674,6 +697,24 @@ def load_settings() -> Settings:
                                          region=settings.region if settings else None)
         except CatalogError as error:
             problems.extend(error.problems)
+    if settings is not None and not problems:
+        problems.extend(_catalog_package_checks(settings, catalog, PROJECT))
     if problems or settings is None:
         raise SettingsError(problems)
     return replace(settings, catalog=catalog)
+
+
+def _catalog_package_checks(settings: Settings, catalog: StackCatalog, project: str) -> list[str]:
+    """``catalogPackages`` pins only model entries that reach this stack, with packages of the registry."""
+    problems = []
+    reaching = {e.model_name for e in catalog.catalog.models if e.reaches(settings.environment)}
+    registry = settings.endpoint.registry_account_id or settings.account_id
+    for model_name, arn in settings.catalog_packages:
+        if model_name not in reaching:
+            problems.append(f"{project}:catalogPackages.{model_name} is invalid: {catalog.file} has no model entry "
+                            f"{model_name!r} reaching environment {settings.environment!r} (entries here: "
+                            f"{', '.join(sorted(reaching)) or 'none'})")
+        elif account_of(arn) != registry:
+            problems.append(f"{project}:catalogPackages.{model_name} = {arn!r} is invalid: the package is in account "
+                            f"{account_of(arn)} but the model registry is in account {registry}")
+    return problems

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import runpy
 import sys
@@ -364,6 +365,8 @@ def _run_under_mocks(stack: str, program: Callable[[], Any], *, config: Mapping[
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
+    from program.catalog_packages import OFFLINE_VARIABLE
+
     values = dict(config) if config is not None else load_stack_config(stack, root)
     for key, value in (overrides or {}).items():
         full = key if ":" in key else f"{project}:{key}"
@@ -376,6 +379,8 @@ def _run_under_mocks(stack: str, program: Callable[[], Any], *, config: Mapping[
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    offline_before = os.environ.get(OFFLINE_VARIABLE)
+    os.environ[OFFLINE_VARIABLE] = "1"  # the program looks nothing up in AWS (program/catalog_packages.py)
     try:
         pulumi.runtime.reset_options(project=project, stack=stack)
         mocks = _make_mocks(ctx)
@@ -389,6 +394,10 @@ def _run_under_mocks(stack: str, program: Callable[[], Any], *, config: Mapping[
         _sync_await(run_pulumi_func(program))
         outputs = _sync_await(_resolve_stack_outputs())
     finally:
+        if offline_before is None:
+            os.environ.pop(OFFLINE_VARIABLE, None)
+        else:
+            os.environ[OFFLINE_VARIABLE] = offline_before
         pulumi.runtime.reset_options()
         asyncio.set_event_loop(None)
         loop.close()
