@@ -35,7 +35,8 @@ class FoundationArgs:
 
 
 class Foundation(pulumi.ComponentResource):
-    """KMS key (rotating) and an S3 bucket that is encrypted, versioned, private and TLS-only."""
+    """KMS key (rotating) and an S3 bucket that is encrypted, versioned, private and TLS-only, and sends
+    its events to EventBridge."""
 
     kms_key_arn: pulumi.Output[str]
     kms_key_id: pulumi.Output[str]
@@ -84,6 +85,10 @@ class Foundation(pulumi.ComponentResource):
             rules=[{"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
                     "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
+        # Every upload the platform reacts to (catalog images, models, batch input) is routed by EventBridge
+        # rules on "Object Created" events, so the bucket's one notification configuration sends all of its
+        # events there and no component needs its own (S3 keeps one configuration per bucket).
+        aws.s3.BucketNotification(f"{name}-bucket-events", bucket=bucket.id, eventbridge=True, opts=child)
         bucket_statements: list[dict[str, Any]] = [{
             "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
