@@ -1,4 +1,5 @@
-"""The ECR repository for the training (and serving) image: scanned, immutable tags, bounded history.
+"""An ECR repository for the training (and serving) image, or a catalog image: scanned, immutable tags,
+bounded history.
 
 Images are tagged with the full commit SHA by the training pipeline's build (``pipeline/build_image.py``),
 so a tag always names exactly one commit and, because tags are immutable, exactly one image.
@@ -29,6 +30,9 @@ class ModelImageRepositoryArgs:
     """Untagged images (failed or interrupted pushes) expire after this many days."""
     reader_role_arns: Sequence[str] = ()
     """Roles in other accounts (promoted endpoints' execution roles) that may pull images."""
+    name: str | None = None
+    """The repository's name; None: ``names.image_repository``, the training image's. A catalog image builder
+    names its own (``ecr_repo_name``)."""
 
 
 def lifecycle_policy(keep_images: int, untagged_days: int) -> str:
@@ -67,7 +71,7 @@ class ModelImageRepository(pulumi.ComponentResource):
         super().__init__("mlops:registry:ModelImageRepository", name, None, opts)
         repo = aws.ecr.Repository(
             f"{name}-repo",
-            name=args.ctx.names.image_repository,
+            name=args.name or args.ctx.names.image_repository,
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "KMS", "kms_key": args.ctx.kms_key_arn}],

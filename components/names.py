@@ -10,6 +10,7 @@ string itself, so the two sides cannot drift apart. ARNs are built by ``Names.ar
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -31,6 +32,8 @@ DATA_CAPTURE_PREFIX = "data-capture"
 
 
 SAGEMAKER_NAME_MAX = 63
+IAM_ROLE_NAME_MAX = 64
+"""IAM role names (and EventBridge rule names): at most 64 characters."""
 """SageMaker names (models, endpoints, groups, jobs): ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``."""
 CATALOG_INFIX = "byom"
 """Every name of a catalog entry's resources carries it, so no ``model_name`` can collide with a name of
@@ -122,6 +125,14 @@ class Names:
 
     def codepipeline_arn(self, pipeline_name: str) -> str:
         return self.arn("codepipeline", pipeline_name)
+
+    def event_rule_arn(self, rule_name: str) -> str:
+        """An EventBridge rule on the account's default event bus."""
+        return self.arn("events", f"rule/{rule_name}")
+
+    def ecr_repository_url(self, repository: str) -> str:
+        """``<account>.dkr.ecr.<region>.amazonaws.com/<repository>``: what ECR returns as the repository's URL."""
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{repository}"
 
     def state_machine_arn_of(self, state_machine: str) -> str:
         return self.arn("states", f"stateMachine:{state_machine}")
@@ -241,3 +252,18 @@ class Names:
     def catalog_endpoint(self, model_name: str) -> str:
         """The default endpoint of a real-time catalog entry (its ``endpoint_name`` overrides it)."""
         return self.catalog_name(model_name, "endpoint")
+
+    def catalog_image_uri(self, repository: str, tag: str) -> str:
+        """The image a ``byom_image_builder`` entry builds (``ecr_repo_name``, ``image_tag``), on the names of the
+        registry stack that builds it: ``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>``, exactly
+        what a custom entry's ``custom_image_uri`` names to use it."""
+        return f"{self.ecr_repository_url(repository)}:{tag}"
+
+    def catalog_image_name(self, repository: str, tag: str, kind: str, *, limit: int = IAM_ROLE_NAME_MAX) -> str:
+        """A name of the resources that build one catalog image (project, roles, rules):
+        ``mlops-dev-byom-<repository>-<tag>-<hash>-<kind>``. Characters CodeBuild, IAM and EventBridge names do
+        not accept (``/``, ``.``, ``_``) become ``-``; the 8 hex digits of a hash of ``<repository>:<tag>`` keep
+        names that read alike apart (``a.b:1`` and ``a-b:1``, ``a-b:c`` and ``a:b-c``)."""
+        readable = re.sub(r"[^A-Za-z0-9]+", "-", f"{repository}-{tag}").strip("-")
+        digest = hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()[:8]
+        return short_name(self.prefix, CATALOG_INFIX, readable, digest, kind, limit=limit)

@@ -26,7 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.codebuild import pipeline_build_project
+from components.codebuild import STANDARD_IMAGE, docker_build_environment, pipeline_build_project
 from components.context import StackContext
 from components.iam import service_role, statement
 from components.pipeline_source import SOURCE_ARTIFACT, source_action, source_kind, source_statements
@@ -56,7 +56,7 @@ class TrainingPipelineArgs:
     data_buckets: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     """Buckets the data manifest may point to (those the workflow can read). Empty: the artifact bucket."""
     trigger_paths: Sequence[str] = TRIGGER_PATHS
-    build_image: str = "aws/codebuild/standard:7.0"
+    build_image: str = STANDARD_IMAGE
     build_compute_type: str = "BUILD_GENERAL1_SMALL"
     build_timeout_minutes: int = 30
 
@@ -125,21 +125,11 @@ class TrainingPipeline(pulumi.ComponentResource):
             statements=statements, buildspec=BUILDSPEC_PATH, build_timeout_minutes=a.build_timeout_minutes,
             own_logs_sid="WriteBuildLogs", own_log_streams=":log-stream:*", s3_logs={"status": "DISABLED"},
             queued_timeout=60,
-            environment={
-                "type": "LINUX_CONTAINER",
-                "compute_type": a.build_compute_type,
-                "image": a.build_image,
-                "image_pull_credentials_type": "CODEBUILD",
-                # Required by `docker build` (the Docker daemon runs inside the build container); the
-                # build runs only this repository's buildspec and Dockerfile.
-                "privileged_mode": True,
-                "environment_variables": [
-                    {"name": "IMAGE_REPOSITORY_URI", "value": a.repository_url, "type": "PLAINTEXT"},
-                    {"name": "SOURCE_KIND", "value": source_kind(a.source).revision_kind, "type": "PLAINTEXT"},
-                    {"name": "ALLOWED_DATA_BUCKETS", "type": "PLAINTEXT",
-                     "value": pulumi.Output.all(*data_buckets).apply(lambda names: ",".join(names))},
-                ],
-            },
+            environment=docker_build_environment({
+                "IMAGE_REPOSITORY_URI": a.repository_url,
+                "SOURCE_KIND": source_kind(a.source).revision_kind,
+                "ALLOWED_DATA_BUCKETS": pulumi.Output.all(*data_buckets).apply(lambda names: ",".join(names)),
+            }, image=a.build_image, compute_type=a.build_compute_type),
             # Docker layer cache on the build host (best effort: it survives only while hosts are reused).
             cache={"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]},
         )

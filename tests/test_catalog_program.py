@@ -55,10 +55,23 @@ def test_each_stack_carries_the_validated_example_catalog(stack):
         assert stack_catalog.builtin_image(name).endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
 
 
-def test_entries_create_no_resources_yet(stack_run, tmp_path):
-    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog())})
-    assert sorted((r.type, r.name) for r in empty.resources) == sorted(
-        (r.type, r.name) for r in stack_run("dev").resources)
+@pytest.mark.parametrize("stack", STACKS)
+def test_entries_add_only_their_own_resources(stack, stack_run, tmp_path):
+    """The shipped catalog adds to a stack only resources named for the catalog (``-byom-``), and removes
+    nothing: without entries the stack is what it was before the catalog. dev (the registry) builds the image
+    entry's image; entries that create nothing yet add nothing."""
+    empty = run_program(stack, overrides={"catalogFile": write(tmp_path, catalog()), "catalogPackages": "{}"})
+    before = {(r.type, r.name) for r in empty.resources}
+    after = {(r.type, r.name) for r in stack_run(stack).resources}
+    assert before <= after
+    added = after - before
+    assert all("-byom-" in name for _, name in added), sorted(added)
+    components = {(t, n) for t, n in added if not t.startswith("aws:")}
+    if stack == "dev":
+        assert components == {("mlops:catalog:ImageBuild", "mlops-dev-byom-image-iris-tree:1.0"),
+                              ("mlops:registry:ModelImageRepository", "mlops-dev-byom-image-iris-tree")}
+    else:
+        assert components == set()
 
 
 def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):

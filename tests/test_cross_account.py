@@ -35,12 +35,16 @@ def test_registry_key_decrypts_for_them_only_through_s3_and_ecr(stack_run):
                                                                    "ecr.eu-west-1.amazonaws.com"]
 
 
-def test_registry_image_repository_lets_them_pull(stack_run):
-    policy = json.loads(stack_run("dev").one(Token.ECR_REPOSITORY_POLICY).inputs["policy"])
-    (statement,) = policy["Statement"]
-    assert statement["Principal"] == {"AWS": ROOTS}
-    assert statement["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": READERS}}
+def test_registry_image_repositories_let_them_pull(stack_run):
+    """The training image's repository and each catalog image's (mlops-config.json builds iris-tree)."""
+    dev = stack_run("dev")
+    policies = dev.by_type(Token.ECR_REPOSITORY_POLICY)
+    assert sorted(p.inputs["repository"] for p in policies) == ["iris-tree", "mlops-dev-model"]
+    for policy in policies:
+        (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+        assert statement["Principal"] == {"AWS": ROOTS}
+        assert statement["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+        assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": READERS}}
 
 
 def test_reader_roles_are_the_ones_the_endpoints_create(stack_run):
