@@ -84,6 +84,9 @@ class Foundation(pulumi.ComponentResource):
             rules=[{"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
                     "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
+        # S3 sends every object event of the bucket to EventBridge (the account's default bus), where rules
+        # select what they react to: an upload under a batch entry's batch_inference_data starts its pipeline.
+        aws.s3.BucketNotification(f"{name}-bucket-notifications", bucket=bucket.id, eventbridge=True, opts=child)
         bucket_statements: list[dict[str, Any]] = [{
             "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
