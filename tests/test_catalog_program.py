@@ -55,10 +55,15 @@ def test_each_stack_carries_the_validated_example_catalog(stack):
         assert stack_catalog.builtin_image(name).endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
 
 
-def test_entries_create_no_resources_yet(stack_run, tmp_path):
-    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog())})
-    assert sorted((r.type, r.name) for r in empty.resources) == sorted(
-        (r.type, r.name) for r in stack_run("dev").resources)
+def test_of_the_entries_only_the_batch_ones_create_resources_yet(stack_run, tmp_path):
+    """Batch entries become batch pipelines (tests/test_catalog_batch.py); the other kinds come next."""
+    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog()), "catalogPackages": "{}"})
+    added = {(r.type, r.name) for r in stack_run("dev").resources} - {(r.type, r.name) for r in empty.resources}
+    assert {name for _, name in added if not name.startswith(("mlops-dev-batch-iris-xgboost-batch",
+                                                              "mlops-dev-batch-iris-tree-batch",
+                                                              "mlops-dev-batch-notify"))} == set()
+    assert ("mlops:catalog:BatchPipeline", "mlops-dev-batch-iris-xgboost-batch") in added
+    assert {(r.type, r.name) for r in empty.resources} <= {(r.type, r.name) for r in stack_run("dev").resources}
 
 
 def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):
