@@ -116,10 +116,10 @@ class BatchAccess:
 
 
 def _unique(items: Sequence[pulumi.Input[str]]) -> list[pulumi.Input[str]]:
-    """``items`` without repeats of the same plain string (Outputs are kept: they cannot be compared)."""
+    """``items`` without repeats: equal strings, or the same Output (different Outputs cannot be compared)."""
     seen: list[pulumi.Input[str]] = []
     for item in items:
-        if not (isinstance(item, str) and item in seen):
+        if not any(item is other or (isinstance(item, str) and item == other) for other in seen):
             seen.append(item)
     return seen
 

@@ -65,7 +65,7 @@ def build_batch(ctx: StackContext, settings: Settings) -> dict[str, Any]:
             opts=ctx.opts)
         pipelines[entry.model_name] = {"stateMachineArn": pipeline.state_machine_arn, "input": pipeline.input_uri,
                                        "output": pipeline.output_uri}
-    return {"catalogBatchPipelines": pipelines}
+    return {"catalogBatchPipelines": pulumi.Output.from_input(pipelines)}
 
 
 def _package_sources(ctx: StackContext, settings: Settings, registry: Names, entry: ModelEntry,
