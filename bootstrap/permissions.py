@@ -98,6 +98,7 @@ def _storage(s: Scope) -> list[dict[str, Any]]:
         "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
         "s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls",
         "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
+        "s3:GetBucketNotification", "s3:PutBucketNotification",
     ]
     key_actions = [
         "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
@@ -282,6 +283,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("storage",),
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ("storage",),
     "aws:s3/bucketVersioning:BucketVersioning": ("storage",),
+    "aws:s3/bucketNotification:BucketNotification": ("storage",),
     "aws:apigateway/account:Account": ("api", "iam"),
     # Notifications, events, logs, alarms
     "aws:sns/topic:Topic": ("messaging",),

@@ -24,7 +24,7 @@ _MODEL_COMMON = ("pipeline_type", "model_name", "inference_instance", "inference
 _BUILTIN = ("model_framework", "model_framework_version")
 _CUSTOM = ("custom_image_uri",)
 _REALTIME = ("data_capture_location", "endpoint_name")
-_BATCH = ("batch_inference_data", "batch_job_output_location")
+_BATCH = ("batch_inference_data", "batch_job_output_location", "batch_schedule")
 
 FIELDS_OF: dict[str, tuple[str, ...]] = {
     "byom_realtime_builtin": (*_MODEL_COMMON, *_BUILTIN, *_REALTIME),
@@ -140,6 +140,9 @@ class ModelEntry(_Entry):
     endpoint_name: EnvValue[str] | None = None
     batch_inference_data: EnvValue[S3Location] | None = None
     batch_job_output_location: EnvValue[S3Location] | None = None
+    batch_schedule: EnvValue[str] | None = None
+    """An EventBridge schedule expression (``cron(...)`` / ``rate(...)``) on which the batch pipeline also
+    transforms everything under ``batch_inference_data``; None: uploads start it only."""
 
     @property
     def label(self) -> str:

@@ -81,6 +81,16 @@ MEDIA_TYPE = re.compile(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 MEDIA_TYPE_MAX = 256
 FRAMEWORK_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}$")
 INSTANCE_COUNT_MAX = 20
+# EventBridge schedule expressions (events PutRule ScheduleExpression, at most 256 characters).
+SCHEDULE_MAX = 256
+RATE = re.compile(r"^rate\((?P<value>[1-9][0-9]{0,5}) (?P<unit>minutes?|hours?|days?)\)$")
+CRON = re.compile(r"^cron\((?P<fields>[^()]*)\)$")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("minutes", 0, 59, ()), ("hours", 0, 23, ()), ("day-of-month", 1, 31, ()), ("month", 1, 12, _MONTHS),
+    ("day-of-week", 1, 7, _WEEKDAYS), ("year", 1970, 2199, ()),
+)
 
 
 class CatalogError(ValueError):
@@ -237,6 +247,65 @@ def _object_key(suffix: str, example: str) -> Parser:
     return parse
 
 
+_SCHEDULE_ALLOWED = ("an EventBridge schedule expression: rate(<n> <unit>) with the unit minute, hour or day (singular "
+                     "for 1, plural above: rate(1 day), rate(6 hours)), or cron(<minutes> <hours> <day-of-month> "
+                     "<month> <day-of-week> <year>) with '?' in exactly one of day-of-month and day-of-week, such as "
+                     "cron(0 2 * * ? *) (every day at 02:00 UTC)")
+
+
+def _cron_item(item: str, field: tuple[str, int, int, tuple[str, ...]]) -> bool:
+    """One comma-separated item of a cron field: *, a value, a range, a step, or the field's specials."""
+    name, low, high, names = field
+
+    def value(text: str) -> bool:
+        return text.upper() in names or (text.isdigit() and len(text) <= 4 and low <= int(text) <= high)
+
+    if item == "*":
+        return True
+    if name == "day-of-month" and (item in ("L", "LW") or (item.endswith("W") and value(item[:-1]))):
+        return True
+    if name == "day-of-week":
+        if item == "L" or (item.endswith("L") and value(item[:-1])):
+            return True
+        if "#" in item:
+            day, _, nth = item.partition("#")
+            return value(day) and nth in ("1", "2", "3", "4", "5")
+    base, slash, step = item.partition("/")
+    if slash and not (step.isdigit() and len(step) <= 4 and 1 <= int(step) <= high):
+        return False
+    if slash and base == "*":
+        return True
+    start, dash, end = base.partition("-")
+    return value(start) and value(end) if dash else value(base)
+
+
+def _schedule(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > SCHEDULE_MAX:
+        raise _Invalid(_SCHEDULE_ALLOWED)
+    rate = RATE.match(value)
+    if rate:
+        if (rate.group("value") == "1") != (not rate.group("unit").endswith("s")):
+            raise _Invalid(_SCHEDULE_ALLOWED + "; the unit is singular for 1 and plural above")
+        return value
+    cron = CRON.match(value)
+    if not cron:
+        raise _Invalid(_SCHEDULE_ALLOWED)
+    fields = cron.group("fields").split(" ")
+    if len(fields) != len(_CRON_FIELDS):
+        raise _Invalid(f"{_SCHEDULE_ALLOWED}; this cron expression has {len(fields)} fields separated by single "
+                       f"spaces, not {len(_CRON_FIELDS)}")
+    for text, field in zip(fields, _CRON_FIELDS, strict=True):
+        if text == "?" and field[0] in ("day-of-month", "day-of-week"):
+            continue
+        if not all(_cron_item(item, field) for item in text.split(",")):
+            raise _Invalid(f"{_SCHEDULE_ALLOWED}; its {field[0]} field {show(text)} is invalid (values {field[1]} to "
+                           f"{field[2]}{', ' + '-'.join((field[3][0], field[3][-1])) if field[3] else ''}, "
+                           f"with , - * /)")
+    if (fields[2] == "?") == (fields[4] == "?"):
+        raise _Invalid(f"{_SCHEDULE_ALLOWED}; give '?' in exactly one of day-of-month and day-of-week")
+    return value
+
+
 @dataclass(frozen=True)
 class _Field:
     parse: Parser
@@ -272,6 +341,7 @@ FIELDS: dict[str, _Field] = {
                                   "with a letter or digit")),
     "batch_inference_data": _Field(_s3_location(1024)),
     "batch_job_output_location": _Field(_s3_location(1024)),
+    "batch_schedule": _Field(_schedule),
     "kms_key_arn": _Field(_text(KMS_KEY_ARN, 2048, "a KMS key ARN: arn:aws:kms:<region>:<account>:key/<key id>")),
     "custom_algorithm_docker": _Field(_object_key(".zip", "images/iris-tree.zip"), per_environment=False),
     "ecr_repo_name": _Field(_text(ECR_REPOSITORY, ECR_REPOSITORY_MAX,

@@ -85,7 +85,8 @@ class ImageBuildArgs:
     ctx: StackContext
     """The registry stack's: its bucket holds the zip, its key encrypts it, its topic hears of failures."""
     repository_name: str
-    """``ecr_repo_name``: the repository the image is pushed to."""
+    """``ecr_repo_name`` as the entry gives it (names the build's resources); the image is pushed to
+    ``Names.catalog_repository`` of it."""
     repository_arn: pulumi.Input[str]
     image_tag: str
     image_uri: str
@@ -162,7 +163,7 @@ class ImageBuild(pulumi.ComponentResource):
 
     def _create_project(self) -> aws.codebuild.Project:
         a, ctx = self._args, self._ctx
-        image = f"{a.repository_name}:{a.image_tag}"
+        image = f"{ctx.names.catalog_repository(a.repository_name)}:{a.image_tag}"
         build = pipeline_build_project(
             ctx, f"{self._name}-build", parent=self, project_name=self._project_name,
             # CodeBuild takes 255 characters of description, and an image name may be longer.
@@ -173,7 +174,7 @@ class ImageBuild(pulumi.ComponentResource):
             s3_logs={"status": "DISABLED"}, queued_timeout=60,
             source_location=pulumi.Output.concat(ctx.bucket_name, "/", a.source_key),
             environment=docker_build_environment({
-                "SOURCE_BUCKET": ctx.bucket_name, "SOURCE_KEY": a.source_key, "REPOSITORY_NAME": a.repository_name,
+                "SOURCE_BUCKET": ctx.bucket_name, "SOURCE_KEY": a.source_key, "REPOSITORY_NAME": ctx.names.catalog_repository(a.repository_name),
                 "IMAGE_TAG": a.image_tag, "IMAGE_URI": a.image_uri,
             }, image=a.build_image, compute_type=a.build_compute_type),
         )

@@ -32,9 +32,14 @@ DATA_CAPTURE_PREFIX = "data-capture"
 
 
 SAGEMAKER_NAME_MAX = 63
-IAM_ROLE_NAME_MAX = 64
-"""IAM role names (and EventBridge rule names): at most 64 characters."""
 """SageMaker names (models, endpoints, groups, jobs): ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``."""
+IAM_ROLE_NAME_MAX = 64
+"""IAM role names: at most 64 characters."""
+STATE_MACHINE_NAME_MAX = 80
+EVENT_RULE_NAME_MAX = 64
+BATCH_RUN_ID_LENGTH = 32
+"""A batch pipeline's run id: the MD5 hex digest of the execution ARN."""
+BATCH_JOB_PREFIX_MAX = SAGEMAKER_NAME_MAX - 1 - BATCH_RUN_ID_LENGTH
 CATALOG_INFIX = "byom"
 """Every name of a catalog entry's resources carries it, so no ``model_name`` can collide with a name of
 the trained model's resources (``mlops-dev-endpoint`` vs an entry named ``endpoint``)."""
@@ -253,11 +258,22 @@ class Names:
         """The default endpoint of a real-time catalog entry (its ``endpoint_name`` overrides it)."""
         return self.catalog_name(model_name, "endpoint")
 
+    def within_prefix(self, name: str) -> str:
+        """A name a catalog entry chooses (``ecr_repo_name``, ``endpoint_name``), inside the stack's names:
+        as given when it starts with ``mlops-<env>-``, else with that prefix (``iris-tree`` ->
+        ``mlops-dev-iris-tree``), because the stack's deploy role creates only names under its prefix."""
+        return name if name.startswith(f"{self.prefix}-") else f"{self.prefix}-{name}"
+
+    def catalog_repository(self, ecr_repo_name: str) -> str:
+        """The ECR repository an image builder entry pushes to: ``ecr_repo_name`` inside the registry stack's
+        prefix (``within_prefix``)."""
+        return self.within_prefix(ecr_repo_name)
+
     def catalog_image_uri(self, repository: str, tag: str) -> str:
         """The image a ``byom_image_builder`` entry builds (``ecr_repo_name``, ``image_tag``), on the names of the
         registry stack that builds it: ``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>``, exactly
         what a custom entry's ``custom_image_uri`` names to use it."""
-        return f"{self.ecr_repository_url(repository)}:{tag}"
+        return f"{self.ecr_repository_url(self.catalog_repository(repository))}:{tag}"
 
     def catalog_image_name(self, repository: str, tag: str, kind: str, *, limit: int = IAM_ROLE_NAME_MAX) -> str:
         """A name of the resources that build one catalog image (project, roles, rules):
@@ -267,3 +283,66 @@ class Names:
         readable = re.sub(r"[^A-Za-z0-9]+", "-", f"{repository}-{tag}").strip("-")
         digest = hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()[:8]
         return short_name(self.prefix, CATALOG_INFIX, readable, digest, kind, limit=limit)
+    # --- model catalog: batch pipelines ----------------------------------------------------------------
+
+    def catalog_batch_state_machine(self, model_name: str) -> str:
+        """The batch pipeline (Step Functions state machine) of a batch catalog entry."""
+        return self.catalog_name(model_name, "batch", limit=STATE_MACHINE_NAME_MAX)
+
+    def catalog_batch_job_prefix(self, model_name: str) -> str:
+        """Every transform job of the entry's pipeline is ``<prefix>-<32 hex digits>`` (63 at most)."""
+        return self.catalog_name(model_name, "batch", limit=BATCH_JOB_PREFIX_MAX)
+
+    def catalog_batch_job_arn_pattern(self, model_name: str) -> str:
+        """The entry's transform jobs and no other's: ``?`` matches one character, so the pattern covers
+        exactly ``<prefix>-`` plus a run id, never the jobs of an entry whose prefix merely starts alike."""
+        prefix = self.catalog_batch_job_prefix(model_name)
+        return self.sagemaker_arn(f"transform-job/{prefix}-{'?' * BATCH_RUN_ID_LENGTH}".lower())
+
+    def catalog_batch_model(self, model_name: str, model_package_arn: str) -> str:
+        """The SageMaker model the entry's pipeline builds from ``model_package_arn``:
+        ``...-v<version>-<8 hex digits of the ARN>``, so another package (even with the same version number
+        in another group) is another model."""
+        version = model_package_arn.rsplit("/", 1)[-1]
+        digest = hashlib.sha256(model_package_arn.encode()).hexdigest()[:8]
+        return self.catalog_name(model_name, f"v{version}-{digest}")
+
+    def catalog_batch_model_arn(self, model_name: str, model_package_arn: str) -> str:
+        """SageMaker writes its ARNs in lower case, and IAM compares them as written."""
+        return self.sagemaker_arn(f"model/{self.catalog_batch_model(model_name, model_package_arn)}".lower())
+
+    def catalog_batch_role(self, model_name: str, role: str) -> str:
+        """A role of the entry's pipeline: ``model`` (SageMaker's execution role), ``sfn``, ``events``."""
+        return self.catalog_name(model_name, f"batch-{role}", limit=IAM_ROLE_NAME_MAX)
+
+    def catalog_batch_execution_role_arn(self, model_name: str) -> str:
+        """The role the entry's model and transform jobs run as; the registry stack grants it the package's
+        artifact and image when it lives in another account."""
+        return self.role_arn(self.catalog_batch_role(model_name, "model"))
+
+    def catalog_batch_rule(self, model_name: str, trigger: str) -> str:
+        """The EventBridge rule that starts the entry's pipeline: ``upload`` or ``schedule``."""
+        return self.catalog_name(model_name, f"batch-{trigger}", limit=EVENT_RULE_NAME_MAX)
+
+    @property
+    def batch_notify_function(self) -> str:
+        """The Lambda function every batch pipeline of the stack notifies through."""
+        return f"{self.prefix}-batch-notify"
+
+    @property
+    def image_repository_arn(self) -> str:
+        return self.arn("ecr", f"repository/{self.image_repository}")
+
+    @staticmethod
+    def model_package_group_of(model_package_arn: str) -> str:
+        """The group of a versioned package ARN (``...:model-package/<group>/<version>`` -> ``<group>``)."""
+        return model_package_arn.rsplit(":", 1)[-1].split("/")[1]
+
+    @staticmethod
+    def image_repository_arn_of(image_uri: str) -> str:
+        """The ECR repository of an image URI (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``)."""
+        host, _, path = image_uri.partition("/")
+        account, _, rest = host.partition(".dkr.ecr.")
+        region = rest.split(".", 1)[0]
+        repository = path.split("@", 1)[0].split(":", 1)[0]
+        return f"arn:{PARTITION}:ecr:{region}:{account}:repository/{repository}"

@@ -4,7 +4,7 @@
 Images are built once, where the models are registered, and pulled from there by every environment, as
 the trained model's image is: each repository lets the promoted accounts' model roles pull
 (``model_reader_role_arns``). A custom entry uses a built image by naming it in ``custom_image_uri``:
-``<registry account>.dkr.ecr.<region>.amazonaws.com/<ecr_repo_name>:<image_tag>`` (``built_image`` tells
+``<registry account>.dkr.ecr.<region>.amazonaws.com/mlops-<registry env>-<ecr_repo_name>:<image_tag>`` (the repository is ``ecr_repo_name`` inside the registry stack's prefix, ``Names.catalog_repository``) (``built_image`` tells
 which entry builds a URI). A custom entry may also name an image no entry builds (pushed some other way).
 """
 
@@ -47,7 +47,7 @@ def build_images(ctx: StackContext, settings: Settings) -> dict[str, Any]:
         if repository is None:
             repository = repositories[entry.ecr_repo_name] = ModelImageRepository(
                 f"{names.prefix}-byom-image-{entry.ecr_repo_name}",
-                ModelImageRepositoryArgs(ctx, name=entry.ecr_repo_name, reader_role_arns=model_reader_role_arns(settings)),
+                ModelImageRepositoryArgs(ctx, name=names.catalog_repository(entry.ecr_repo_name), reader_role_arns=model_reader_role_arns(settings)),
                 opts=ctx.opts)
         uri = image_uri(settings, entry)
         build = ImageBuild(

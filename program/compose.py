@@ -22,6 +22,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.promotion import Promotion, PromotionArgs
 from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
+from program.catalog_batch import build_batch
 from program.catalog_images import build_images
 from program.provider import component_options, create_provider
 from program.settings import Settings
@@ -101,6 +102,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
         "endpointName": names.endpoint,
     }
     outputs.update(build_images(ctx, settings))
+    outputs.update(build_batch(ctx, settings))
     if training is not None:
         outputs.update({
             "imageRepositoryUrl": training.image_repository.repository_url,

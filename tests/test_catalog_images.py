@@ -30,7 +30,7 @@ ACCOUNT, REGION = "111111111111", "eu-west-1"
 DEV = Names("mlops", "dev", ACCOUNT, REGION)
 BUCKET = DEV.bucket
 KEY = "images/iris-tree.zip"
-IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/iris-tree:1.0"
+IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-iris-tree:1.0"
 BUILD = "mlops-dev-byom-image-iris-tree:1.0"
 PROJECT = DEV.catalog_image_name("iris-tree", "1.0", "build")
 READERS = ["arn:aws:iam::222222222222:role/mlops-staging-endpoint-model",
@@ -61,7 +61,8 @@ def test_every_stack_bucket_sends_its_events_to_eventbridge(stack, stack_run):
 
 def test_the_image_uri_is_the_registry_accounts_repository_and_tag():
     assert DEV.catalog_image_uri("iris-tree", "1.0") == IMAGE
-    assert DEV.catalog_image_uri("team/iris", "v2_b") == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/team/iris:v2_b"
+    assert DEV.catalog_image_uri("team/iris", "v2_b") == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-team/iris:v2_b"
+    assert DEV.catalog_image_uri("mlops-dev-iris", "1") == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-iris:1"
 
 
 def test_build_names_are_valid_and_keep_look_alike_images_apart():
@@ -82,12 +83,12 @@ def test_the_repository_is_named_by_the_entry_scanned_immutable_encrypted_and_bo
     run = stack_run("dev")
     repo = child(run, "mlops-dev-byom-image-iris-tree", "repo")
     key = run.one(Token.KMS_KEY).outputs["arn"]
-    assert repo.inputs["name"] == "iris-tree"
+    assert repo.inputs["name"] == "mlops-dev-iris-tree"  # ecr_repo_name inside the stack's prefix
     assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
     assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key}]
     lifecycle = child(run, "mlops-dev-byom-image-iris-tree", "lifecycle")
-    assert lifecycle.inputs == {"repository": "iris-tree", "policy": lifecycle_policy(30, 1)}
+    assert lifecycle.inputs == {"repository": "mlops-dev-iris-tree", "policy": lifecycle_policy(30, 1)}
     (pull,) = json.loads(child(run, "mlops-dev-byom-image-iris-tree", "policy").inputs["policy"])["Statement"]
     assert pull["Condition"] == {"ArnEquals": {"aws:PrincipalArn": READERS}}
 
@@ -101,7 +102,7 @@ def test_the_project_builds_the_zip_in_privileged_mode_with_the_buildspec(stack_
     environment = project.inputs["environment"]
     assert environment["privilegedMode"] is True and environment["type"] == "LINUX_CONTAINER"
     assert {v["name"]: v["value"] for v in environment["environmentVariables"]} == {
-        "SOURCE_BUCKET": BUCKET, "SOURCE_KEY": KEY, "REPOSITORY_NAME": "iris-tree", "IMAGE_TAG": "1.0",
+        "SOURCE_BUCKET": BUCKET, "SOURCE_KEY": KEY, "REPOSITORY_NAME": "mlops-dev-iris-tree", "IMAGE_TAG": "1.0",
         "IMAGE_URI": IMAGE}
     assert {v["type"] for v in environment["environmentVariables"]} == {"PLAINTEXT"}
     assert project.inputs["encryptionKey"] == run.one(Token.KMS_KEY).outputs["arn"]
@@ -131,7 +132,7 @@ def test_the_build_role_reads_its_zip_pushes_its_repository_and_writes_its_logs_
         {"Sid": "PushCatalogImage", "Effect": "Allow", "Action": [
             "ecr:DescribeImages", "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
             "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"],
-         "Resource": [f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/iris-tree"]},
+         "Resource": [f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops-dev-iris-tree"]},
     ]
 
 
@@ -257,7 +258,7 @@ def run_buildspec(tmp_path: Path, *, files: dict[str, str], **fakes: str) -> tup
     calls = tmp_path / "calls.log"
     calls.touch()
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "SOURCE_BUCKET": BUCKET, "SOURCE_KEY": KEY,
-           "REPOSITORY_NAME": "iris-tree", "IMAGE_TAG": "1.0", "IMAGE_URI": IMAGE,
+           "REPOSITORY_NAME": "mlops-dev-iris-tree", "IMAGE_TAG": "1.0", "IMAGE_URI": IMAGE,
            "CODEBUILD_SOURCE_VERSION": "3HL4kqtJlcpX", **fakes}
     spec = yaml.safe_load(BUILDSPEC)
     assert spec["version"] == 0.2 and spec["env"]["shell"] == "bash" and list(spec["phases"]) == ["pre_build", "build"]
@@ -279,7 +280,7 @@ def test_a_new_tag_is_built_and_pushed(tmp_path):
     code, output, calls = run_buildspec(tmp_path, files=DOCKERFILE, FAKE_IMAGE="missing")
     assert code == 0, output
     # the two ends of the login pipe run at once, so they log in either order
-    assert calls[0] == ("aws ecr describe-images --repository-name iris-tree --image-ids imageTag=1.0 --query "
+    assert calls[0] == ("aws ecr describe-images --repository-name mlops-dev-iris-tree --image-ids imageTag=1.0 --query "
                         "imageDetails[0].imageDigest --output text")
     assert sorted(calls[1:3]) == ["aws ecr get-login-password",
                                   f"docker login --username AWS --password-stdin {ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"]
@@ -330,7 +331,7 @@ def test_dev_builds_the_shipped_image_and_passes_the_pack(stack_run):
     (build,) = run.by_type("mlops:catalog:ImageBuild")
     assert build.name == BUILD
     assert run.outputs["catalogImages"] == {"iris-tree:1.0": {
-        "imageUri": IMAGE, "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/iris-tree",
+        "imageUri": IMAGE, "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-iris-tree",
         "buildProject": PROJECT}}
     assert run_policy_pack(run.resources, stack="dev") == []
 
@@ -347,21 +348,21 @@ def test_the_frameworks_image_builder_body_builds_its_image(run_stack, tmp_path)
     body = framework_body("byom_image_builder")
     run = run_stack("dev", overrides={"catalogFile": write(tmp_path, catalog(body)), "catalogPackages": "{}"})
     component = "mlops-dev-byom-image-mlops-ecrrep:tree"
-    assert child(run, "mlops-dev-byom-image-mlops-ecrrep", "repo").inputs["name"] == "mlops-ecrrep"
+    assert child(run, "mlops-dev-byom-image-mlops-ecrrep", "repo").inputs["name"] == "mlops-dev-mlops-ecrrep"
     project = child(run, component, "build")
     assert project.inputs["source"]["location"] == f"{BUCKET}/custom/custom_image.zip"
     pattern = json.loads(child(run, component, "start").inputs["eventPattern"])
     assert pattern["detail"]["object"] == {"key": ["custom/custom_image.zip"]}
     assert run.outputs["catalogImages"] == {"mlops-ecrrep:tree": {
-        "imageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-ecrrep:tree",
-        "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-ecrrep", "buildProject": project.inputs["name"]}}
+        "imageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-mlops-ecrrep:tree",
+        "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-mlops-ecrrep", "buildProject": project.inputs["name"]}}
 
 
 def test_tags_of_one_repository_share_it(run_stack, tmp_path):
     first = framework_body("byom_image_builder")
     second = first | {"image_tag": "tree-2", "custom_algorithm_docker": "custom/custom_image_2.zip"}
     run = run_stack("dev", overrides={"catalogFile": write(tmp_path, catalog(first, second)), "catalogPackages": "{}"})
-    assert sorted(r.inputs["name"] for r in run.by_type(Token.ECR_REPOSITORY)) == ["mlops-dev-model", "mlops-ecrrep"]
+    assert sorted(r.inputs["name"] for r in run.by_type(Token.ECR_REPOSITORY)) == ["mlops-dev-mlops-ecrrep", "mlops-dev-model"]
     builds = sorted(run.by_type("mlops:catalog:ImageBuild"), key=lambda b: b.name)
     assert [b.name for b in builds] == ["mlops-dev-byom-image-mlops-ecrrep:tree", "mlops-dev-byom-image-mlops-ecrrep:tree-2"]
     statements = [policy_statements(child(run, b.name, "build-policy").inputs["policy"]) for b in builds]
@@ -379,8 +380,8 @@ def test_the_shipped_custom_entry_uses_the_built_image_in_every_stack(stack):
         assert builder is not None and builder.label == "pipelines[4] (image builder iris-tree:1.0)"
         assert image_uri(settings, builder) == IMAGE
         # an image no entry builds is an external image: allowed, just not built here
-        assert built_image(settings, f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/iris-tree:2.0") is None
-        assert built_image(settings, f"222222222222.dkr.ecr.{REGION}.amazonaws.com/iris-tree:1.0") is None
+        assert built_image(settings, f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-iris-tree:2.0") is None
+        assert built_image(settings, f"222222222222.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-iris-tree:1.0") is None
         return {}
 
     run_components(stack, check)

@@ -65,13 +65,14 @@ def test_entries_add_only_their_own_resources(stack, stack_run, tmp_path):
     after = {(r.type, r.name) for r in stack_run(stack).resources}
     assert before <= after
     added = after - before
-    assert all("-byom-" in name for _, name in added), sorted(added)
+    assert all("-byom-" in name or "-batch-" in name for _, name in added), sorted(added)
     components = {(t, n) for t, n in added if not t.startswith("aws:")}
-    if stack == "dev":
-        assert components == {("mlops:catalog:ImageBuild", "mlops-dev-byom-image-iris-tree:1.0"),
-                              ("mlops:registry:ModelImageRepository", "mlops-dev-byom-image-iris-tree")}
-    else:
-        assert components == set()
+    batch = {("mlops:catalog:BatchPipeline", f"mlops-{stack}-batch-{model}")
+             for model in ("iris-xgboost-batch", "iris-tree-batch")}
+    assert batch <= components
+    images = {("mlops:catalog:ImageBuild", "mlops-dev-byom-image-iris-tree:1.0"),
+              ("mlops:registry:ModelImageRepository", "mlops-dev-byom-image-iris-tree")}
+    assert (images <= components) == (stack == "dev")
 
 
 def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):

@@ -1,4 +1,5 @@
-"""Notify: one readable SNS e-mail at the end of a workflow execution, success or failure."""
+"""Notify: one readable SNS e-mail at the end of a workflow execution, success or failure: the training
+workflow's, or a catalog entry's batch pipeline's (``"pipeline": "batch"``)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def handler(event, context):
         raise InvalidNotification(f"status must be one of {', '.join(STATUSES)}; got {got!r}")
     topic_arn = aws.require_env("TOPIC_ARN")
     commit = _str(event.get("commitId")) or "(unknown commit)"
-    if event["status"] == "SUCCEEDED":
+    if _str(event.get("pipeline")) == "batch":
+        subject, message = _batch(event)
+    elif event["status"] == "SUCCEEDED":
         subject, message = _success(event, commit)
     else:
         subject, message = _failure(event, commit)
@@ -82,6 +85,27 @@ def _failure(event: dict, commit: str) -> tuple[str, str]:
         "The execution's history in the console shows the failed state and its input.",
     ]
     return f"Model workflow failed ({error}): commit {commit[:12]}", "\n".join(lines)
+
+
+def _batch(event: dict) -> tuple[str, str]:
+    """A catalog entry's batch pipeline (components/workflow/batch.py): what was transformed, or which
+    step failed and why."""
+    model = _str(event.get("modelName")) or "(unknown model)"
+    lines = [f"{label + ':':<15} {event[key]}" for label, key in (
+        ("Input", "input"), ("Output", "output"), ("Transform job", "transformJobName"),
+        ("Model package", "modelPackageArn"), ("Execution", "executionArn")) if _str(event.get(key))]
+    console = text.console_execution_url(_str(event.get("executionArn")))
+    if console:
+        lines.append(f"{'Console:':<15} {console}")
+    if event["status"] == "SUCCEEDED":
+        return (f"Batch transform done: {model}",
+                "\n".join([f"The batch pipeline of {model} transformed its input.", "", *lines]))
+    error = _str(event.get("error")) or "unknown error"
+    step = _str(event.get("step")) or "(unknown step)"
+    reason = readable_cause(error, event.get("cause"))
+    message = [f"The batch pipeline of {model} failed in step {step}.", "", f"Error:  {error}", "Reason:",
+               *(f"  {line}" for line in reason.splitlines()), "", *lines]
+    return f"Batch pipeline failed ({error}): {model}", "\n".join(message)
 
 
 def readable_cause(error: str, cause) -> str:
