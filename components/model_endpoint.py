@@ -189,7 +189,9 @@ class ModelEndpoint(pulumi.ComponentResource):
         if a.spec.data_capture_percent > 0:
             statements += [
                 statement("WriteCapturedData", ["s3:PutObject"], [self._data_capture_objects_arn()]),
-                statement("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [self._kms_key_arn]),
+                # SageMaker writes captured data with S3 server-side encryption under this key: only through S3.
+                statement("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [self._kms_key_arn],
+                          condition={"StringEquals": {"kms:ViaService": [f"s3.{ctx.region}.amazonaws.com"]}}),
             ]
         role, _ = service_role(
             f"{name}-model", role_name=a.model_role_name or ctx.names.endpoint_model_role,
