@@ -13,6 +13,8 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from catalog.validate import ECR_IMAGE_URI
+
 PARTITION = "aws"
 
 # Object prefixes of the stack bucket that more than one component reads or writes.
@@ -30,6 +32,7 @@ DATA_CAPTURE_PREFIX = "data-capture"
 """Where endpoints capture requests and responses, one folder per endpoint."""
 
 
+IAM_ROLE_NAME_MAX = 64
 SAGEMAKER_NAME_MAX = 63
 """SageMaker names (models, endpoints, groups, jobs): ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``."""
 CATALOG_INFIX = "byom"
@@ -53,6 +56,17 @@ def account_of(arn: str) -> str:
     if len(parts) < 6 or parts[0] != "arn":
         raise ValueError(f"{arn!r} is not an ARN")
     return parts[4]
+
+
+def image_repository_arn(image_uri: str) -> str:
+    """The ECR repository an image URI is pulled from (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``
+    or ``...@sha256:<digest>`` -> ``arn:aws:ecr:<region>:<account>:repository/<repo>``): what a role needs
+    ``ecr:BatchGetImage`` on. Raises ValueError for anything but an ECR image URI (the catalog's rule)."""
+    match = ECR_IMAGE_URI.match(image_uri)
+    if not match:
+        raise ValueError(f"{image_uri!r} is not an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/"
+                         "<repository>:<tag> or @sha256:<digest>)")
+    return f"arn:{PARTITION}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
 
 
 def account_root(account: str) -> str:
@@ -241,3 +255,10 @@ class Names:
     def catalog_endpoint(self, model_name: str) -> str:
         """The default endpoint of a real-time catalog entry (its ``endpoint_name`` overrides it)."""
         return self.catalog_name(model_name, "endpoint")
+
+    def catalog_endpoint_model_role(self, model_name: str) -> str:
+        """Execution role of a real-time catalog entry's model: reads only that entry's artifact and image."""
+        return self.catalog_name(model_name, "endpoint-model", limit=IAM_ROLE_NAME_MAX)
+
+    def catalog_endpoint_model_role_arn(self, model_name: str) -> str:
+        return self.role_arn(self.catalog_endpoint_model_role(model_name))

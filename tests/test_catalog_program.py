@@ -55,10 +55,13 @@ def test_each_stack_carries_the_validated_example_catalog(stack):
         assert stack_catalog.builtin_image(name).endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
 
 
-def test_entries_create_no_resources_yet(stack_run, tmp_path):
-    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog())})
-    assert sorted((r.type, r.name) for r in empty.resources) == sorted(
-        (r.type, r.name) for r in stack_run("dev").resources)
+def test_an_empty_catalog_creates_no_catalog_resources(stack_run, tmp_path):
+    """What entries create is tested per kind (tests/test_catalog_realtime.py, ...); without entries a stack
+    has only its own resources."""
+    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog()), "catalogPackages": "{}"})
+    assert not [r.name for r in empty.resources if "-byom-" in r.name or "-inference-models" in r.name]
+    assert empty.outputs["catalogEndpoints"] == {}
+    assert {(r.type, r.name) for r in empty.resources} < {(r.type, r.name) for r in stack_run("dev").resources}
 
 
 def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):
