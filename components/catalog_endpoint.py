@@ -3,8 +3,9 @@
 The entry's endpoint is a ``ModelEndpoint`` (the trained model's component, reused) serving the model
 package the program chose for this stack (``program.catalog_packages.served_package_arn``):
 
-- its name: the entry's ``endpoint_name`` for this environment, or ``Names.catalog_endpoint`` (the
-  program chooses, once, and the inference API routes to it);
+- its name: ``Names.catalog_endpoint_name``: the entry's ``endpoint_name`` for this environment, inside
+  the stack's names, or ``Names.catalog_endpoint`` (the program chooses, once, and the inference API routes
+  to it);
 - its variant: the entry's instance type and count; autoscaling, alarms and blue/green updates as the
   stack's endpoint (``EndpointSpec``), with the entry's count as the minimum capacity;
 - its key: the entry's ``kms_key_arn``, or the stack's key;
@@ -50,7 +51,7 @@ class CatalogEndpointArgs:
     instance_type: str
     instance_count: int
     endpoint_name: str
-    """The entry's ``endpoint_name`` for this environment, or ``Names.catalog_endpoint(model_name)``."""
+    """``Names.catalog_endpoint_name`` of the entry's ``endpoint_name`` for this environment."""
     data_capture_bucket: str
     data_capture_prefix: str
     kms_key_arn: str | None = None

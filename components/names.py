@@ -256,6 +256,16 @@ class Names:
         """The default endpoint of a real-time catalog entry (its ``endpoint_name`` overrides it)."""
         return self.catalog_name(model_name, "endpoint")
 
+    def catalog_endpoint_name(self, model_name: str, endpoint_name: str | None = None) -> str:
+        """The endpoint of a real-time catalog entry: its ``endpoint_name`` where it starts with this stack's
+        prefix, else that name prefixed (``iris-tree`` -> ``mlops-dev-iris-tree``, within 63 characters), since
+        the stack's deploy role creates only names under its prefix; without one, ``catalog_endpoint``."""
+        if not endpoint_name:
+            return self.catalog_endpoint(model_name)
+        if endpoint_name.startswith(f"{self.prefix}-"):
+            return endpoint_name
+        return short_name(self.prefix, endpoint_name)
+
     def catalog_endpoint_model_role(self, model_name: str) -> str:
         """Execution role of a real-time catalog entry's model: reads only that entry's artifact and image."""
         return self.catalog_name(model_name, "endpoint-model", limit=IAM_ROLE_NAME_MAX)

@@ -50,18 +50,21 @@ class ServedEntry:
 def served_realtime(settings: Settings) -> tuple[ServedEntry, ...]:
     """The real-time entries reaching this stack that have a package to serve, in catalog order."""
     names, environment = stack_names(settings), settings.environment
-    served = []
+    served: list[ServedEntry] = []
+    taken = {names.endpoint: "the stack's own endpoint (the trained model's)"}
     for entry in settings.catalog.catalog.realtime:
         if not entry.reaches(environment):
             continue
         package = served_package_arn(settings, entry)
         if package is None:
             continue
-        endpoint = entry.value_for("endpoint_name", environment) or names.catalog_endpoint(entry.model_name)
-        if endpoint == names.endpoint:
-            raise SettingsError([f"{settings.catalog.file}: {entry.label}: endpoint_name.{environment} = {endpoint!r} "
-                                 "is the stack's own endpoint (the trained model's): choose another name, or leave "
-                                 f"it out for {names.catalog_endpoint(entry.model_name)!r}"])
+        given = entry.value_for("endpoint_name", environment)
+        endpoint = names.catalog_endpoint_name(entry.model_name, given)
+        if endpoint in taken:
+            field = f"endpoint_name.{environment} = {given!r}" if given else "the default endpoint name"
+            raise SettingsError([f"{settings.catalog.file}: {entry.label}: {field} gives the endpoint {endpoint!r}, "
+                                 f"which is {taken[endpoint]}: choose another endpoint_name"])
+        taken[endpoint] = f"the endpoint of {entry.label}"
         served.append(ServedEntry(entry, package, endpoint, entry.value_for("content_type", environment),
                                   entry.value_for("accept", environment)))
     return tuple(served)

@@ -36,7 +36,8 @@ def pinned(model: str) -> str:
 
 
 def endpoint_names(stack: str) -> dict[str, str]:
-    return {"iris-xgboost": f"mlops-{stack}-byom-iris-xgboost-endpoint", "iris-tree": f"iris-tree-{stack}"}
+    # iris-tree's endpoint_name (iris-tree-<env>) inside the stack's names: the deploy role creates nothing else
+    return {"iris-xgboost": f"mlops-{stack}-byom-iris-xgboost-endpoint", "iris-tree": f"mlops-{stack}-iris-tree-{stack}"}
 
 
 def part(run, model: str, token: str, suffix: str):
@@ -245,15 +246,32 @@ def test_an_entry_without_a_package_is_skipped_with_the_programs_message(run_sta
         "package is not looked up, so this preview serves nothing for it"]
 
 
-def test_an_entry_may_not_take_the_stacks_own_endpoint_name(run_stack, tmp_path):
+@pytest.mark.parametrize("given, taken", [
+    ("mlops-staging-endpoint", "the stack's own endpoint (the trained model's)"),
+    ("endpoint", "the stack's own endpoint (the trained model's)"),
+    ("byom-iris-xgboost-endpoint", "the endpoint of pipelines[0] (model_name 'iris-xgboost')"),
+])
+def test_an_entry_may_not_take_another_endpoints_name(run_stack, tmp_path, given, taken):
     shipped = shipped_catalog()
-    shipped["pipelines"][1]["endpoint_name"]["staging"] = "mlops-staging-endpoint"
+    shipped["pipelines"][1]["endpoint_name"]["staging"] = given
     with pytest.raises(SettingsError) as error:
         run_stack("staging", overrides={"catalogFile": write(tmp_path, shipped)}, records=[])
     (problem,) = error.value.problems
-    assert problem.endswith("pipelines[1] (model_name 'iris-tree'): endpoint_name.staging = 'mlops-staging-endpoint' "
-                            "is the stack's own endpoint (the trained model's): choose another name, or leave it out "
-                            "for 'mlops-staging-byom-iris-tree-endpoint'")
+    endpoint = given if given.startswith("mlops-staging-") else f"mlops-staging-{given}"
+    assert problem.endswith(f"pipelines[1] (model_name 'iris-tree'): endpoint_name.staging = {given!r} gives the "
+                            f"endpoint {endpoint!r}, which is {taken}: choose another endpoint_name")
+
+
+def test_endpoint_names_stay_inside_the_stacks_names():
+    from components.names import Names
+
+    names = Names("mlops", "prod", "333333333333", "eu-west-1")
+    assert names.catalog_endpoint_name("iris") == "mlops-prod-byom-iris-endpoint"
+    assert names.catalog_endpoint_name("iris", "mlops-prod-iris") == "mlops-prod-iris"  # already inside: as given
+    assert names.catalog_endpoint_name("iris", "iris-prod") == "mlops-prod-iris-prod"
+    assert names.catalog_endpoint_name("iris", "mlops-dev-iris") == "mlops-prod-mlops-dev-iris"  # another stack's
+    long = names.catalog_endpoint_name("iris", "e" * 63)
+    assert len(long) == 63 and long.startswith("mlops-prod-eee") and long != names.catalog_endpoint_name("iris", "e" * 62)
 
 
 # --- bodies in the AWS MLOps Framework's format ------------------------------------------------------
@@ -271,7 +289,7 @@ def test_framework_bodies_produce_the_right_components(tmp_path, kind, repositor
     package = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-byom-testmodel-models/3"
     run = run_program(stack, overrides={"catalogFile": write(tmp_path, catalog(body)),
                                         "catalogPackages": json.dumps({"testmodel": package})})
-    endpoint = f"{stack}-endpoint" if multi else "test-endpoint"
+    endpoint = f"mlops-{stack}-{stack}-endpoint" if multi else f"mlops-{stack}-test-endpoint"
     capture = f"{stack}_datacapture" if multi else "datacapture"
     assert [r.name for r in run.resources if r.type == COMPONENT] == [f"mlops-{stack}-byom-testmodel-endpoint"]
     assert part(run, "testmodel", Token.SAGEMAKER_ENDPOINT, "endpoint").inputs["name"] == endpoint

@@ -90,7 +90,7 @@ def test_lambda_environment_names_the_stacks_endpoints_only(each_stack):
     stack = each_stack.stack
     function = part(each_stack, "proxy-function")
     variables = function.inputs["environment"]["variables"]
-    catalog = {"iris-tree": f"iris-tree-{stack}", "iris-xgboost": f"mlops-{stack}-byom-iris-xgboost-endpoint"}
+    catalog = {"iris-tree": f"mlops-{stack}-iris-tree-{stack}", "iris-xgboost": f"mlops-{stack}-byom-iris-xgboost-endpoint"}
     assert variables == {"ENDPOINT_NAME": f"mlops-{stack}-endpoint",
                          "FEATURE_COUNT": each_stack.config["mlops:modelFeatureCount"], "MAX_RECORDS": "100",
                          "MODELS": json.dumps({model: {"endpoint": endpoint, "contentType": "text/csv", "accept": "text/csv"}
