@@ -1,13 +1,14 @@
 """The inference API: API Gateway (REST) ``POST /predict`` in front of the inference proxy Lambda.
 
 Every stack has one, in front of the stack's stable endpoint (dev: the endpoint the training workflow
-deploys; staging and prod: ``ModelEndpoint``). The Lambda's environment names that endpoint; callers
-never choose it. The URL depends only on the API and its stage, so it stays the same across model
-updates.
+deploys; staging and prod: ``ModelEndpoint``), and ``POST /models/<model_name>/predict`` in front of each
+real-time catalog entry's endpoint (``components.inference_routes``). The Lambda's environment names the
+endpoints; callers never choose one. The URLs depend only on the API, its stage and the model names, so
+they stay the same across model updates.
 
 - Authorisation: ``iam`` (SigV4; callers need ``execute-api:Invoke``, the component creates a managed
-  policy allowing exactly ``POST /predict`` on this stage) or ``api-key`` (an API key, a usage plan with
-  the same throttling, ``x-api-key`` header).
+  policy allowing exactly the API's ``POST`` methods on this stage) or ``api-key`` (an API key, a usage
+  plan with the same throttling, ``x-api-key`` header).
 - Request validation: the body must be a JSON object with ``data`` (a CSV string or a list of records);
   API Gateway answers 400 with a JSON error before the Lambda runs, which checks the rest.
 - Stage: access logs (JSON, own log group with retention and KMS), X-Ray tracing, throttling on every
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -26,10 +28,19 @@ import pulumi_aws as aws
 from components.api_stage import logged_stage
 from components.context import StackContext
 from components.iam import policy_document, statement
+from components.inference_routes import (
+    MODEL_REQUEST_SCHEMA,
+    MODELS_VARIABLE,
+    PREDICT_PATH as RESOURCE_PATH,
+    ModelRoute,
+    RouteTarget,
+    model_routes,
+    models_environment,
+    post_route,
+)
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.specs import INFERENCE_AUTH_MODES as AUTH_MODES
 
-RESOURCE_PATH = "predict"
 MAX_RECORDS = 100
 
 
@@ -66,6 +77,8 @@ class InferenceApiArgs:
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
     stage_name: str = "v1"
+    models: Sequence[ModelRoute] = ()
+    """Real-time catalog entries served in the stack: ``POST /models/<model_name>/predict`` each."""
 
     def __post_init__(self):
         if self.auth not in AUTH_MODES:
@@ -75,12 +88,14 @@ class InferenceApiArgs:
 class InferenceApi(pulumi.ComponentResource):
     url: pulumi.Output[str]
     """``https://<api>.execute-api.<region>.amazonaws.com/v1/predict``: stable across model updates."""
+    model_urls: dict[str, pulumi.Output[str]]
+    """``.../v1/models/<model_name>/predict`` of each catalog model."""
     function_arn: pulumi.Output[str]
     """The inference proxy; the dev training workflow invokes it directly as its smoke test."""
     function_name: pulumi.Output[str]
     rest_api_id: pulumi.Output[str]
     invoke_policy_arn: pulumi.Output[str] | None
-    """IAM mode: managed policy allowing ``POST /predict`` on this stage; attach it to callers."""
+    """IAM mode: managed policy allowing exactly the API's ``POST`` methods on this stage; attach it to callers."""
     api_key_id: pulumi.Output[str] | None
     """API-key mode: id of the key (``aws apigateway get-api-key --api-key <id> --include-value``)."""
 
@@ -90,13 +105,19 @@ class InferenceApi(pulumi.ComponentResource):
         ctx = a.ctx
         child = pulumi.ResourceOptions(parent=self)
         endpoint_arn = ctx.names.sagemaker_arn(f"endpoint/{a.endpoint_name}")
+        statements = [statement("InvokeStackEndpoint", ["sagemaker:InvokeEndpoint"], [endpoint_arn])]
+        environment = {"ENDPOINT_NAME": a.endpoint_name, "FEATURE_COUNT": str(a.feature_count),
+                       "MAX_RECORDS": str(MAX_RECORDS)}
+        if a.models:
+            statements.append(statement("InvokeCatalogEndpoints", ["sagemaker:InvokeEndpoint"], [
+                ctx.names.sagemaker_arn(f"endpoint/{m.endpoint_name}") for m in a.models]))
+            environment[MODELS_VARIABLE] = models_environment(a.models)
 
         function = PythonFunction(f"{name}-proxy", PythonFunctionArgs(
             ctx=ctx, function_name=ctx.names.inference_function, folder="inference_proxy",
-            description=f"Inference API: validates records and invokes the {a.endpoint_name} endpoint",
-            statements=[statement("InvokeStackEndpoint", ["sagemaker:InvokeEndpoint"], [endpoint_arn])],
-            environment={"ENDPOINT_NAME": a.endpoint_name, "FEATURE_COUNT": str(a.feature_count),
-                         "MAX_RECORDS": str(MAX_RECORDS)},
+            description=f"Inference API: validates records and invokes the {a.endpoint_name} endpoint"
+                        + (" and the catalog models' endpoints" if a.models else ""),
+            statements=statements, environment=environment,
             timeout_seconds=28,  # API Gateway REST integrations give up after 29 s
         ), opts=child)
 
@@ -117,25 +138,18 @@ class InferenceApi(pulumi.ComponentResource):
             f"{name}-bad-body", rest_api_id=api.id, response_type="BAD_REQUEST_BODY", status_code="400",
             response_templates={"application/json": BAD_BODY_MESSAGE}, opts=child)
 
-        method = aws.apigateway.Method(
-            f"{name}-post", rest_api=api.id, resource_id=predict.id, http_method="POST",
-            authorization="AWS_IAM" if a.auth == "iam" else "NONE",
-            api_key_required=a.auth == "api-key",
-            request_models={"application/json": body_model.name},
-            request_validator_id=validator.id, opts=child)
-        integration = aws.apigateway.Integration(
-            f"{name}-integration", rest_api=api.id, resource_id=predict.id, http_method=method.http_method,
-            type="AWS_PROXY", integration_http_method="POST", uri=function.invoke_arn, opts=child)
-        method_arn = pulumi.Output.concat(api.execution_arn, f"/{a.stage_name}/POST/{RESOURCE_PATH}")
-        aws.lambda_.Permission(
-            f"{name}-permission", action="lambda:InvokeFunction", function=function.function_name,
-            principal="apigateway.amazonaws.com", source_arn=method_arn, opts=child)
+        target = RouteTarget(parent=self, rest_api=api, execution_arn=api.execution_arn, stage_name=a.stage_name,
+                             auth=a.auth, validator_id=validator.id, function_name=function.function_name,
+                             function_invoke_arn=function.invoke_arn)
+        routes = [post_route(name, target, predict.id, RESOURCE_PATH, body_model.name),
+                  *model_routes(name, target, api.root_resource_id, a.models)]
 
         deployment = aws.apigateway.Deployment(
             f"{name}-deployment", rest_api=api.id,
-            # Redeploy whenever what the methods mean changes (auth mode, body schema, error body).
-            triggers={"redeployment": _fingerprint(a.auth, REQUEST_SCHEMA, BAD_BODY_MESSAGE)},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[method, integration, bad_body]))
+            # Redeploy whenever what the methods mean changes (auth mode, body schemas, error body, routes).
+            triggers={"redeployment": _fingerprint(*_meaning(a))},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                *[r.method for r in routes], *[r.integration for r in routes], bad_body]))
         stage = logged_stage(
             name, ctx=ctx, parent=self, rest_api=api.id, deployment=deployment.id, stage_name=a.stage_name,
             log_group_name=f"/aws/apigateway/{ctx.prefix}-inference",
@@ -146,8 +160,11 @@ class InferenceApi(pulumi.ComponentResource):
         if a.auth == "iam":
             policy = aws.iam.Policy(
                 f"{name}-invoke-policy", name=f"{ctx.prefix}-inference-invoke",
-                description=f"May call POST /{RESOURCE_PATH} on the {ctx.prefix} inference API",
-                policy=policy_document(statement("InvokePredict", ["execute-api:Invoke"], [method_arn])),
+                description=f"May call POST /{RESOURCE_PATH}"
+                            + (" and POST /models/<model_name>/predict" if a.models else "")
+                            + f" on the {ctx.prefix} inference API",
+                policy=policy_document(statement("InvokePredict", ["execute-api:Invoke"],
+                                                 [r.method_arn for r in routes])),
                 opts=child)
             self.invoke_policy_arn = policy.arn
         else:
@@ -163,10 +180,19 @@ class InferenceApi(pulumi.ComponentResource):
             self.api_key_id = key.id
 
         self.url = pulumi.Output.concat(stage.invoke_url, f"/{RESOURCE_PATH}")
+        self.model_urls = {m.model_name: pulumi.Output.concat(stage.invoke_url, f"/{m.path}") for m in a.models}
         self.function_arn = function.function_arn
         self.function_name = function.function_name
         self.rest_api_id = api.id
         self.register_outputs({"url": self.url, "function_arn": self.function_arn})
+
+
+def _meaning(a: InferenceApiArgs) -> tuple[object, ...]:
+    """What the deployed methods mean: auth mode, body schema, error body, and the catalog routes."""
+    parts: tuple[object, ...] = (a.auth, REQUEST_SCHEMA, BAD_BODY_MESSAGE)
+    if a.models:
+        parts += (MODEL_REQUEST_SCHEMA, sorted(m.path for m in a.models))
+    return parts
 
 
 def _fingerprint(*parts: object) -> str:

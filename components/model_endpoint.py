@@ -10,10 +10,16 @@ A new package replaces the model and the endpoint configuration (both auto-named
 old ones are deleted) and updates the endpoint in place: the endpoint name, and with it the inference
 API, never change. In dev the training workflow owns the endpoint instead (``modelDeployment:
 workflow``); it uses the same name, ``Names.endpoint``.
+
+The defaults serve the stack's trained model (``Names.endpoint``, its model role, capture under the stack
+bucket's ``data-capture/<endpoint>``, artifacts under the registry bucket's ``workflow/``, images from its
+``mlops-*`` repositories). A model-catalog entry (``components.catalog_endpoint``) reuses the component
+with its own name, role, capture destination, key and ``ModelAccess``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +41,38 @@ TRAFFIC_ROUTING: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
+class ModelAccess:
+    """What the model role may read to start the model: its artifacts (S3) and image (ECR), and which
+    keys it may decrypt them with, through which services only (``kms:ViaService``)."""
+
+    artifact_arns: Sequence[pulumi.Input[str]]
+    """S3 object ARNs (or prefixes ending in ``/*``) of the model data."""
+    image_repository_arns: Sequence[str]
+    """ECR repositories the image may be pulled from."""
+    decrypt_key_arns: Sequence[str]
+    """KMS keys (or ``key/*`` of an account) the artifacts are encrypted with."""
+    artifact_actions: Sequence[str] = ("s3:GetObject",)
+    decrypt_via: Sequence[str] = ("s3", "ecr")
+    """Services (``kms:ViaService``, in the stack's region) through which the role may decrypt."""
+
+
+def registry_model_access(registry: Names, image_repository_pattern: str = "mlops-*") -> ModelAccess:
+    """What the trained model's endpoint reads: artifacts under the registry bucket's ``workflow/``, images
+    from the registry account's ``image_repository_pattern`` repositories, its keys through S3 and ECR."""
+    return ModelAccess(
+        artifact_arns=(registry.s3_arn(registry.bucket, f"{WORKFLOW_PREFIX}/*"),),
+        image_repository_arns=(registry.arn("ecr", f"repository/{image_repository_pattern}"),),
+        decrypt_key_arns=(registry.arn("kms", "key/*"),))
+
+
+@dataclass(frozen=True)
 class ModelEndpointArgs:
     ctx: StackContext
-    """The endpoint is ``ctx.names.endpoint``; its model role ``ctx.names.endpoint_model_role``."""
     model_package_arn: pulumi.Input[str]
     """Versioned package ARN, possibly in the registry account (see ``components.model_registry``)."""
     registry: Names
     """Names of the model registry's stack: the package's image (ECR) and artifacts (S3 under
-    ``workflow/``, KMS) live in its account."""
+    ``workflow/``, KMS) live in its account (the default ``model_access``)."""
     spec: EndpointSpec
     invocations_per_instance: int = 200
     """Autoscaling target: invocations per instance per minute."""
@@ -50,11 +80,26 @@ class ModelEndpointArgs:
     """ModelLatency (average over a minute) above this is an alarm, and rolls a blue/green update back."""
     baking_seconds: int = 300
     """How long each blue/green traffic step waits, watching the alarms, before shifting more."""
-    image_repository_pattern: str = "mlops-*"
-    """ECR repositories in the registry account the model image may come from."""
     tester_principal_arn: str | None = None
     """Role (the promotion's integration tests) allowed to assume ``names.endpoint_tester_role`` and
     invoke this endpoint; None: no tester role."""
+    endpoint_name: str | None = None
+    """None: the stack's endpoint, ``ctx.names.endpoint``."""
+    model_role_name: str | None = None
+    """Execution role of the model; None: ``ctx.names.endpoint_model_role``."""
+    data_capture_uri: pulumi.Input[str] | None = None
+    """``s3://bucket/prefix`` receiving captured requests and responses (when ``spec.data_capture_percent``
+    > 0); None: the stack bucket's ``data-capture/<endpoint>``. Give ``data_capture_objects_arn`` with it."""
+    data_capture_objects_arn: pulumi.Input[str] | None = None
+    """What the model role may write: the capture destination's objects (``arn:aws:s3:::bucket/prefix/*``)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Encrypts the endpoint's volumes and captured data; None: the stack's key."""
+    model_access: ModelAccess | None = None
+    """What the model role may read; None: ``registry_model_access(registry)``."""
+
+    def __post_init__(self):
+        if (self.data_capture_uri is None) != (self.data_capture_objects_arn is None):
+            raise ValueError("ModelEndpointArgs: give data_capture_uri and data_capture_objects_arn together")
 
 
 class ModelEndpoint(pulumi.ComponentResource):
@@ -64,8 +109,8 @@ class ModelEndpoint(pulumi.ComponentResource):
     model_package_arn: pulumi.Output[str]
     execution_role_arn: pulumi.Output[str]
     data_capture_uri: pulumi.Output[str] | None
-    """``s3://<bucket>/data-capture/<endpoint>`` where requests and responses are captured (monitors read
-    it); None when data capture is off."""
+    """Where requests and responses are captured (monitors read it; by default
+    ``s3://<bucket>/data-capture/<endpoint>``); None when data capture is off."""
     alarm_names: list[pulumi.Output[str]]
     tester_role_arn: pulumi.Output[str] | None
 
@@ -73,7 +118,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         super().__init__("mlops:endpoint:ModelEndpoint", name, None, opts)
         self._args = a = args
         self._ctx = ctx = a.ctx
-        self._endpoint_name = ctx.names.endpoint
+        self._endpoint_name = a.endpoint_name or ctx.names.endpoint
+        self._kms_key_arn = a.kms_key_arn if a.kms_key_arn is not None else ctx.kms_key_arn
         child = pulumi.ResourceOptions(parent=self)
 
         role = self._execution_role(name)
@@ -85,7 +131,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
         endpoint_config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
-            kms_key_arn=ctx.kms_key_arn,
+            kms_key_arn=self._kms_key_arn,
             production_variants=[{
                 "variant_name": VARIANT_NAME,
                 "model_name": model.name,
@@ -124,19 +170,17 @@ class ModelEndpoint(pulumi.ComponentResource):
         """What the model's containers may do: pull the image and read the artifacts from the registry
         account, write captured data to this stack's bucket, log and publish metrics."""
         a, ctx, endpoint_name = self._args, self._ctx, self._endpoint_name
-        registry = a.registry
+        access = a.model_access or registry_model_access(a.registry)
         child = pulumi.ResourceOptions(parent=self)
         statements = [
             statement("PullModelImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                      [registry.arn("ecr", f"repository/{a.image_repository_pattern}")]),
+                      list(access.image_repository_arns)),
             # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
             statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
-            statement("ReadModelArtifacts", ["s3:GetObject"],
-                      [registry.s3_arn(registry.bucket, f"{WORKFLOW_PREFIX}/*")]),
-            statement("DecryptModelArtifacts", ["kms:Decrypt"],
-                      [registry.arn("kms", "key/*")],
-                      condition={"StringEquals": {"kms:ViaService": [f"s3.{ctx.region}.amazonaws.com",
-                                                                     f"ecr.{ctx.region}.amazonaws.com"]}}),
+            statement("ReadModelArtifacts", list(access.artifact_actions), list(access.artifact_arns)),
+            statement("DecryptModelArtifacts", ["kms:Decrypt"], list(access.decrypt_key_arns),
+                      condition={"StringEquals": {"kms:ViaService": [
+                          f"{service}.{ctx.region}.amazonaws.com" for service in access.decrypt_via]}}),
             statement("WriteLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                       [ctx.names.log_group_arn(f"/aws/sagemaker/Endpoints/{endpoint_name}:*")]),
             statement("PublishMetrics", ["cloudwatch:PutMetricData"], ["*"],
@@ -144,12 +188,13 @@ class ModelEndpoint(pulumi.ComponentResource):
         ]
         if a.spec.data_capture_percent > 0:
             statements += [
-                statement("WriteCapturedData", ["s3:PutObject"],
-                          [pulumi.Output.concat(ctx.bucket_arn, f"/{DATA_CAPTURE_PREFIX}/{endpoint_name}/*")]),
-                statement("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [ctx.kms_key_arn]),
+                statement("WriteCapturedData", ["s3:PutObject"], [self._data_capture_objects_arn()]),
+                # SageMaker writes captured data with S3 server-side encryption under this key: only through S3.
+                statement("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [self._kms_key_arn],
+                          condition={"StringEquals": {"kms:ViaService": [f"s3.{ctx.region}.amazonaws.com"]}}),
             ]
         role, _ = service_role(
-            f"{name}-model", role_name=ctx.names.endpoint_model_role,
+            f"{name}-model", role_name=a.model_role_name or ctx.names.endpoint_model_role,
             description=f"Execution role of the models behind {endpoint_name}",
             service="sagemaker.amazonaws.com", account_id=ctx.account, statements=statements, opts=child)
         return role
@@ -175,7 +220,14 @@ class ModelEndpoint(pulumi.ComponentResource):
         return role.arn
 
     def _data_capture_uri(self) -> pulumi.Output[str]:
+        if self._args.data_capture_uri is not None:
+            return pulumi.Output.from_input(self._args.data_capture_uri)
         return pulumi.Output.concat("s3://", self._ctx.bucket_name, f"/{DATA_CAPTURE_PREFIX}/", self._endpoint_name)
+
+    def _data_capture_objects_arn(self) -> pulumi.Input[str]:
+        if self._args.data_capture_objects_arn is not None:
+            return self._args.data_capture_objects_arn
+        return pulumi.Output.concat(self._ctx.bucket_arn, f"/{DATA_CAPTURE_PREFIX}/{self._endpoint_name}/*")
 
     def _data_capture(self) -> dict[str, Any] | None:
         a = self._args
@@ -185,7 +237,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             "enable_capture": True,
             "initial_sampling_percentage": a.spec.data_capture_percent,
             "destination_s3_uri": self._data_capture_uri(),
-            "kms_key_id": self._ctx.kms_key_arn,
+            "kms_key_id": self._kms_key_arn,
             "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
             "capture_content_type_header": {"csv_content_types": ["text/csv"],
                                             "json_content_types": ["application/json"]},

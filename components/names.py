@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from catalog.validate import ECR_IMAGE_URI
+
 PARTITION = "aws"
 
 # Object prefixes of the stack bucket that more than one component reads or writes.
@@ -40,6 +42,7 @@ EVENT_RULE_NAME_MAX = 64
 BATCH_RUN_ID_LENGTH = 32
 """A batch pipeline's run id: the MD5 hex digest of the execution ARN."""
 BATCH_JOB_PREFIX_MAX = SAGEMAKER_NAME_MAX - 1 - BATCH_RUN_ID_LENGTH
+ECR_REPOSITORY_NAME_MAX = 256
 CATALOG_INFIX = "byom"
 """Every name of a catalog entry's resources carries it, so no ``model_name`` can collide with a name of
 the trained model's resources (``mlops-dev-endpoint`` vs an entry named ``endpoint``)."""
@@ -61,6 +64,17 @@ def account_of(arn: str) -> str:
     if len(parts) < 6 or parts[0] != "arn":
         raise ValueError(f"{arn!r} is not an ARN")
     return parts[4]
+
+
+def image_repository_arn(image_uri: str) -> str:
+    """The ECR repository an image URI is pulled from (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``
+    or ``...@sha256:<digest>`` -> ``arn:aws:ecr:<region>:<account>:repository/<repo>``): what a role needs
+    ``ecr:BatchGetImage`` on. Raises ValueError for anything but an ECR image URI (the catalog's rule)."""
+    match = ECR_IMAGE_URI.match(image_uri)
+    if not match:
+        raise ValueError(f"{image_uri!r} is not an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/"
+                         "<repository>:<tag> or @sha256:<digest>)")
+    return f"arn:{PARTITION}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
 
 
 def account_root(account: str) -> str:
@@ -258,16 +272,17 @@ class Names:
         """The default endpoint of a real-time catalog entry (its ``endpoint_name`` overrides it)."""
         return self.catalog_name(model_name, "endpoint")
 
-    def within_prefix(self, name: str) -> str:
+    def within_prefix(self, name: str, *, limit: int = SAGEMAKER_NAME_MAX) -> str:
         """A name a catalog entry chooses (``ecr_repo_name``, ``endpoint_name``), inside the stack's names:
         as given when it starts with ``mlops-<env>-``, else with that prefix (``iris-tree`` ->
-        ``mlops-dev-iris-tree``), because the stack's deploy role creates only names under its prefix."""
-        return name if name.startswith(f"{self.prefix}-") else f"{self.prefix}-{name}"
+        ``mlops-dev-iris-tree``, within ``limit``), because the stack's deploy role creates only names under
+        its prefix."""
+        return name if name.startswith(f"{self.prefix}-") else short_name(self.prefix, name, limit=limit)
 
     def catalog_repository(self, ecr_repo_name: str) -> str:
         """The ECR repository an image builder entry pushes to: ``ecr_repo_name`` inside the registry stack's
         prefix (``within_prefix``)."""
-        return self.within_prefix(ecr_repo_name)
+        return self.within_prefix(ecr_repo_name, limit=ECR_REPOSITORY_NAME_MAX)
 
     def catalog_image_uri(self, repository: str, tag: str) -> str:
         """The image a ``byom_image_builder`` entry builds (``ecr_repo_name``, ``image_tag``), on the names of the
@@ -330,7 +345,8 @@ class Names:
         return f"{self.prefix}-batch-notify"
 
     @property
-    def image_repository_arn(self) -> str:
+    def training_image_repository_arn(self) -> str:
+        """The ECR repository of the training and serving image (``image_repository``)."""
         return self.arn("ecr", f"repository/{self.image_repository}")
 
     @staticmethod
@@ -338,11 +354,17 @@ class Names:
         """The group of a versioned package ARN (``...:model-package/<group>/<version>`` -> ``<group>``)."""
         return model_package_arn.rsplit(":", 1)[-1].split("/")[1]
 
-    @staticmethod
-    def image_repository_arn_of(image_uri: str) -> str:
-        """The ECR repository of an image URI (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``)."""
-        host, _, path = image_uri.partition("/")
-        account, _, rest = host.partition(".dkr.ecr.")
-        region = rest.split(".", 1)[0]
-        repository = path.split("@", 1)[0].split(":", 1)[0]
-        return f"arn:{PARTITION}:ecr:{region}:{account}:repository/{repository}"
+    def catalog_endpoint_name(self, model_name: str, endpoint_name: str | None = None) -> str:
+        """The endpoint of a real-time catalog entry: its ``endpoint_name`` where it starts with this stack's
+        prefix, else that name prefixed (``iris-tree`` -> ``mlops-dev-iris-tree``, within 63 characters), since
+        the stack's deploy role creates only names under its prefix; without one, ``catalog_endpoint``."""
+        if not endpoint_name:
+            return self.catalog_endpoint(model_name)
+        return self.within_prefix(endpoint_name)
+
+    def catalog_endpoint_model_role(self, model_name: str) -> str:
+        """Execution role of a real-time catalog entry's model: reads only that entry's artifact and image."""
+        return self.catalog_name(model_name, "endpoint-model", limit=IAM_ROLE_NAME_MAX)
+
+    def catalog_endpoint_model_role_arn(self, model_name: str) -> str:
+        return self.role_arn(self.catalog_endpoint_model_role(model_name))

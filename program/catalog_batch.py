@@ -23,7 +23,7 @@ import pulumi
 from catalog.entries import ModelEntry
 from components.batch_pipeline import BatchPipeline, BatchPipelineArgs
 from components.context import StackContext
-from components.names import WORKFLOW_PREFIX, Names
+from components.names import WORKFLOW_PREFIX, Names, image_repository_arn
 from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
 from program.catalog_packages import served_package_arn
@@ -77,7 +77,7 @@ def _package_sources(ctx: StackContext, settings: Settings, registry: Names, ent
     if source is None:
         if Names.model_package_group_of(package) == registry.model_package_group:
             return ((registry.s3_arn(registry.bucket, f"{WORKFLOW_PREFIX}/*"),), (registry_key,),
-                    (registry.image_repository_arn,))
+                    (registry.training_image_repository_arn,))
         pulumi.log.warn(f"{entry.label}: model package {package} is not in a group of the registry stack "
                         f"({registry.prefix}): its artifact and image are not granted to the batch pipeline's "
                         f"role {ctx.names.catalog_batch_role(entry.model_name, 'model')}; grant them yourself")
@@ -86,7 +86,7 @@ def _package_sources(ctx: StackContext, settings: Settings, registry: Names, ent
     artifact = source.value_for("model_artifact_location", environment)
     image = source.value_for("custom_image_uri", environment) if not source.builtin else None
     return ((registry.s3_arn(registry.bucket, artifact),), (registry_key,),
-            (Names.image_repository_arn_of(image),) if image else ())
+            (image_repository_arn(image),) if image else ())
 
 
 def _uploading_entry(settings: Settings, registry: Names, entry: ModelEntry, package: str) -> ModelEntry | None:

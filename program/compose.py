@@ -24,6 +24,7 @@ from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.catalog_batch import build_batch
 from program.catalog_images import build_images
+from program.catalog_realtime import build_realtime, model_routes, served_realtime
 from program.provider import component_options, create_provider
 from program.settings import Settings
 from program.topology import model_reader_role_arns, promotion_targets, registry_names, stack_names
@@ -54,12 +55,14 @@ def build_stack(settings: Settings) -> dict[str, Any]:
     ctx, foundation, notifications = shared_context(settings)
     names = ctx.names
 
-    # Inference API in front of the stack's stable endpoint (its URL never changes with a model update).
+    # Inference API in front of the stack's stable endpoint (its URL never changes with a model update)
+    # and of the real-time catalog entries served here.
+    realtime = served_realtime(settings)
     inference_api = InferenceApi(
         f"{names.prefix}-inference",
         InferenceApiArgs(ctx, endpoint_name=names.endpoint, feature_count=settings.endpoint.feature_count,
                          auth=settings.inference.auth, throttle_rate_limit=settings.inference.throttle_rate_limit,
-                         throttle_burst_limit=settings.inference.throttle_burst_limit),
+                         throttle_burst_limit=settings.inference.throttle_burst_limit, models=model_routes(realtime)),
         opts=ctx.opts)
 
     # Promotion-deployed stacks: the endpoint is a resource of this stack, serving the package promotion
@@ -93,14 +96,15 @@ def build_stack(settings: Settings) -> dict[str, Any]:
                 pulumi_token_secret_arn=p.pulumi_token_secret_arn),
             opts=ctx.opts)
 
-    outputs: dict[str, Any] = {
+    outputs: dict[str, Any] = build_realtime(ctx, settings, inference_api, realtime)
+    outputs.update({
         "environment": settings.environment,
         "bucketName": foundation.bucket_name,
         "kmsKeyArn": foundation.kms_key_arn,
         "notificationTopicArn": notifications.topic_arn,
         "inferenceUrl": inference_api.url,
         "endpointName": names.endpoint,
-    }
+    })
     outputs.update(build_images(ctx, settings))
     outputs.update(build_batch(ctx, settings))
     if training is not None:

@@ -65,7 +65,7 @@ def test_entries_add_only_their_own_resources(stack, stack_run, tmp_path):
     after = {(r.type, r.name) for r in stack_run(stack).resources}
     assert before <= after
     added = after - before
-    assert all("-byom-" in name or "-batch-" in name for _, name in added), sorted(added)
+    assert all(any(part in name for part in ("-byom-", "-batch-", "-inference-")) for _, name in added), sorted(added)
     components = {(t, n) for t, n in added if not t.startswith("aws:")}
     batch = {("mlops:catalog:BatchPipeline", f"mlops-{stack}-batch-{model}")
              for model in ("iris-xgboost-batch", "iris-tree-batch")}
@@ -73,6 +73,13 @@ def test_entries_add_only_their_own_resources(stack, stack_run, tmp_path):
     images = {("mlops:catalog:ImageBuild", "mlops-dev-byom-image-iris-tree:1.0"),
               ("mlops:registry:ModelImageRepository", "mlops-dev-byom-image-iris-tree")}
     assert (images <= components) == (stack == "dev")
+def test_an_empty_catalog_creates_no_catalog_resources(stack_run, tmp_path):
+    """What entries create is tested per kind (tests/test_catalog_realtime.py, ...); without entries a stack
+    has only its own resources."""
+    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog()), "catalogPackages": "{}"})
+    assert not [r.name for r in empty.resources if "-byom-" in r.name or "-inference-models" in r.name]
+    assert empty.outputs["catalogEndpoints"] == {}
+    assert {(r.type, r.name) for r in empty.resources} < {(r.type, r.name) for r in stack_run("dev").resources}
 
 
 def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):

@@ -36,10 +36,10 @@ def test_registry_key_decrypts_for_them_only_through_s3_and_ecr(stack_run):
 
 
 def test_registry_image_repositories_let_them_pull(stack_run):
-    """The training image's repository and each catalog image's (mlops-config.json builds iris-tree)."""
+    """The training image's repository and each catalog image's (mlops-config.json builds mlops-dev-iris-tree)."""
     dev = stack_run("dev")
     policies = dev.by_type(Token.ECR_REPOSITORY_POLICY)
-    assert sorted(p.inputs["repository"] for p in policies) == ["iris-tree", "mlops-dev-model"]
+    assert sorted(p.inputs["repository"] for p in policies) == ["mlops-dev-iris-tree", "mlops-dev-model"]
     for policy in policies:
         (statement,) = json.loads(policy.inputs["policy"])["Statement"]
         assert statement["Principal"] == {"AWS": ROOTS}

@@ -27,6 +27,18 @@ def cfg(run, key):
     return run.config[f"mlops:{key}"]
 
 
+TRAINED_PARTS = {ENDPOINT: "endpoint", CONFIG: "config", MODEL: "model", TARGET: "scaling-target", SCALING: "scaling-policy"}
+
+
+def trained(run, token):
+    """The trained model's endpoint resource of this type (catalog entries have endpoints of their own)."""
+    return run.one(token, f"mlops-{run.stack}-endpoint-{TRAINED_PARTS[token]}")
+
+
+def trained_parts(run, token):
+    return [r for r in run.by_type(token) if r.name == f"mlops-{run.stack}-endpoint-{TRAINED_PARTS[token]}"]
+
+
 def statements_of(run, policy_name):
     return {s["Sid"]: s for s in policy_statements(run.one(ROLE_POLICY, policy_name).inputs["policy"])}
 
@@ -39,19 +51,19 @@ def test_endpoint_name_is_stable_and_per_stack(stack):
 
 def test_dev_endpoint_belongs_to_the_workflow_not_to_pulumi(stack_run):
     dev = stack_run("dev")
-    assert not dev.by_type(ENDPOINT) and not dev.by_type(CONFIG) and not dev.by_type(MODEL)
+    assert not trained_parts(dev, ENDPOINT) and not trained_parts(dev, CONFIG) and not trained_parts(dev, MODEL)
     assert dev.outputs["endpointName"] == "mlops-dev-endpoint"
 
 
 @pytest.mark.parametrize("stack", PROMOTED)
 def test_promoted_stacks_serve_the_pinned_package_on_their_stable_endpoint(stack_run, stack):
     run = stack_run(stack)
-    endpoint = run.one(ENDPOINT)
+    endpoint = trained(run, ENDPOINT)
     assert endpoint.inputs["name"] == f"mlops-{stack}-endpoint"
-    config = run.one(CONFIG)
+    config = trained(run, CONFIG)
     assert endpoint.inputs["endpointConfigName"] == config.outputs["name"]
     (variant,) = config.inputs["productionVariants"]
-    model = run.one(MODEL)
+    model = trained(run, MODEL)
     assert variant["modelName"] == model.outputs["name"]
     assert variant["instanceType"] == cfg(run, "endpointInstanceType")
     assert variant["initialInstanceCount"] == int(cfg(run, "endpointInstanceCount"))
@@ -64,7 +76,7 @@ def test_promoted_stacks_serve_the_pinned_package_on_their_stable_endpoint(stack
 @pytest.mark.parametrize("stack", PROMOTED)
 def test_data_capture_goes_to_the_stack_bucket_with_the_configured_percentage(stack_run, stack):
     run = stack_run(stack)
-    capture = run.one(CONFIG).inputs["dataCaptureConfig"]
+    capture = trained(run, CONFIG).inputs["dataCaptureConfig"]
     assert capture["enableCapture"] is True
     assert capture["initialSamplingPercentage"] == int(cfg(run, "endpointDataCapturePercent"))
     assert capture["destinationS3Uri"] == f"s3://{run.outputs['bucketName']}/data-capture/mlops-{stack}-endpoint"
@@ -73,13 +85,16 @@ def test_data_capture_goes_to_the_stack_bucket_with_the_configured_percentage(st
     write = statements_of(run, f"mlops-{stack}-endpoint-model-policy")["WriteCapturedData"]
     assert write["Action"] == ["s3:PutObject"]
     assert write["Resource"] == [f"arn:aws:s3:::{run.outputs['bucketName']}/data-capture/mlops-{stack}-endpoint/*"]
+    encrypt = statements_of(run, f"mlops-{stack}-endpoint-model-policy")["EncryptCapturedData"]
+    assert encrypt["Resource"] == [run.outputs["kmsKeyArn"]]
+    assert encrypt["Condition"] == {"StringEquals": {"kms:ViaService": ["s3.eu-west-1.amazonaws.com"]}}
     assert int(cfg(stack_run("staging"), "endpointDataCapturePercent")) != \
         int(cfg(stack_run("prod"), "endpointDataCapturePercent"))
 
 
 def test_data_capture_is_off_at_zero_percent(run_stack):
     run = run_stack("staging", overrides={"endpointDataCapturePercent": "0"})
-    assert "dataCaptureConfig" not in run.one(CONFIG).inputs
+    assert "dataCaptureConfig" not in trained(run, CONFIG).inputs
     statements = statements_of(run, "mlops-staging-endpoint-model-policy")
     assert "WriteCapturedData" not in statements and "EncryptCapturedData" not in statements
 
@@ -87,13 +102,13 @@ def test_data_capture_is_off_at_zero_percent(run_stack):
 @pytest.mark.parametrize("stack", PROMOTED)
 def test_autoscaling_tracks_invocations_per_instance_between_configured_bounds(stack_run, stack):
     run = stack_run(stack)
-    target = run.one(TARGET)
+    target = trained(run, TARGET)
     assert target.inputs["serviceNamespace"] == "sagemaker"
     assert target.inputs["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     assert target.inputs["resourceId"] == f"endpoint/mlops-{stack}-endpoint/variant/AllTraffic"
     assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == \
         (int(cfg(run, "endpointMinCapacity")), int(cfg(run, "endpointMaxCapacity")))
-    policy = run.one(SCALING)
+    policy = trained(run, SCALING)
     assert policy.inputs["policyType"] == "TargetTrackingScaling"
     assert policy.inputs["resourceId"] == target.inputs["resourceId"]
     tracking = policy.inputs["targetTrackingScalingPolicyConfiguration"]
@@ -103,7 +118,7 @@ def test_autoscaling_tracks_invocations_per_instance_between_configured_bounds(s
 
 def test_no_autoscaling_when_min_equals_max(run_stack):
     run = run_stack("staging", overrides={"endpointMinCapacity": "2", "endpointMaxCapacity": "2"})
-    assert not run.by_type(TARGET) and not run.by_type(SCALING)
+    assert not trained_parts(run, TARGET) and not trained_parts(run, SCALING)
 
 
 @pytest.mark.parametrize("stack", PROMOTED)
@@ -121,7 +136,7 @@ def test_alarms_watch_5xx_errors_and_model_latency_and_notify_the_topic(stack_ru
 
 
 def test_blue_green_canary_with_alarm_rollback_only_in_prod(stack_run):
-    prod = stack_run("prod").one(ENDPOINT).inputs
+    prod = trained(stack_run("prod"), ENDPOINT).inputs
     assert stack_run("prod").config["mlops:endpointDeploymentStrategy"] == "canary"
     routing = prod["deploymentConfig"]["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
     assert routing["type"] == "CANARY" and routing["canarySize"] == {"type": "INSTANCE_COUNT", "value": 1}
@@ -129,27 +144,27 @@ def test_blue_green_canary_with_alarm_rollback_only_in_prod(stack_run):
     alarm_names = sorted(a.inputs["name"] for a in stack_run("prod").by_type(ALARM)
                          if a.parent_name == "mlops-prod-endpoint")
     assert sorted(rollback) == alarm_names == ["mlops-prod-endpoint-5xx-errors", "mlops-prod-endpoint-model-latency"]
-    assert "deploymentConfig" not in stack_run("staging").one(ENDPOINT).inputs
+    assert "deploymentConfig" not in trained(stack_run("staging"), ENDPOINT).inputs
 
 
 def test_linear_strategy_shifts_traffic_in_steps(run_stack):
     run = run_stack("staging", overrides={"endpointDeploymentStrategy": "linear"})
-    routing = run.one(ENDPOINT).inputs["deploymentConfig"]["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    routing = trained(run, ENDPOINT).inputs["deploymentConfig"]["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
     assert routing["type"] == "LINEAR" and routing["linearStepSize"]["type"] == "CAPACITY_PERCENT"
 
 
 def test_a_new_package_changes_the_model_but_not_the_endpoint_name(run_stack, stack_run):
     package = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-models/9"
     run = run_stack("staging", overrides={"modelPackageArn": package})
-    assert run.one(MODEL).inputs["primaryContainer"]["modelPackageName"] == package
-    assert run.one(ENDPOINT).inputs["name"] == stack_run("staging").one(ENDPOINT).inputs["name"]
+    assert trained(run, MODEL).inputs["primaryContainer"]["modelPackageName"] == package
+    assert trained(run, ENDPOINT).inputs["name"] == trained(stack_run("staging"), ENDPOINT).inputs["name"]
     assert run.outputs["inferenceUrl"] == stack_run("staging").outputs["inferenceUrl"]
 
 
 def test_only_the_prod_endpoint_is_protected(stack_run):
-    assert stack_run("prod").one(ENDPOINT).protect
-    assert not stack_run("prod").one(MODEL).protect and not stack_run("prod").one(CONFIG).protect
-    assert not stack_run("staging").one(ENDPOINT).protect
+    assert trained(stack_run("prod"), ENDPOINT).protect
+    assert not trained(stack_run("prod"), MODEL).protect and not trained(stack_run("prod"), CONFIG).protect
+    assert not trained(stack_run("staging"), ENDPOINT).protect
 
 
 @pytest.mark.parametrize("stack", PROMOTED)

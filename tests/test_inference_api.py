@@ -48,7 +48,14 @@ def test_iam_authorisation_with_a_policy_for_exactly_this_method(stack_run, stac
     (grant,) = policy_statements(part(run, "invoke-policy").inputs["policy"])
     execution_arn = part(run, "api").outputs["executionArn"]
     assert grant["Action"] == ["execute-api:Invoke"]
-    assert grant["Resource"] == [f"{execution_arn}/v1/POST/predict"]
+    # exactly the methods that exist: the trained model's and one per catalog model served here
+    served = sorted(run.outputs["catalogEndpoints"])
+    assert served == ["iris-tree", "iris-xgboost"]
+    assert sorted(grant["Resource"]) == sorted([f"{execution_arn}/v1/POST/predict"] + [
+        f"{execution_arn}/v1/POST/models/{model}/predict" for model in served])
+    methods = run.by_type(METHOD)
+    assert sorted(m.name for m in methods) == sorted(
+        [f"mlops-{stack}-inference-post"] + [f"mlops-{stack}-inference-models-{model}-post" for model in served])
     assert run.outputs["inferenceInvokePolicyArn"].endswith(f":policy/mlops-{stack}-inference-invoke")
 
 
@@ -79,16 +86,23 @@ def test_unknown_auth_mode_is_refused():
         InferenceApiArgs(None, endpoint_name="e", feature_count=4, auth="none")  # type: ignore[arg-type]
 
 
-def test_lambda_environment_names_the_stacks_endpoint_only(each_stack):
+def test_lambda_environment_names_the_stacks_endpoints_only(each_stack):
+    stack = each_stack.stack
     function = part(each_stack, "proxy-function")
     variables = function.inputs["environment"]["variables"]
-    assert variables == {"ENDPOINT_NAME": f"mlops-{each_stack.stack}-endpoint",
-                         "FEATURE_COUNT": each_stack.config["mlops:modelFeatureCount"], "MAX_RECORDS": "100"}
+    catalog = {"iris-tree": f"mlops-{stack}-iris-tree-{stack}", "iris-xgboost": f"mlops-{stack}-byom-iris-xgboost-endpoint"}
+    assert variables == {"ENDPOINT_NAME": f"mlops-{stack}-endpoint",
+                         "FEATURE_COUNT": each_stack.config["mlops:modelFeatureCount"], "MAX_RECORDS": "100",
+                         "MODELS": json.dumps({model: {"endpoint": endpoint, "contentType": "text/csv", "accept": "text/csv"}
+                                               for model, endpoint in catalog.items()}, separators=(",", ":"))}
     statements = policy_statements(part(each_stack, "proxy-policy").inputs["policy"])
     sagemaker = [s for s in statements if any(a.startswith("sagemaker:") for a in s["Action"])]
     account = json.loads(each_stack.config["mlops:allowedAccountIds"])[0]
-    assert sagemaker == [{"Sid": "InvokeStackEndpoint", "Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"],
-                          "Resource": [f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/mlops-{each_stack.stack}-endpoint"]}]
+    assert sagemaker == [
+        {"Sid": "InvokeStackEndpoint", "Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"],
+         "Resource": [f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/mlops-{stack}-endpoint"]},
+        {"Sid": "InvokeCatalogEndpoints", "Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"],
+         "Resource": [f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/{catalog[m]}" for m in ("iris-xgboost", "iris-tree")]}]
     assert function.inputs["timeout"] < 29  # answers before API Gateway's integration timeout
 
 

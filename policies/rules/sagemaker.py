@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._support import Resource, Severity, as_list, as_number, resource_rule, safe_get, stack_rule
+from ._support import Resource, Severity, as_list, as_number, references, resource_rule, safe_get, stack_rule
 
 ENDPOINT_CONFIG_TYPE = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT_TYPE = "aws:sagemaker/endpoint:Endpoint"
 SCALABLE_TARGET_TYPE = "aws:appautoscaling/target:Target"
 
 DEFAULT_INSTANCE_TYPES = ["ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge"]
@@ -84,22 +85,42 @@ def _count(value: Any) -> int:
 
 def endpoint_instance_budget(resources: list[Resource]) -> int:
     """Instances the stack's endpoints may run: per variant the initial count, raised to the
-    autoscaling maximum where a scalable target names that variant."""
-    per_variant: dict[str, int] = {}
-    total = 0
-    for config in (r for r in resources if r.type == ENDPOINT_CONFIG_TYPE):
-        for variant in _instance_variants(config.props):
-            count = _count(variant.get("initialInstanceCount"))
-            total += count
-            per_variant.setdefault(str(variant.get("variantName")), count)
+    autoscaling maximum where a scalable target names that variant.
+
+    A target names ``endpoint/<endpoint>/variant/<variant>``: its variant's initial count is found through
+    the endpoint (by the engine's property dependencies, else by name) and the endpoint configuration it
+    uses. Several endpoints share variant names (``AllTraffic``), so a variant is never matched by name
+    alone; a target whose configuration is not found counts ``maxCapacity - minCapacity`` beyond the
+    initial counts (the initial count is at least the minimum, so this never counts too few)."""
+    configs = [r for r in resources if r.type == ENDPOINT_CONFIG_TYPE]
+    endpoints = [r for r in resources if r.type == ENDPOINT_TYPE]
+    total = sum(_count(v.get("initialInstanceCount")) for c in configs for v in _instance_variants(c.props))
     for target in (r for r in resources if r.type == SCALABLE_TARGET_TYPE):
         if safe_get(target.props, "serviceNamespace") != "sagemaker":
             continue
-        resource_id = str(safe_get(target.props, "resourceId") or "")
-        variant_name = resource_id.rsplit("/variant/", 1)[-1] if "/variant/" in resource_id else ""
-        extra = _count(safe_get(target.props, "maxCapacity")) - per_variant.get(variant_name, 0)
-        total += max(extra, 0)
+        initial = _target_initial_count(target, endpoints, configs)
+        if initial is None:
+            initial = _count(safe_get(target.props, "minCapacity"))
+        total += max(_count(safe_get(target.props, "maxCapacity")) - initial, 0)
     return total
+
+
+def _target_initial_count(target: Resource, endpoints: list[Resource], configs: list[Resource]) -> int | None:
+    """The initial count of the variant a scalable target scales, or None where it cannot be told."""
+    resource_id = str(safe_get(target.props, "resourceId") or "")
+    if not resource_id.startswith("endpoint/") or "/variant/" not in resource_id:
+        return None
+    endpoint_name, variant_name = resource_id[len("endpoint/"):].split("/variant/", 1)
+    endpoint = next((e for e in endpoints if e.urn in target.property_dependencies.get("resourceId", ())
+                     or safe_get(e.props, "name") == endpoint_name), None)
+    if endpoint is None:
+        return None
+    config = next((c for c in configs if references(endpoint, "endpointConfigName", c, "name")), None)
+    if config is None:
+        return None
+    counts = [_count(v.get("initialInstanceCount")) for v in _instance_variants(config.props)
+              if str(v.get("variantName")) == variant_name]
+    return counts[0] if counts else None
 
 
 def check_instance_budget(resources: list[Resource], config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -96,3 +96,39 @@ BUDGET_CASES = [
 @pytest.mark.parametrize("label,resources,config,expected", BUDGET_CASES, ids=[c[0] for c in BUDGET_CASES])
 def test_instance_budget(label, resources, config, expected):
     expect(run_stack_policy(sagemaker.instance_budget, resources, config=config), expected)
+
+
+def served_endpoint(name, count, min_capacity, max_capacity, by_dependency=False):
+    """A config, the endpoint using it (linked as the engine does) and its scaling target, linked to the
+    endpoint by property dependency or only by the name in its resourceId."""
+    config = endpoint_config(f"{name}-config", count)
+    endpoint = stack_resource(Token.SAGEMAKER_ENDPOINT, name, {"name": name, "endpointConfigName": f"{name}-config-1"},
+                              deps={"endpointConfigName": [config.urn]})
+    target = stack_resource(Token.APPAUTOSCALING_TARGET, f"{name}-scaling", {
+        "serviceNamespace": "sagemaker", "scalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "resourceId": f"endpoint/{name if not by_dependency else 'unknown'}/variant/AllTraffic",
+        "minCapacity": min_capacity, "maxCapacity": max_capacity},
+        deps={"resourceId": [endpoint.urn]} if by_dependency else None)
+    return [config, endpoint, target]
+
+
+@pytest.mark.parametrize("by_dependency", [False, True])
+def test_endpoints_sharing_a_variant_name_are_each_counted_to_their_maximum(by_dependency):
+    """Every endpoint's variant is AllTraffic: each target is matched to its own endpoint's configuration."""
+    resources = [*served_endpoint("trained", 2, 2, 4, by_dependency), *served_endpoint("catalog", 1, 1, 4, by_dependency)]
+    assert counted(resources) == 8  # 4 + 4, not 2 + 1 + (4 - 2) + (4 - 2)
+    expect(run_stack_policy(sagemaker.instance_budget, resources, config={"maxEndpointInstances": 7}), "may run 8 instances")
+    expect(run_stack_policy(sagemaker.instance_budget, resources, config={"maxEndpointInstances": 8}), None)
+
+
+def test_an_initial_count_above_the_minimum_is_counted_once():
+    assert counted(served_endpoint("e", 3, 1, 4)) == 4
+    # without the endpoint the target counts max - min beyond the initial counts: never too few
+    config, _, target = served_endpoint("e", 3, 1, 4)
+    assert counted([config, target]) == 6
+
+
+def counted(resources) -> int:
+    """The instances the rule counts (its message at a budget of 0)."""
+    [(_, message)] = run_stack_policy(sagemaker.instance_budget, resources, config={"maxEndpointInstances": 0})
+    return int(message.split("may run ")[1].split(" instances")[0])

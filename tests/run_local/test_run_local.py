@@ -127,7 +127,10 @@ def test_spec_comes_from_the_recorded_program(stack_run):
     recorded_env = run.one(Token.LAMBDA_FUNCTION, "mlops-dev-approval-request-function").inputs["environment"]["variables"]
     assert spec.functions["mlops-dev-approval-request"].environment == recorded_env
     routes = {api.name: api.routes for api in spec.apis}
-    assert routes["mlops-dev-inference"] == (Route("POST", "/predict", "mlops-dev-inference", api_key_required=True),)
+    assert routes["mlops-dev-inference"] == (  # the catalog's real-time entries' routes, then the trained model's
+        Route("POST", "/models/iris-tree/predict", "mlops-dev-inference", api_key_required=True),
+        Route("POST", "/models/iris-xgboost/predict", "mlops-dev-inference", api_key_required=True),
+        Route("POST", "/predict", "mlops-dev-inference", api_key_required=True))
     assert routes["mlops-dev-approvals"] == (Route("GET", "/decision", "mlops-dev-approval-decision"),
                                              Route("POST", "/decision", "mlops-dev-approval-decision"))
     assert spec.data_defaults == {
