@@ -98,6 +98,8 @@ def _storage(s: Scope) -> list[dict[str, Any]]:
         "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
         "s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls",
         "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
+        # Foundation sends the bucket's object events to EventBridge (BucketNotification).
+        "s3:GetBucketNotification", "s3:PutBucketNotification",
     ]
     key_actions = [
         "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
@@ -277,6 +279,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws:kms/alias:Alias": ("storage",),
     "aws:s3/bucket:Bucket": ("storage",),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("storage",),
+    "aws:s3/bucketNotification:BucketNotification": ("storage",),
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ("storage",),
     "aws:s3/bucketPolicy:BucketPolicy": ("storage",),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("storage",),

@@ -35,7 +35,8 @@ class FoundationArgs:
 
 
 class Foundation(pulumi.ComponentResource):
-    """KMS key (rotating) and an S3 bucket that is encrypted, versioned, private and TLS-only."""
+    """KMS key (rotating) and an S3 bucket that is encrypted, versioned, private, TLS-only and sends its
+    object events to EventBridge."""
 
     kms_key_arn: pulumi.Output[str]
     kms_key_id: pulumi.Output[str]
@@ -74,6 +75,9 @@ class Foundation(pulumi.ComponentResource):
         aws.s3.BucketVersioning(
             f"{name}-bucket-versioning", bucket=bucket.id,
             versioning_configuration={"status": "Enabled"}, opts=child)
+        # Every object event goes to EventBridge (no per-prefix configuration to merge: each consumer has its
+        # own rule matching exactly its keys, e.g. a catalog entry's model_artifact_location).
+        aws.s3.BucketNotification(f"{name}-bucket-events", bucket=bucket.id, eventbridge=True, opts=child)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-encryption", bucket=bucket.id,
             rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",

@@ -80,6 +80,7 @@ class Token(StrEnum):
 
     S3_ACCOUNT_PUBLIC_ACCESS_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
     S3_BUCKET = "aws:s3/bucket:Bucket"
+    S3_BUCKET_NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
     S3_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
     S3_BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
     S3_BUCKET_SERVER_SIDE_ENCRYPTION_CONFIGURATION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
