@@ -8,16 +8,29 @@ state without a transition: the caller makes it a main-path `Step` or sends it s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from components.workflow.params import WorkflowDefinitionParams
 from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, STEP_ERRORS, S
 from components.workflow.steps import State
 
-__all__ = ["retry", "catch_all", "task", "lambda_task", "fail_with", "failure_pass"]
+__all__ = ["RetryParams", "retry", "catch_all", "task", "lambda_task", "fail_with", "failure_pass"]
 
 
-def retry(p: WorkflowDefinitionParams, errors: tuple[str, ...]) -> list[dict[str, Any]]:
+class RetryParams(Protocol):
+    """What the Task builders read of a definition's parameters: the retry policy for transient errors
+    (``WorkflowDefinitionParams`` of the training workflow, ``RegistrationParams`` of the upload one)."""
+
+    @property
+    def retry_interval_seconds(self) -> int: ...
+
+    @property
+    def retry_max_attempts(self) -> int: ...
+
+    @property
+    def retry_backoff_rate(self) -> float: ...
+
+
+def retry(p: RetryParams, errors: tuple[str, ...]) -> list[dict[str, Any]]:
     """The Retry list for `errors` (empty when the params disable retries)."""
     if p.retry_max_attempts == 0:
         return []
@@ -35,7 +48,7 @@ def catch_all(next_state: str = S.NOTIFY_FAILURE) -> dict[str, Any]:
 
 
 def task(
-    p: WorkflowDefinitionParams,
+    p: RetryParams,
     name: str,
     resource: str,
     parameters: dict[str, Any],
@@ -64,7 +77,7 @@ def task(
     return state
 
 
-def lambda_task(p: WorkflowDefinitionParams, name: str, function_arn: str, payload: dict[str, Any], **kwargs: Any) -> State:
+def lambda_task(p: RetryParams, name: str, function_arn: str, payload: dict[str, Any], **kwargs: Any) -> State:
     """A synchronous ``lambda:invoke`` Task that retries the transient Lambda errors."""
     return task(
         p, name, "arn:aws:states:::lambda:invoke", {"FunctionName": function_arn, "Payload": payload},
