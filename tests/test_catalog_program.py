@@ -55,10 +55,16 @@ def test_each_stack_carries_the_validated_example_catalog(stack):
         assert stack_catalog.builtin_image(name).endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
 
 
-def test_entries_create_no_resources_yet(stack_run, tmp_path):
-    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog())})
-    assert sorted((r.type, r.name) for r in empty.resources) == sorted(
-        (r.type, r.name) for r in stack_run("dev").resources)
+def test_uploaded_entries_add_their_registration_and_the_registry_deploy_stage_only(stack_run, tmp_path):
+    """What the shipped entries add to the registry stack (tests/test_catalog_upload.py has the details):
+    the upload registration of the entries with model_artifact_location and the promotion's stage that
+    deploys approved catalog packages to the registry stack itself. (The real-time and batch entries'
+    components are another part of issue 11.)"""
+    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog()), "catalogPackages": "{}"})
+    added = {(r.type, r.name) for r in stack_run("dev").resources} - {(r.type, r.name) for r in empty.resources}
+    assert added and all("byom-upload" in name or "promotion-deploy-dev" in name for _, name in added), added
+    assert {name for _, name in added if name.endswith("-models")} == {
+        f"mlops-dev-byom-upload-{m}-models" for m in ("iris-xgboost", "iris-tree", "iris-xgboost-batch")}
 
 
 def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):

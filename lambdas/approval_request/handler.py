@@ -190,7 +190,7 @@ def _validate(event) -> dict:
     return request
 
 
-def _upload(upload: Any, problems: list[str]) -> dict[str, str]:
+def _upload(upload: Any, problems: list[str]) -> dict[str, Any]:
     """The uploaded model's modelName, artifact (s3://bucket/key) and versionId, each one line of its format."""
     if not isinstance(upload, dict):
         problems.append("upload must be an object with " + ", ".join(UPLOAD_KEYS))
