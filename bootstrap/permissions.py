@@ -98,6 +98,7 @@ def _storage(s: Scope) -> list[dict[str, Any]]:
         "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
         "s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls",
         "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
+        # Foundation sends the bucket's object events to EventBridge (BucketNotification).
         "s3:GetBucketNotification", "s3:PutBucketNotification",
     ]
     key_actions = [
@@ -278,12 +279,12 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws:kms/alias:Alias": ("storage",),
     "aws:s3/bucket:Bucket": ("storage",),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("storage",),
+    "aws:s3/bucketNotification:BucketNotification": ("storage",),
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ("storage",),
     "aws:s3/bucketPolicy:BucketPolicy": ("storage",),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("storage",),
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ("storage",),
     "aws:s3/bucketVersioning:BucketVersioning": ("storage",),
-    "aws:s3/bucketNotification:BucketNotification": ("storage",),
     "aws:apigateway/account:Account": ("api", "iam"),
     # Notifications, events, logs, alarms
     "aws:sns/topic:Topic": ("messaging",),

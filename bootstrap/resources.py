@@ -2,9 +2,10 @@
 
 - ``mlops-deployer``: the role each stack's ``deployRoleArn`` names. Its policies (``mlops-deployer-<area>``,
   ``bootstrap/permissions.py``) manage exactly the program's resource types, scoped to the account's
-  environments. It trusts the GitHub deploy role of this account and, for every environment here that the
-  registry stack promotes to, that environment's promotion deploy role in the registry account
-  (``mlops-<registry>-promotion-deploy-<environment>``), by exact ARN.
+  environments. It trusts the GitHub deploy role of this account and, for every environment here (the
+  registry's own too: its promotion deploys approved catalog packages there first), that environment's
+  promotion deploy role in the registry account (``mlops-<registry>-promotion-deploy-<environment>``), by
+  exact ARN.
 - With ``githubRepository``: the GitHub OIDC provider (unless ``githubOidcProviderArn`` names an existing
   one) and two roles the workflows assume: ``mlops-github-deploy`` (``AWS_DEPLOY_ROLE_ARN``; GitHub
   environments ``<environment>``; may only assume the deploy role) and ``mlops-github-preview``

@@ -132,8 +132,9 @@ class BootstrapSettings:
 
     @property
     def promoted_environments(self) -> tuple[str, ...]:
-        """Environments of this account that the registry's promotion deploys (all but the registry's own)."""
-        return tuple(e for e in self.environments if e != self.registry_environment)
+        """Environments of this account that the registry's promotion deploys: every one. The registry's own
+        too: its first stage deploys approved catalog packages (uploaded models) to the registry stack."""
+        return self.environments
 
     @property
     def holds_registry(self) -> bool:

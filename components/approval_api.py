@@ -1,4 +1,5 @@
-"""The approval API: signed approve / reject links that resume the training workflow.
+"""The approval API: signed approve / reject links that resume the training workflow (and the upload
+registration: one approval for trained and uploaded models).
 
 - ``approval_request`` Lambda (invoked by the workflow with ``.waitForTaskToken``) stores the task token
   in a DynamoDB table under a random id and e-mails links carrying ``id``, ``decision``, ``expires``
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -31,8 +33,9 @@ SIGNED_LINK_PARAMETER = "method.request.querystring.sig"
 @dataclass(frozen=True)
 class ApprovalApiArgs:
     ctx: StackContext
-    state_machine_arn: pulumi.Input[str]
-    """The workflow whose tasks the decisions resume (SendTaskSuccess / SendTaskFailure)."""
+    state_machine_arns: Sequence[pulumi.Input[str]]
+    """The state machines whose approval tasks the decisions resume (SendTaskSuccess / SendTaskFailure): the
+    training workflow and, in the registry stack with uploaded catalog models, their registration."""
     link_ttl_seconds: int
     """How long a link stays valid; the workflow's approval timeout."""
     stage_name: str = "v1"
@@ -106,7 +109,7 @@ class ApprovalApi(pulumi.ComponentResource):
                 statement("ReadAndDecideApprovalRecord", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [table.arn]),
                 statement("ReadSigningKey", ["secretsmanager:GetSecretValue"], [secret.arn]),
                 statement("ResumeWorkflow", ["states:SendTaskSuccess", "states:SendTaskFailure"],
-                          [args.state_machine_arn]),
+                          list(args.state_machine_arns)),
                 statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [ctx.kms_key_arn]),
             ],
             environment={"APPROVALS_TABLE": table.name, "SIGNING_SECRET_ARN": secret.arn},

@@ -368,3 +368,17 @@ class Names:
 
     def catalog_endpoint_model_role_arn(self, model_name: str) -> str:
         return self.role_arn(self.catalog_endpoint_model_role(model_name))
+    def catalog_upload_rule(self, model_name: str) -> str:
+        """The EventBridge rule that starts the registration when the entry's model_artifact_location is
+        uploaded (rule names: at most 64 characters)."""
+        return self.catalog_name(model_name, "upload", limit=64)
+
+    @property
+    def catalog_registration_state_machine(self) -> str:
+        """The registry stack's one state machine that registers uploaded models (every entry's rule starts it)."""
+        return f"{self.prefix}-{CATALOG_INFIX}-registration"
+
+    @property
+    def catalog_registration_state_machine_arn(self) -> str:
+        """Known before the state machine exists: the approval API resumes its approval tasks."""
+        return self.state_machine_arn_of(self.catalog_registration_state_machine)

@@ -2,13 +2,18 @@
 
 Runs in the registry stack (``registryEnvironment``, dev):
 
-    SageMaker "Model Package State Change", ModelApprovalStatus Approved, this group only
+    SageMaker "Model Package State Change", ModelApprovalStatus Approved, in a platform group: the
+    trained model's or a catalog entry's (uploaded models, ``components.model_upload``)
       -> EventBridge rule -> trigger state machine (one SDK call, no code): StartPipelineExecution with
          the pipeline variable MODEL_PACKAGE_ARN from the event, the event id as idempotency token
       -> promotion pipeline (CodePipeline V2, queued executions)
          Source          the repository's promotionBranch (no change detection: approvals start it)
          then, per target (``components.promotion_stages``), with the repository's stack files:
-         DeployStaging   CodeBuild: pulumi up --stack staging --config modelPackageArn=<arn>
+         DeployDev       with catalog groups: the registry stack itself first (a catalog package:
+                         catalogPackages.<model_name>=<arn>; a trained one was deployed by its workflow)
+         DeployStaging   CodeBuild: pulumi up --stack staging --config modelPackageArn=<arn>, or
+                         catalogPackages.<model_name>=<arn> for a catalog package, everything else the
+                         stack serves pinned as it is (``pipeline/promotion_config.py``)
                          (the staging stack's provider assumes its deployRoleArn)
          TestStaging     CodeBuild: integration/run.py invokes the staging endpoint with the known
                          records of integration/cases/*.json; JUnit report + report URL; any failure
@@ -18,7 +23,8 @@ Runs in the registry stack (``registryEnvironment``, dev):
       failed / succeeded executions -> notification rule -> the stack's topic
 
 Rolling back is promoting the previous package: start the pipeline with MODEL_PACKAGE_ARN set to it.
-The model package group is shared with the targets' accounts by resource policy.
+The model package group is shared with the targets' accounts by resource policy (the catalog groups by
+``components.model_upload``).
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ from components.iam import service_role, state_machine_logging_statements, state
 from components.model_registry import registry_policy_document
 from components.names import Names
 from components.pipeline_source import source_action, source_statements
+from components.promotion_buildspecs import DEPLOY_BUILDSPEC, TEST_BUILDSPEC
 from components.promotion_stages import (
     PACKAGE_VARIABLE,
+    CatalogGroup,
     PromotionTarget,
     Stage,
     approval_message,
@@ -50,13 +58,27 @@ EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 
 
-def approved_package_event_pattern(group_name: str) -> dict[str, Any]:
-    """EventBridge pattern: this group's packages becoming Approved; Pending and Rejected never match."""
+__all__ = ["DEPLOY_BUILDSPEC", "TEST_BUILDSPEC", "Promotion", "PromotionArgs", "approved_package_event_pattern",
+           "promotion_plan", "trigger_definition"]
+
+
+def approved_package_event_pattern(*group_names: str) -> dict[str, Any]:
+    """EventBridge pattern: packages of these groups becoming Approved; Pending and Rejected never match."""
     return {
         "source": ["aws.sagemaker"],
         "detail-type": [EVENT_DETAIL_TYPE],
-        "detail": {"ModelPackageGroupName": [group_name], "ModelApprovalStatus": ["Approved"]},
+        "detail": {"ModelPackageGroupName": list(group_names), "ModelApprovalStatus": ["Approved"]},
     }
+
+
+def promotion_plan(registry_environment: str, trained_group: str, catalog_groups: tuple[CatalogGroup, ...]) -> str:
+    """``PROMOTION_PLAN``: which group is which and where each catalog entry goes, for the builds'
+    ``pipeline/promotion_config.py``."""
+    return json.dumps({
+        "registry": registry_environment, "trainedGroup": trained_group,
+        "catalogGroups": {g.group_name: {"model": g.model_name, "endpoints": dict(g.endpoints)}
+                          for g in catalog_groups},
+    }, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,11 @@ class PromotionArgs:
     branch: str
     pulumi_backend_url: str
     pulumi_token_secret_arn: str | None
+    catalog_groups: tuple[CatalogGroup, ...] = ()
+    """The catalog entries' groups (uploaded models): their Approved packages are promoted too."""
+    registry_deploy_role_arn: str | None = None
+    """The registry stack's deployRoleArn: with catalog groups, the first stage deploys the registry stack
+    itself (its catalog entries serve the package from there on)."""
     pulumi_version: str = "3.272.0"
     build_timeout_minutes: int = 60
     approval_hours: int = 72
@@ -101,8 +128,11 @@ class Promotion(pulumi.ComponentResource):
                                                          consumers, ctx.names),
                 opts=child)
 
-        stages = stage_plan(a.targets)
-        deploys = {t.environment: self._deploy_project(t) for t in a.targets}
+        self._plan = pulumi.Output.from_input(a.model_package_group_name).apply(
+            lambda group: promotion_plan(ctx.names.environment, group, a.catalog_groups))
+        targets = (*self._registry_target(), *a.targets)
+        stages = stage_plan(targets)
+        deploys = {t.environment: self._deploy_project(t) for t in targets}
         tested = [t for t in a.targets if t.integration_tests]
         tests = self._test_project(tested) if tested else None
         pipeline_role = self._pipeline_role([*deploys.values(), *([tests] if tests else [])])
@@ -129,10 +159,10 @@ class Promotion(pulumi.ComponentResource):
 
         trigger = self._trigger_state_machine()
         pattern = pulumi.Output.from_input(a.model_package_group_name).apply(
-            lambda group: json.dumps(approved_package_event_pattern(group)))
+            lambda group: json.dumps(approved_package_event_pattern(group, *(g.group_name for g in a.catalog_groups))))
         rule = aws.cloudwatch.EventRule(
             f"{name}-approved-rule", name=f"{ctx.prefix}-model-approved",
-            description="A model package in the group became Approved: start its promotion",
+            description="A model package of a platform group became Approved: start its promotion",
             event_pattern=pattern, opts=child)
         events_role, _ = service_role(
             f"{name}-events", role_name=f"{ctx.prefix}-promotion-events",
@@ -148,6 +178,19 @@ class Promotion(pulumi.ComponentResource):
         self.rule_name = rule.name
         self.event_pattern = rule.event_pattern
         self.register_outputs({"pipeline_name": self.pipeline_name, "rule_name": self.rule_name})
+
+    def _registry_target(self) -> tuple[PromotionTarget, ...]:
+        """The registry stack as the first deploy stage, when catalog packages need it (its own entries
+        serve an approved upload from there on); trained packages skip it (their workflow deployed them)."""
+        a, ctx = self._args, self._ctx
+        if not a.catalog_groups:
+            return ()
+        if not a.registry_deploy_role_arn:
+            pulumi.log.warn(f"{ctx.prefix}: no deployRoleArn: the promotion cannot deploy approved catalog packages "
+                            f"to {ctx.names.environment} itself; they reach it with its next `pulumi up`",
+                            resource=self)
+            return ()
+        return (PromotionTarget(ctx.names.environment, ctx.names, a.registry_deploy_role_arn),)
 
     # ---------------------------------------------------------------------------------------------
     # Pipeline pieces
@@ -213,7 +256,7 @@ class Promotion(pulumi.ComponentResource):
     # CodeBuild projects
 
     def _project(self, key: str, description: str, buildspec: str, statements: list[dict[str, Any]],
-                 environment: dict[str, str], role_name: str) -> aws.codebuild.Project:
+                 environment: dict[str, pulumi.Input[str]], role_name: str) -> aws.codebuild.Project:
         a, ctx = self._args, self._ctx
         project_name = f"{ctx.prefix}-promotion-{key}"
         variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
@@ -261,7 +304,7 @@ class Promotion(pulumi.ComponentResource):
             [statement("AssumeTargetDeployRole", ["sts:AssumeRole"], [target.deploy_role_arn]),
              *writes_preview, *self._pulumi_statements()],
             {"TARGET_STACK": target.environment, "PULUMI_BACKEND_URL": a.pulumi_backend_url,
-             "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true"},
+             "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true", "PROMOTION_PLAN": self._plan},
             # The target's deploy role trusts exactly this name (bootstrap/ creates that trust).
             role_name=self._ctx.names.promotion_deploy_role(target.environment))
 
@@ -277,7 +320,7 @@ class Promotion(pulumi.ComponentResource):
              statement("PublishTestReports", ["codebuild:CreateReportGroup", "codebuild:CreateReport",
                                               "codebuild:UpdateReport", "codebuild:BatchPutTestCases"],
                        [report_group])],
-            {}, role_name=ctx.names.promotion_tests_role)
+            {"PROMOTION_PLAN": self._plan}, role_name=ctx.names.promotion_tests_role)
 
     # ---------------------------------------------------------------------------------------------
     # Trigger
@@ -330,76 +373,3 @@ def trigger_definition(pipeline_name: str) -> dict[str, Any]:
             },
         },
     }
-
-
-# The deploy build: the Pulumi CLI, the program's requirements, then, on the target stack with the package
-# pinned for this run (the target stack's provider assumes its deployRoleArn):
-#   MODE=preview  `pulumi preview --diff` (the approver's change set: the build log, PREVIEW_URL) and the
-#                 changes as JSON, kept as the stage's output artifact;
-#   MODE=up       where an approval preceded it (APPROVED_PREVIEW names the preview's artifact), a new
-#                 preview must make exactly the approved changes, else nothing is deployed; then `pulumi up`.
-DEPLOY_BUILDSPEC = """\
-version: 0.2
-env:
-  shell: bash
-  exported-variables: [MODEL_PACKAGE_ARN, TARGET_STACK, PREVIEW_URL]
-phases:
-  install:
-    commands:
-      - curl -fsSL https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION"
-      - export PATH="$HOME/.pulumi/bin:$PATH"
-      - python3 -m venv .venv && .venv/bin/pip install --quiet -r requirements.txt
-  build:
-    commands:
-      - export PATH="$HOME/.pulumi/bin:$PATH"
-      - |
-        if [[ ! "$MODEL_PACKAGE_ARN" =~ ^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/.+/[0-9]+$ ]]; then
-          echo "MODEL_PACKAGE_ARN='$MODEL_PACKAGE_ARN' is not a versioned model package ARN: start the promotion with the pipeline variable MODEL_PACKAGE_ARN set to an Approved package"
-          exit 1
-        fi
-      - pulumi login "$PULUMI_BACKEND_URL"
-      - pulumi stack select "$TARGET_STACK"
-      - pulumi config set modelPackageArn "$MODEL_PACKAGE_ARN"
-      - export POLICY="--policy-pack policies --policy-pack-config policies/config/$TARGET_STACK.json"
-      - mkdir -p preview
-      - |
-        if [ "$MODE" = "preview" ]; then
-          export PREVIEW_URL="$CODEBUILD_BUILD_URL"
-          pulumi preview --diff --non-interactive $POLICY | tee preview/diff.txt
-          pulumi preview --json --non-interactive $POLICY > preview/preview.json
-          python3 tools/preview_steps.py steps preview/preview.json > preview/steps.json
-          exit 0
-        fi
-      - |
-        if [ -n "${APPROVED_PREVIEW:-}" ]; then
-          approved_dir_var="CODEBUILD_SRC_DIR_${APPROVED_PREVIEW}"
-          pulumi preview --json --non-interactive $POLICY > preview/now.json
-          python3 tools/preview_steps.py compare "${!approved_dir_var}/preview/steps.json" preview/now.json
-        fi
-      - pulumi up --yes --non-interactive $POLICY
-      - test "$(pulumi stack output modelPackageArn)" = "$MODEL_PACKAGE_ARN"
-artifacts:
-  files: [preview/**/*]
-"""
-
-# The integration tests: known records and expected answers from integration/cases/*.json, sent to the
-# staging endpoint with the tester role; JUnit report in CodeBuild, the build URL exported for approvers.
-TEST_BUILDSPEC = """\
-version: 0.2
-env:
-  shell: bash
-  exported-variables: [REPORT_URL]
-phases:
-  install:
-    commands:
-      - python3 -m venv .venv && .venv/bin/pip install --quiet -r integration/requirements.txt
-  build:
-    commands:
-      - export REPORT_URL="$CODEBUILD_BUILD_URL"
-      - .venv/bin/python integration/run.py --endpoint "$ENDPOINT_NAME" --region "$TARGET_REGION" --role-arn "$TESTER_ROLE_ARN" --cases integration/cases --report-dir integration-report --expected-package "$MODEL_PACKAGE_ARN"
-reports:
-  integration-tests:
-    files: [junit.xml]
-    base-directory: integration-report
-    file-format: JUNITXML
-"""

@@ -45,6 +45,17 @@ class PromotionTarget:
 
 
 @dataclass(frozen=True)
+class CatalogGroup:
+    """A catalog entry's model package group (uploaded models): where its Approved packages go."""
+
+    model_name: str
+    group_name: str
+    endpoints: tuple[tuple[str, str | None], ...]
+    """(environment, the entry's endpoint there or None for a batch entry), for each environment of the
+    promotion (the registry's, then the targets') that the entry reaches, in that order."""
+
+
+@dataclass(frozen=True)
 class Stage:
     kind: StageKind
     target: PromotionTarget

@@ -58,6 +58,8 @@ class TrainingWorkflow(pulumi.ComponentResource):
     sagemaker_role_arn: pulumi.Output[str]
     model_package_group_name: pulumi.Output[str]
     model_package_group_arn: pulumi.Output[str]
+    notify_function_arn: pulumi.Output[str]
+    """The success / failure notification function (the upload registration notifies through it too)."""
 
     def __init__(self, name: str, args: TrainingWorkflowArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:workflow:TrainingWorkflow", name, None, opts)
@@ -153,6 +155,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
         self.sagemaker_role_arn = sagemaker_role.arn
         self.model_package_group_name = group.model_package_group_name
         self.model_package_group_arn = group.arn
+        self.notify_function_arn = notify_fn.function_arn
         self.register_outputs({"state_machine_arn": self.state_machine_arn,
                                "model_package_group_arn": self.model_package_group_arn})
 

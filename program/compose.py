@@ -25,6 +25,12 @@ from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.catalog_batch import build_batch
 from program.catalog_images import build_images
 from program.catalog_realtime import build_realtime, model_routes, served_realtime
+from program.catalog_upload import (
+    build_catalog_upload,
+    catalog_packages_output,
+    promoted_catalog_groups,
+    registers_uploads,
+)
 from program.provider import component_options, create_provider
 from program.settings import Settings
 from program.topology import model_reader_role_arns, promotion_targets, registry_names, stack_names
@@ -80,6 +86,9 @@ def build_stack(settings: Settings) -> dict[str, Any]:
             opts=ctx.opts)
 
     training = build_training(ctx, settings, inference_api) if settings.trains else None
+    # Bring your own model (the registry stack): an upload of an entry's artifact registers it for approval.
+    catalog_upload = (build_catalog_upload(ctx, settings, training.approval_api.request_function_arn,
+                                           training.workflow.notify_function_arn) if training is not None else {})
 
     # Promotion (in the registry stack): an Approved package travels through promotionTargets in order.
     promotion = None
@@ -93,7 +102,8 @@ def build_stack(settings: Settings) -> dict[str, Any]:
                 model_package_group_arn=training.workflow.model_package_group_arn,
                 targets=promotion_targets(settings),
                 source=settings.source, branch=p.branch, pulumi_backend_url=p.pulumi_backend_url,
-                pulumi_token_secret_arn=p.pulumi_token_secret_arn),
+                pulumi_token_secret_arn=p.pulumi_token_secret_arn,
+                catalog_groups=promoted_catalog_groups(settings), registry_deploy_role_arn=settings.deploy_role_arn),
             opts=ctx.opts)
 
     outputs: dict[str, Any] = build_realtime(ctx, settings, inference_api, realtime)
@@ -104,9 +114,11 @@ def build_stack(settings: Settings) -> dict[str, Any]:
         "notificationTopicArn": notifications.topic_arn,
         "inferenceUrl": inference_api.url,
         "endpointName": names.endpoint,
+        "catalogPackages": catalog_packages_output(settings),
     })
     outputs.update(build_images(ctx, settings))
     outputs.update(build_batch(ctx, settings))
+    outputs.update(catalog_upload)
     if training is not None:
         outputs.update({
             "imageRepositoryUrl": training.image_repository.repository_url,
@@ -150,7 +162,8 @@ def build_training(ctx: StackContext, settings: Settings, inference_api: Inferen
         opts=ctx.opts)
     approval_api = ApprovalApi(
         f"{names.prefix}-approval",
-        ApprovalApiArgs(ctx, state_machine_arn=names.state_machine_arn,
+        ApprovalApiArgs(ctx, state_machine_arns=(names.state_machine_arn, *(
+                            (names.catalog_registration_state_machine_arn,) if registers_uploads(settings) else ())),
                         link_ttl_seconds=settings.approval_timeout_seconds),
         opts=ctx.opts)
     workflow = TrainingWorkflow(

@@ -187,15 +187,18 @@ def test_target_deploy_roles_trust_exactly_their_promotion_deploy_role_and_the_d
     assert sorted(_deployer_trust(run)) == sorted([promotion_role, run.outputs["githubDeployRoleArn"]])
 
 
-def test_the_tooling_deploy_role_is_assumed_by_the_deploy_workflow_only():
+def test_the_tooling_deploy_role_is_assumed_by_the_deploy_workflow_and_the_registrys_own_promotion_deploy(stack_run):
+    """The registry stack's promotion deploys approved catalog packages (uploaded models) to the registry
+    stack itself first: its deploy role for dev, as the program names it, and nobody else."""
     run = variant("tooling")
-    assert _deployer_trust(run) == [run.outputs["githubDeployRoleArn"]]
+    own = stack_run("dev").one(Token.IAM_ROLE, "mlops-dev-promotion-deploy-dev-role").outputs["arn"]
+    assert sorted(_deployer_trust(run)) == sorted([own, run.outputs["githubDeployRoleArn"]])
 
 
 def test_single_account_one_deploy_role_for_every_stack_trusted_by_both_promotion_roles(stack_run):
     run = variant("single-account")
     account = run.config[f"{PROJECT}:accountId"]
-    expected = [f"arn:aws:iam::{account}:role/mlops-dev-promotion-deploy-{e}" for e in ("staging", "prod")]
+    expected = [f"arn:aws:iam::{account}:role/mlops-dev-promotion-deploy-{e}" for e in ("dev", "staging", "prod")]
     assert sorted(_deployer_trust(run)) == sorted([*expected, run.outputs["githubDeployRoleArn"]])
     roles = json.loads(run.one(Token.IAM_POLICY, "deployer-iam").inputs["policy"])
     (passrole,) = [s for s in roles["Statement"] if s["Sid"] == "PassOwnRoles"]
@@ -207,7 +210,7 @@ def test_without_anyone_to_trust_the_deploy_role_trusts_its_own_account_only():
     # prod is still promoted from the tooling account: that role remains the only outside principal.
     assert _deployer_trust(run) == ["arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-prod"]
     lonely = run_bootstrap("tooling", {"githubRepository": ""})
-    assert _deployer_trust(lonely) == ["arn:aws:iam::111111111111:root"]
+    assert _deployer_trust(lonely) == ["arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-dev"]
 
 
 def test_the_token_secret_is_the_registry_stacks_promotion_token(stack_config):

@@ -65,7 +65,8 @@ def test_entries_add_only_their_own_resources(stack, stack_run, tmp_path):
     after = {(r.type, r.name) for r in stack_run(stack).resources}
     assert before <= after
     added = after - before
-    assert all(any(part in name for part in ("-byom-", "-batch-", "-inference-")) for _, name in added), sorted(added)
+    assert all(any(part in name for part in ("-byom-", "-batch-", "-inference-", "-promotion-deploy-dev"))
+               for _, name in added), sorted(added)
     components = {(t, n) for t, n in added if not t.startswith("aws:")}
     batch = {("mlops:catalog:BatchPipeline", f"mlops-{stack}-batch-{model}")
              for model in ("iris-xgboost-batch", "iris-tree-batch")}
@@ -73,6 +74,8 @@ def test_entries_add_only_their_own_resources(stack, stack_run, tmp_path):
     images = {("mlops:catalog:ImageBuild", "mlops-dev-byom-image-iris-tree:1.0"),
               ("mlops:registry:ModelImageRepository", "mlops-dev-byom-image-iris-tree")}
     assert (images <= components) == (stack == "dev")
+
+
 def test_an_empty_catalog_creates_no_catalog_resources(stack_run, tmp_path):
     """What entries create is tested per kind (tests/test_catalog_realtime.py, ...); without entries a stack
     has only its own resources."""
@@ -80,6 +83,17 @@ def test_an_empty_catalog_creates_no_catalog_resources(stack_run, tmp_path):
     assert not [r.name for r in empty.resources if "-byom-" in r.name or "-inference-models" in r.name]
     assert empty.outputs["catalogEndpoints"] == {}
     assert {(r.type, r.name) for r in empty.resources} < {(r.type, r.name) for r in stack_run("dev").resources}
+
+
+def test_uploaded_entries_add_their_registration_and_the_registry_deploy_stage_only(stack_run, tmp_path):
+    """What the shipped entries add to the registry stack (tests/test_catalog_upload.py has the details):
+    the upload registration of the entries with model_artifact_location and the promotion's stage that
+    deploys approved catalog packages to the registry stack itself. (The real-time and batch entries'
+    components are another part of issue 11.)"""
+    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog()), "catalogPackages": "{}"})
+    added = {(r.type, r.name) for r in stack_run("dev").resources} - {(r.type, r.name) for r in empty.resources}
+    assert {name for _, name in added if name.startswith("mlops-dev-byom-upload-") and name.endswith("-models")} == {
+        f"mlops-dev-byom-upload-{m}-models" for m in ("iris-xgboost", "iris-tree", "iris-xgboost-batch")}
 
 
 def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):

@@ -27,7 +27,10 @@ ROLE = Token.IAM_ROLE
 ROLE_POLICY = Token.IAM_ROLE_POLICY
 NOTIFICATION_RULE = Token.CODESTARNOTIFICATIONS_NOTIFICATION_RULE
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-models/7"
-STAGE_NAMES = ("Source", "DeployStaging", "TestStaging", "PreviewProd", "ApproveProd", "DeployProd")
+# DeployDev: the registry stack itself, for approved catalog packages (uploaded models) first.
+STAGE_NAMES = ("Source", "DeployDev", "DeployStaging", "TestStaging", "PreviewProd", "ApproveProd", "DeployProd")
+CATALOG_GROUPS = ("mlops-dev-byom-iris-xgboost-models", "mlops-dev-byom-iris-tree-models",
+                  "mlops-dev-byom-iris-xgboost-batch-models")
 
 
 def target_roles(run) -> dict[str, str]:
@@ -79,11 +82,12 @@ def events(monkeypatch):
         yield boto3.client("events", region_name="eu-west-1"), boto3.client("sqs", region_name="eu-west-1")
 
 
-def test_event_pattern_matches_approved_packages_of_this_group_only(stack_run, events):
-    """The recorded rule's pattern, evaluated by moto's EventBridge: put_events -> rule -> queue."""
+def test_event_pattern_matches_approved_packages_of_the_platform_groups_only(stack_run, events):
+    """The recorded rule's pattern, evaluated by moto's EventBridge: put_events -> rule -> queue. The trained
+    group and every catalog entry's group (uploaded models) start the promotion; no other group does."""
     client, sqs = events
     pattern = promo(stack_run("dev"), "approved-rule").inputs["eventPattern"]
-    assert json.loads(pattern) == approved_package_event_pattern("mlops-dev-models")
+    assert json.loads(pattern) == approved_package_event_pattern("mlops-dev-models", *CATALOG_GROUPS)
     queue = sqs.create_queue(QueueName="matched")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     client.put_rule(Name="promotion", EventPattern=pattern)
@@ -97,6 +101,9 @@ def test_event_pattern_matches_approved_packages_of_this_group_only(stack_run, e
         return bool(messages)
 
     assert matched(state_change_event("Approved"))
+    for group in CATALOG_GROUPS:
+        assert matched(state_change_event("Approved", group=group))
+        assert not matched(state_change_event("PendingManualApproval", group=group))
     assert not matched(state_change_event("PendingManualApproval"))
     assert not matched(state_change_event("Rejected"))
     assert not matched(state_change_event("Approved", group="someone-elses-models"))
@@ -141,6 +148,7 @@ def test_stages_run_in_order_staging_tests_approval_prod(stack_run):
                for s in pipeline["stages"] for a in s["actions"]]
     assert actions == [
         ("Source", "Source", "CodeStarSourceConnection", None),
+        ("DeployDev", "Build", "CodeBuild", "mlops-dev-promotion-deploy-dev"),
         ("DeployStaging", "Build", "CodeBuild", "mlops-dev-promotion-deploy-staging"),
         ("TestStaging", "Build", "CodeBuild", "mlops-dev-promotion-tests"),
         ("PreviewProd", "Build", "CodeBuild", "mlops-dev-promotion-deploy-prod"),
@@ -178,7 +186,7 @@ def test_manual_approval_notifies_the_topic_with_the_preview_and_the_report(stac
     assert f"#{{variables.{PACKAGE_VARIABLE}}}" in config["CustomData"]
     assert "PREVIEW_URL" in yaml.safe_load(DEPLOY_BUILDSPEC)["env"]["exported-variables"]
     assert "REPORT_URL" in yaml.safe_load(TEST_BUILDSPEC)["env"]["exported-variables"]
-    assert promo(run, "pipeline").inputs["stages"][2]["actions"][0]["namespace"] == "TestStaging"
+    assert promo(run, "pipeline").inputs["stages"][3]["actions"][0]["namespace"] == "TestStaging"
 
 
 def test_failed_and_finished_promotions_notify_the_topic(stack_run):
@@ -194,15 +202,24 @@ def test_deploy_builds_run_pulumi_up_on_their_target_with_the_package_pinned(sta
     run = stack_run("dev")
     spec = yaml.safe_load(DEPLOY_BUILDSPEC)
     commands = spec["phases"]["build"]["commands"]
-    assert 'pulumi config set modelPackageArn "$MODEL_PACKAGE_ARN"' in commands
+    # pipeline/promotion_config.py says which key the package goes to (tests/test_promotion_config.py).
+    pin = 'mapfile -t CONFIG < promotion/config.txt && pulumi config set-all --path "${CONFIG[@]}"'
+    decide = next(c for c in commands if c.startswith("python3 pipeline/promotion_config.py deploy"))
+    outputs = "pulumi stack output --json > promotion/outputs.json"
     up = next(c for c in commands if c.startswith("pulumi up"))
+    verify = next(c for c in commands if c.startswith("python3 pipeline/promotion_config.py verify"))
     assert up == "pulumi up --yes --non-interactive $POLICY"
     assert 'export POLICY="--policy-pack policies --policy-pack-config policies/config/$TARGET_STACK.json"' in commands
-    assert commands.index('pulumi config set modelPackageArn "$MODEL_PACKAGE_ARN"') < commands.index(up)
-    for stack in ("staging", "prod"):
+    assert commands.index(outputs) < commands.index(decide) < commands.index(pin) < commands.index(up) \
+        < commands.index(verify)
+    assert '--package "$MODEL_PACKAGE_ARN" --environment "$TARGET_STACK"' in decide and "promotion/outputs.json" in decide
+    for stack in ("dev", "staging", "prod"):
         project = promo(run, f"deploy-{stack}").inputs
         env = {v["name"]: v for v in project["environment"]["environmentVariables"]}
         assert env["TARGET_STACK"]["value"] == stack
+        plan = json.loads(env["PROMOTION_PLAN"]["value"])
+        assert plan["registry"] == "dev" and plan["trainedGroup"] == "mlops-dev-models"
+        assert set(plan["catalogGroups"]) == set(CATALOG_GROUPS)
         assert env["PULUMI_ACCESS_TOKEN"] == {"name": "PULUMI_ACCESS_TOKEN", "type": "SECRETS_MANAGER",
                                               "value": run.config["mlops:promotionPulumiTokenSecretArn"]}
         assert project["encryptionKey"] == run.outputs["kmsKeyArn"]
@@ -239,6 +256,8 @@ def test_integration_tests_assume_the_staging_tester_role_named_by_the_staging_s
     assert trust["Principal"]["AWS"] == promo(dev, "tests-role").outputs["arn"]
     commands = yaml.safe_load(TEST_BUILDSPEC)["phases"]["build"]["commands"]
     assert any("integration/run.py" in c and '--expected-package "$MODEL_PACKAGE_ARN"' in c for c in commands)
+    assert any(c.startswith("python3 pipeline/promotion_config.py tests") and '--endpoint "$ENDPOINT_NAME"' in c
+               for c in commands)
     for path in ("integration/run.py", "integration/requirements.txt", "integration/cases"):
         assert (ROOT / path).exists(), path
 
@@ -247,7 +266,7 @@ def test_pipeline_role_is_limited_to_its_builds_artifacts_topic_and_connection(s
     run = stack_run("dev")
     s = statements(run, "pipeline")
     assert sorted(s["RunBuilds"]["Resource"]) == sorted(
-        promo(run, key).outputs["arn"] for key in ("deploy-staging", "tests", "deploy-prod"))
+        promo(run, key).outputs["arn"] for key in ("deploy-dev", "deploy-staging", "tests", "deploy-prod"))
     assert s["Artifacts"]["Resource"] == [f"arn:aws:s3:::{run.outputs['bucketName']}/mlops-dev-promotion/*"]
     assert s["NotifyApprovers"]["Resource"] == [run.outputs["notificationTopicArn"]]
     assert s["UseConnection"]["Resource"] == [run.config["mlops:sourceConnectionArn"]]

@@ -15,6 +15,12 @@ PROVIDER = AWS_PROVIDER
 REQUIRED_TAGS = {"Environment", "Project", "Owner", "CostCenter", "ManagedBy"}
 
 
+def test_every_resource_has_its_own_urn(each_stack):
+    """The engine refuses a second registration of one URN (a type and name given twice); the mocks do not."""
+    urns = [r.urn for r in each_stack.resources]
+    assert sorted({u for u in urns if urns.count(u) > 1}) == []
+
+
 def test_one_explicit_provider_with_default_tags(each_stack):
     provider = each_stack.one(PROVIDER)
     tags = json.loads(provider.inputs["defaultTags"])["tags"]

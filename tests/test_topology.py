@@ -117,8 +117,9 @@ def test_the_registry_stack_gains_the_qa_stages_sharing_and_grants(repo_with_qa)
     assert result.returncode == 0, result.stderr
     resources = {r["name"]: r for r in json.loads(result.stdout)["resources"]}
     stages = [s["name"] for s in resources["mlops-dev-promotion-pipeline"]["inputs"]["stages"]]
-    assert stages == ["Source", "DeployStaging", "TestStaging", "PreviewQa", "ApproveQa", "DeployQa", "TestQa",
-                      "PreviewProd", "ApproveProd", "DeployProd"]
+    # DeployDev: the registry stack itself, for approved catalog packages (uploaded models), first.
+    assert stages == ["Source", "DeployDev", "DeployStaging", "TestStaging", "PreviewQa", "ApproveQa", "DeployQa",
+                      "TestQa", "PreviewProd", "ApproveProd", "DeployProd"]
     assert "mlops-dev-promotion-deploy-qa" in resources
     sharing = resources["mlops-dev-promotion-registry-policy"]["inputs"]["resourcePolicy"]
     assert f"arn:aws:iam::{QA_ACCOUNT}:root" in sharing

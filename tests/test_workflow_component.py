@@ -25,7 +25,7 @@ def workflow_and_approval(settings):
     ctx, _, _ = shared_context(settings)
     names = ctx.names
     approval = ApprovalApi(f"{names.prefix}-approval", ApprovalApiArgs(
-        ctx, state_machine_arn=names.state_machine_arn, link_ttl_seconds=settings.approval_timeout_seconds),
+        ctx, state_machine_arns=(names.state_machine_arn,), link_ttl_seconds=settings.approval_timeout_seconds),
         opts=ctx.opts)
     workflow = TrainingWorkflow(f"{names.prefix}-workflow", TrainingWorkflowArgs(
         ctx, training=settings.training,

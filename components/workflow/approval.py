@@ -3,22 +3,46 @@
 The package never stays PendingManualApproval once the run has moved on: a rejection, a timeout or an
 approval request that could not be sent all mark it Rejected with the reason, an approval marks it
 Approved with who decided, when and why.
+
+One approval for every model the platform serves: the training workflow asks it for a trained model
+(`TRAINED_MODEL`: the commit and the evaluation), the upload registration for an uploaded one
+(``components.upload_definition``: the entry, the artifact and its S3 version). Both keep the package's
+ARN at ``$.modelPackage.arn`` and continue at ``NotifyFailure`` after a rejection.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from components.workflow.params import WorkflowDefinitionParams
 from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, REJECTED_ERROR, SAGEMAKER_SDK_TRANSIENT_ERRORS, S
 from components.workflow.steps import Stage, State, goto, step
-from components.workflow.tasks import catch_all, task
+from components.workflow.tasks import RetryParams, catch_all, task
 
-__all__ = ["approval_states"]
+__all__ = ["ApprovalParams", "TRAINED_MODEL", "approval_states"]
 
 
-def approval_states(p: WorkflowDefinitionParams) -> Stage:
-    """RequestApproval → ApproveModelPackage, and the rejection paths through MarkModelPackageRejected."""
+class ApprovalParams(RetryParams, Protocol):
+    """What the approval stage reads of a definition's parameters."""
+
+    @property
+    def approval_request_function_arn(self) -> str: ...
+
+    @property
+    def approval_timeout_seconds(self) -> int: ...
+
+
+TRAINED_MODEL: Mapping[str, Any] = {
+    "commitId.$": "$.run.commitId",
+    "evaluation": {"transformOutput.$": "$.transform.outputPath", "metrics.$": "$.evaluation.report"},
+}
+"""What the approver is shown of a trained model (the approval request's payload fields besides the token,
+the execution, the package and the timeout): the commit it was trained from and its evaluation."""
+
+
+def approval_states(p: ApprovalParams, subject: Mapping[str, Any] = TRAINED_MODEL) -> Stage:
+    """RequestApproval → ApproveModelPackage, and the rejection paths through MarkModelPackageRejected;
+    ``subject`` is what the approval e-mail and page describe (`TRAINED_MODEL`, or an uploaded model)."""
     mark = lambda status, description_path: {  # noqa: E731
         "ModelPackageArn.$": "$.modelPackage.arn",
         "ModelApprovalStatus": status,
@@ -32,9 +56,8 @@ def approval_states(p: WorkflowDefinitionParams) -> Stage:
                 "Payload": {
                     "taskToken.$": "$$.Task.Token",
                     "executionArn.$": "$$.Execution.Id",
-                    "commitId.$": "$.run.commitId",
+                    **subject,
                     "modelPackageArn.$": "$.modelPackage.arn",
-                    "evaluation": {"transformOutput.$": "$.transform.outputPath", "metrics.$": "$.evaluation.report"},
                     "timeoutSeconds": p.approval_timeout_seconds,
                 },
             },

@@ -65,6 +65,10 @@ class S:
     SUCCEEDED = "Succeeded"
     NOTIFY_FAILURE = "NotifyFailure"
     FAILED = "Failed"
+    # The upload registration (components/upload_definition.py) shares the names above from RegisterModel on.
+    CHECK_UPLOAD = "CheckUpload"
+    UPLOAD_NOT_VERSIONED = "UploadNotVersioned"
+    RESOLVE_PACKAGE = "ResolvePackage"
     # One Pass per step error (see STEP_ERRORS): the state is named after the error it sets.
     TRAINING_FAILED = "TrainingFailed"
     MODEL_CREATION_FAILED = "ModelCreationFailed"

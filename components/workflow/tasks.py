@@ -13,21 +13,24 @@ from typing import Any, Protocol
 from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, STEP_ERRORS, S
 from components.workflow.steps import State
 
-__all__ = ["RetryPolicy", "retry", "catch_all", "task", "lambda_task", "fail_with", "failure_pass"]
+__all__ = ["RetryParams", "retry", "catch_all", "task", "lambda_task", "fail_with", "failure_pass"]
 
 
-class RetryPolicy(Protocol):
-    """What the helpers read from a definition's parameters (the training workflow's, the batch pipeline's)."""
+class RetryParams(Protocol):
+    """What the Task builders read of a definition's parameters: the retry policy for transient errors
+    (``WorkflowDefinitionParams`` of the training workflow, ``RegistrationParams`` of the upload one)."""
 
     @property
     def retry_interval_seconds(self) -> int: ...
+
     @property
     def retry_max_attempts(self) -> int: ...
+
     @property
     def retry_backoff_rate(self) -> float: ...
 
 
-def retry(p: RetryPolicy, errors: tuple[str, ...]) -> list[dict[str, Any]]:
+def retry(p: RetryParams, errors: tuple[str, ...]) -> list[dict[str, Any]]:
     """The Retry list for `errors` (empty when the params disable retries)."""
     if p.retry_max_attempts == 0:
         return []
@@ -45,7 +48,7 @@ def catch_all(next_state: str = S.NOTIFY_FAILURE) -> dict[str, Any]:
 
 
 def task(
-    p: RetryPolicy,
+    p: RetryParams,
     name: str,
     resource: str,
     parameters: dict[str, Any],
@@ -74,7 +77,7 @@ def task(
     return state
 
 
-def lambda_task(p: RetryPolicy, name: str, function_arn: str, payload: dict[str, Any], **kwargs: Any) -> State:
+def lambda_task(p: RetryParams, name: str, function_arn: str, payload: dict[str, Any], **kwargs: Any) -> State:
     """A synchronous ``lambda:invoke`` Task that retries the transient Lambda errors."""
     return task(
         p, name, "arn:aws:states:::lambda:invoke", {"FunctionName": function_arn, "Payload": payload},

@@ -199,16 +199,34 @@ def _hidden_link_fields(link: links.LinkParams) -> str:
     )
 
 
+# What the page shows of the model: a trained model's commit, or an uploaded model's catalog entry, artifact
+# and S3 version (the approval request stores one kind or the other).
+TRAINED_DETAILS = (("Commit", "commitId"),)
+UPLOADED_DETAILS = (("Model", "modelName"), ("Artifact", "artifact"), ("S3 version", "artifactVersion"))
+
+
+def _uploaded(record: dict) -> bool:
+    return "modelName" in record
+
+
 def _details(record: dict) -> str:
-    return "".join(
-        f"<dt>{label}</dt><dd>{web.esc(record.get(field, ''))}</dd>"
-        for label, field in (("Commit", "commitId"), ("Model package", "modelPackageArn"), ("Execution", "executionArn"))
-    )
+    fields = (*(UPLOADED_DETAILS if _uploaded(record) else TRAINED_DETAILS),
+              ("Model package", "modelPackageArn"), ("Execution", "executionArn"))
+    return "".join(f"<dt>{label}</dt><dd>{web.esc(record.get(field, ''))}</dd>" for label, field in fields)
+
+
+def _model_words(record: dict) -> str:
+    """How the result page names the model: ``the model from commit <sha>`` or ``the model uploaded for <name>``."""
+    if _uploaded(record):
+        return f"The model uploaded for {record.get('modelName', '')} (S3 version {record.get('artifactVersion', '')})"
+    return f"The model from commit {record.get('commitId', '')}"
 
 
 def _confirmation_page(link: links.LinkParams, record: dict, error: str = "", approver: str = "", comment: str = "", status: int = 200) -> dict:
     verb = "Approve" if link.decision == "approve" else "Reject"
-    consequence = "The model will be deployed." if link.decision == "approve" else "The model will not be deployed and the workflow ends."
+    action = "promoted" if _uploaded(record) else "deployed"
+    consequence = (f"The model will be {action}." if link.decision == "approve"
+                   else f"The model will not be {action} and the workflow ends.")
     body = (
         f"<p>You are about to <strong>{verb.lower()}</strong> this model. {consequence}</p>"
         f"<dl>{_details(record)}<dt>Link expires</dt><dd>{text.iso_utc(link.expires)}</dd></dl>"
@@ -423,11 +441,13 @@ def _settled(link: links.LinkParams, record: dict, decision: Decision, delivery:
         log.error("could not record the delivered decision", approvalId=link.approval_id, error=aws.error_code(exc))
     log.info("decision recorded", approvalId=link.approval_id, executionArn=record.get("executionArn"),
              decision=decision.status, approver=decision.approver, delivery=delivery)
-    commit = record.get("commitId", "")
+    model, uploaded = _model_words(record), _uploaded(record)
     if decision.status == "approved":
-        title, message = "Approved", f"Thank you, {decision.approver}. The model from commit {commit} is approved and will now be deployed."
+        title, message = "Approved", (f"Thank you, {decision.approver}. {model} is approved and will now be "
+                                      f"{'promoted' if uploaded else 'deployed'}.")
     else:
-        title, message = "Rejected", f"Thank you, {decision.approver}. The model from commit {commit} is rejected; the workflow ends without deploying it."
+        title, message = "Rejected", (f"Thank you, {decision.approver}. {model} is rejected; the workflow ends "
+                                      f"without {'promoting' if uploaded else 'deploying'} it.")
     if delivery == "inferred":
         message += " (The workflow had already received this decision from an earlier, unconfirmed attempt.)"
     return web.message_page(200, title, message)

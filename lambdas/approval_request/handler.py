@@ -53,8 +53,7 @@ def handler(event, context):
             "createdAt": {"N": str(now)},
             "executionArn": {"S": request["executionArn"]},
             "modelPackageArn": {"S": request["modelPackageArn"]},
-            "commitId": {"S": request["commitId"]},
-            "evaluation": {"S": _stored_evaluation(request["evaluation"]["metrics"])},
+            **_subject_attributes(request),
         },
         ConditionExpression="attribute_not_exists(id)",
     )
@@ -67,7 +66,8 @@ def handler(event, context):
     }
     response = aws.client("sns").publish(
         TopicArn=topic_arn,
-        Subject=text.subject(f"Approval needed: model from commit {request['commitId'][:12]}"),
+        Subject=text.subject(f"Approval needed: uploaded model {request['upload']['modelName']}" if "upload" in request
+                             else f"Approval needed: model from commit {request['commitId'][:12]}"),
         Message=_message(request, urls, expires_at),
     )
     log.info(
@@ -79,6 +79,17 @@ def handler(event, context):
         messageId=response.get("MessageId"),
     )
     return {"approvalId": approval_id, "expiresAt": expires_at}
+
+
+def _subject_attributes(request: dict) -> dict[str, dict[str, str]]:
+    """What the approval page shows of the model: the commit and evaluation of a trained model, or the
+    catalog entry, artifact and S3 version of an uploaded one."""
+    if "upload" in request:
+        upload = request["upload"]
+        return {"modelName": {"S": upload["modelName"]}, "artifact": {"S": upload["artifact"]},
+                "artifactVersion": {"S": upload["versionId"]}}
+    return {"commitId": {"S": request["commitId"]},
+            "evaluation": {"S": _stored_evaluation(request["evaluation"]["metrics"])}}
 
 
 def _stored_evaluation(metrics: dict) -> str:
@@ -110,6 +121,11 @@ MODEL_PACKAGE_ARN = re.compile(
     "arn:" + _PARTITION_REGION_ACCOUNT.format(service="sagemaker")
     + r":model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/[0-9]{1,10}")
 TRANSFORM_OUTPUT = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[!-~]{0,1024}")  # printable ASCII, no spaces
+# An uploaded model (the upload registration): its catalog entry, the object and the object's S3 version.
+MODEL_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # a catalog model_name (SageMaker's pattern)
+ARTIFACT = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[!-~]{1,1024}")
+VERSION_ID = re.compile(r"[!-~]{1,1024}")  # S3 version ids are opaque printable ASCII, at most 1024 bytes
+UPLOAD_KEYS = ("modelName", "artifact", "versionId")
 MAX_ARN_LENGTH = 256  # Step Functions' Arn shape; model package ARNs built by the regex stay shorter
 MAX_METRIC_DEPTH = 4
 MAX_METRIC_ENTRIES = 1000
@@ -147,14 +163,53 @@ def _validate(event) -> dict:
         "executionArn": text_field(
             "executionArn", EXECUTION_ARN, "a Step Functions execution ARN "
             "(arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>)", MAX_ARN_LENGTH),
-        "commitId": text_field(
-            "commitId", COMMIT_ID, "a full 40-character lowercase git commit SHA or s3-<ETag> "
-            "(32 hexadecimal digits, optionally -<parts>)", 64),
         "modelPackageArn": text_field(
             "modelPackageArn", MODEL_PACKAGE_ARN, "a versioned model package ARN "
             "(arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>)", MAX_ARN_LENGTH),
     }
-    evaluation = event.get("evaluation")
+    timeout = event.get("timeoutSeconds")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
+        problems.append("timeoutSeconds, when given, must be a positive whole number of seconds")
+        timeout = None
+    request["timeoutSeconds"] = timeout
+    if "upload" in event:
+        # An uploaded model: no commit and no evaluation, the artifact's object version instead.
+        both = [key for key in ("commitId", "evaluation") if key in event]
+        if both:
+            problems.append(f"{' and '.join(both)} cannot come with upload: the request is for a trained model "
+                            "(commitId and evaluation) or for an uploaded one (upload)")
+        request["upload"] = _upload(event["upload"], problems)
+    else:
+        request["commitId"] = text_field(
+            "commitId", COMMIT_ID, "a full 40-character lowercase git commit SHA or s3-<ETag> "
+            "(32 hexadecimal digits, optionally -<parts>)", 64)
+        request["evaluation"] = _evaluation(event.get("evaluation"), problems)
+    if problems:
+        # The message names keys only; it never echoes values (the task token is one of them).
+        raise InvalidApprovalRequest("invalid approval request: " + "; ".join(problems))
+    return request
+
+
+def _upload(upload: Any, problems: list[str]) -> dict[str, Any]:
+    """The uploaded model's modelName, artifact (s3://bucket/key) and versionId, each one line of its format."""
+    if not isinstance(upload, dict):
+        problems.append("upload must be an object with " + ", ".join(UPLOAD_KEYS))
+        return {}
+    allowed = {"modelName": (MODEL_NAME, "a catalog model_name (1-63 letters, digits or -)"),
+               "artifact": (ARTIFACT, "an s3://<bucket>/<key> URI of printable ASCII without spaces"),
+               "versionId": (VERSION_ID, "an S3 version id (1-1024 printable ASCII characters without spaces)")}
+    for key, (pattern, what) in allowed.items():
+        value = upload.get(key)
+        if not isinstance(value, str) or not matches(pattern, value):
+            problems.append(f"upload.{key} must be {what}")
+    unknown = sorted(str(key)[:40] for key in upload if key not in allowed)
+    if unknown:
+        problems.append(f"upload has unknown keys {unknown}: expected {', '.join(UPLOAD_KEYS)}")
+    return {key: upload.get(key) for key in UPLOAD_KEYS}
+
+
+def _evaluation(evaluation: Any, problems: list[str]) -> dict:
+    """A trained model's evaluation: the transform output and the evaluate function's report."""
     if not isinstance(evaluation, dict):
         problems.append("evaluation is missing or not an object with transformOutput and metrics")
         evaluation = {}
@@ -167,18 +222,7 @@ def _validate(event) -> dict:
             problems.append("evaluation.metrics must be an object, e.g. {\"accuracy\": 0.97}")
         else:
             problems.extend(_metric_problems(evaluation["metrics"]))
-    request["evaluation"] = evaluation
-
-    timeout = event.get("timeoutSeconds")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
-        problems.append("timeoutSeconds, when given, must be a positive whole number of seconds")
-        timeout = None
-    request["timeoutSeconds"] = timeout
-
-    if problems:
-        # The message names keys only; it never echoes values (the task token is one of them).
-        raise InvalidApprovalRequest("invalid approval request: " + "; ".join(problems))
-    return request
+    return evaluation
 
 
 def _metric_problems(metrics: dict) -> list[str]:
@@ -226,29 +270,34 @@ def _metric_problems(metrics: dict) -> list[str]:
 
 
 def _message(request: dict, urls: dict[str, str], expires_at: int) -> str:
-    evaluation = request["evaluation"]
     console = text.console_execution_url(request["executionArn"])
     hours = max(1, round((expires_at - time.time()) / 3600))
-    lines = [
-        "A newly trained model is waiting for your decision before it is deployed.",
-        "",
-        f"Commit:         {request['commitId']}",
+    upload = request.get("upload")
+    if upload:
+        lines = [
+            f"A model uploaded for the catalog entry {upload['modelName']} is waiting for your decision before it is "
+            "promoted.",
+            "",
+            f"Model:          {upload['modelName']}",
+            f"Artifact:       {upload['artifact']}",
+            f"S3 version:     {upload['versionId']}",
+        ]
+    else:
+        lines = [
+            "A newly trained model is waiting for your decision before it is deployed.",
+            "",
+            f"Commit:         {request['commitId']}",
+        ]
+    lines += [
         f"Model package:  {request['modelPackageArn']}",
         f"Execution:      {request['executionArn']}",
     ]
     if console:
         lines.append(f"Console:        {console}")
+    lines += [] if upload else _evaluation_lines(request["evaluation"])
     lines += [
         "",
-        "Evaluation on the held-out test data",
-        *evaluation_view.text_lines(evaluation["metrics"], indent=2),
-        "",
-        f"  Batch transform output: {evaluation['transformOutput']}",
-        *([f"  Report: {evaluation['metrics']['report']}"] if isinstance(evaluation["metrics"].get("report"), str) else []),
-        *([f"  Confusion matrix picture: {evaluation['metrics']['confusionMatrixImage']} (also on the approval page)"]
-          if isinstance(evaluation["metrics"].get("confusionMatrixImage"), str) else []),
-        "",
-        "To APPROVE and deploy this model, open:",
+        f"To APPROVE and {'promote' if upload else 'deploy'} this model, open:",
         urls["approve"],
         "",
         "To REJECT it, open:",
@@ -260,3 +309,16 @@ def _message(request: dict, urls: dict[str, str], expires_at: int) -> str:
         "Anyone holding a link can use it: do not forward this e-mail.",
     ]
     return "\n".join(lines)
+
+
+def _evaluation_lines(evaluation: dict) -> list[str]:
+    return [
+        "",
+        "Evaluation on the held-out test data",
+        *evaluation_view.text_lines(evaluation["metrics"], indent=2),
+        "",
+        f"  Batch transform output: {evaluation['transformOutput']}",
+        *([f"  Report: {evaluation['metrics']['report']}"] if isinstance(evaluation["metrics"].get("report"), str) else []),
+        *([f"  Confusion matrix picture: {evaluation['metrics']['confusionMatrixImage']} (also on the approval page)"]
+          if isinstance(evaluation["metrics"].get("confusionMatrixImage"), str) else []),
+    ]

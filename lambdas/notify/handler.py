@@ -24,8 +24,11 @@ def handler(event, context):
         raise InvalidNotification(f"status must be one of {', '.join(STATUSES)}; got {got!r}")
     topic_arn = aws.require_env("TOPIC_ARN")
     commit = _str(event.get("commitId")) or "(unknown commit)"
+    upload = event.get("upload")
     if _str(event.get("pipeline")) == "batch":
         subject, message = _batch(event)
+    elif isinstance(upload, dict):
+        subject, message = _upload_message(event, upload)
     elif event["status"] == "SUCCEEDED":
         subject, message = _success(event, commit)
     else:
@@ -68,6 +71,25 @@ def _success(event: dict, commit: str) -> tuple[str, str]:
         ]
     lines += _context_lines(event)
     return f"Model deployed: commit {commit[:12]}", "\n".join(lines)
+
+
+def _upload_message(event: dict, upload: dict) -> tuple[str, str]:
+    """The end of an upload registration: the package approved (promotion takes it on), or why not."""
+    model = _str(upload.get("modelName")) or "(unknown model)"
+    artifact = [f"{'Artifact:':<15} {upload['artifact']}"] if _str(upload.get("artifact")) else []
+    version = [f"{'S3 version:':<15} {upload['versionId']}"] if _str(upload.get("versionId")) else []
+    if event["status"] == "SUCCEEDED":
+        lines = [f"The model uploaded for {model} is registered and approved.",
+                 "Model promotion now carries it through the environments in order.", "",
+                 *artifact, *version, *_context_lines(event)]
+        return f"Uploaded model approved: {model}", "\n".join(lines)
+    error = _str(event.get("error")) or "unknown error"
+    reason = readable_cause(error, event.get("cause"))
+    lines = [f"The registration of the model uploaded for {model} failed; nothing is promoted.", "",
+             f"Error:  {error}", "Reason:", *(f"  {line}" for line in reason.splitlines()), "",
+             *artifact, *version, *_context_lines(event), "",
+             "The execution's history in the console shows the failed state and its input."]
+    return f"Model upload failed ({error}): {model}", "\n".join(lines)
 
 
 def _failure(event: dict, commit: str) -> tuple[str, str]:

@@ -44,6 +44,11 @@ moto 5.2.5 internals it patches (moto is pinned exactly: these are private), and
 11. Optionally (``wait_cap_seconds``), ``WaitFunction._wait_interval``: a Wait state waits at most that
    long. The definition is not changed; only the emulated clock is impatient (``make run`` uses it so a
    30-second endpoint poll does not dominate a local run).
+12. ``events.models.Rule.send_to_targets``: a rule whose target is a Step Functions state machine starts
+    an execution with the target's input transformer applied, as EventBridge does (moto 5.2.5 supports
+    no state machine targets, and S3's EventBridge notifications skip input transformers); other targets
+    are left to moto. So an upload to a bucket with EventBridge notifications starts the registration of
+    an uploaded model, and ``put_events`` of an approval event starts the promotion's trigger.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from unittest import mock
 from urllib.parse import unquote, urlparse
 
@@ -70,6 +75,8 @@ from moto import mock_aws
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import EmptyResult
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
@@ -481,6 +488,30 @@ class EmbeddedAws:
                 return 400, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": secrets.token_hex(8)}, body
             return original_call_action(response)
 
+        original_send_to_targets = Rule.send_to_targets
+
+        def send_to_targets(rule, event, transform_input=True):
+            machines = [t for t in rule.targets if ":states:" in t["Arn"] and ":stateMachine:" in t["Arn"]]
+            if machines and rule.event_pattern.matches_event(event):
+                import boto3
+
+                sfn = boto3.client("stepfunctions", region_name=rule.region_name)
+                for target in machines:
+                    transformer = target.get("InputTransformer")
+                    payload = event if not transformer else EventTemplateParser.parse(
+                        input_template=transformer.get("InputTemplate"),
+                        input_paths_map=transformer.get("InputPathsMap", {}),
+                        event=cast(Any, {"ingestion-time": event.get("time"), **event}))
+                    sfn.start_execution(stateMachineArn=target["Arn"], input=json.dumps(payload, default=str))
+            others = [t for t in rule.targets if t not in machines]
+            if others:
+                kept, rule.targets = rule.targets, others
+                try:
+                    original_send_to_targets(rule, event, transform_input)
+                finally:
+                    rule.targets = kept
+
+        stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         for module in (string_expression, jsonata_validations):
             stack.enter_context(mock.patch.object(module, "eval_jsonata_expression", eval_jsonata))
         stack.enter_context(mock.patch.object(SageMakerResponse, "call_action", call_action))
