@@ -22,6 +22,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.promotion import Promotion, PromotionArgs
 from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
+from program.images import model_monitor_image_uri
 from program.provider import component_options, create_provider
 from program.settings import Settings
 from program.topology import model_reader_role_arns, promotion_targets, registry_names, stack_names
@@ -151,6 +152,7 @@ def build_training(ctx: StackContext, settings: Settings, inference_api: Inferen
             ctx, training=settings.training, image_repository_arn=image_repository.repository_arn,
             approval_request_function_arn=approval_api.request_function_arn,
             smoke_test_function_arn=inference_api.function_arn, inference_url=inference_api.url,
+            baseline_image_uri=model_monitor_image_uri(settings.region),
             approval_timeout_seconds=settings.approval_timeout_seconds,
             endpoint_instance_type=settings.endpoint.spec.instance_type,
             endpoint_instance_count=settings.endpoint.spec.instance_count,
