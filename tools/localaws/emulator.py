@@ -155,7 +155,7 @@ class SageMakerModel:
 
     def job(self, kind: str, name: str) -> Any:
         """moto's record of a ``training``, ``transform`` or ``processing`` job."""
-        jobs = {"training": self.backend.training_jobs, "transform": self.backend.transform_jobs,
+        jobs: dict[str, dict[str, Any]] = {"training": self.backend.training_jobs, "transform": self.backend.transform_jobs,
                 "processing": self.backend.processing_jobs}
         return jobs[kind][name]
 
