@@ -226,6 +226,20 @@ def _compute(s: Scope) -> list[dict[str, Any]]:
     ]
 
 
+def _monitoring(s: Scope) -> list[dict[str, Any]]:
+    """Model Monitor: data quality job definitions and their schedules (their own policy: compute is full)."""
+    return [
+        _statement("SageMakerMonitors", [
+            "sagemaker:CreateDataQualityJobDefinition", "sagemaker:DescribeDataQualityJobDefinition",
+            "sagemaker:DeleteDataQualityJobDefinition", *SAGEMAKER_TAGS],
+            s.arns("sagemaker", "data-quality-job-definition/{prefix}-*")),
+        _statement("SageMakerMonitoringSchedules", [
+            "sagemaker:CreateMonitoringSchedule", "sagemaker:DescribeMonitoringSchedule",
+            "sagemaker:UpdateMonitoringSchedule", "sagemaker:DeleteMonitoringSchedule", *SAGEMAKER_TAGS],
+            s.arns("sagemaker", "monitoring-schedule/{prefix}-*")),
+    ]
+
+
 def _delivery(s: Scope) -> list[dict[str, Any]]:
     return [
         _statement("ImageRepositories", [
@@ -269,7 +283,8 @@ def _api(s: Scope) -> list[dict[str, Any]]:
     ]
 
 
-AREAS = {"storage": _storage, "messaging": _messaging, "iam": _iam, "compute": _compute, "delivery": _delivery,
+AREAS = {"storage": _storage, "messaging": _messaging, "iam": _iam, "compute": _compute,
+         "monitoring": _monitoring, "delivery": _delivery,
          "api": _api}
 """Policy area -> its statements; one managed policy ``mlops-deployer-<area>`` each."""
 
@@ -307,6 +322,8 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws:sagemaker/endpoint:Endpoint": ("compute",),
     "aws:sagemaker/modelPackageGroup:ModelPackageGroup": ("compute",),
     "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy": ("compute",),
+    "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition": ("monitoring", "iam"),
+    "aws:sagemaker/monitoringSchedule:MonitoringSchedule": ("monitoring",),
     "aws:appautoscaling/target:Target": ("compute", "iam"),
     "aws:appautoscaling/policy:Policy": ("compute", "messaging"),
     "aws:dynamodb/table:Table": ("compute", "storage"),

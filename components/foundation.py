@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from components.context import StackContext
 from components.iam import policy_document, service_role, statement
-from components.names import account_roots
+from components.names import BASELINE_PREFIX, account_roots
 from components.notifications import PUBLISHER_SERVICES
 
 
@@ -32,6 +32,9 @@ class FoundationArgs:
     """Roles in other accounts (promoted endpoints) that may read model artifacts under ``workflow/``
     and decrypt them through S3. Each is matched by ``aws:PrincipalArn``, so a role that does not exist
     yet is not an invalid principal."""
+    baseline_reader_role_arns: Sequence[str] = ()
+    """Monitor roles in other accounts that may read the data quality baselines under
+    ``workflow/baselines/`` (the packages' drift check baselines) and decrypt them through S3 only."""
 
 
 class Foundation(pulumi.ComponentResource):
@@ -101,6 +104,13 @@ class Foundation(pulumi.ComponentResource):
                 "Action": "s3:GetObject", "Resource": pulumi.Output.concat(bucket.arn, "/workflow/*"),
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": list(args.model_reader_role_arns)}},
             })
+        if args.baseline_reader_role_arns:
+            bucket_statements.append({
+                "Sid": "PromotedMonitorsReadBaselines", "Effect": "Allow",
+                "Principal": {"AWS": account_roots(args.baseline_reader_role_arns)},
+                "Action": "s3:GetObject", "Resource": pulumi.Output.concat(bucket.arn, f"/{BASELINE_PREFIX}/*"),
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": list(args.baseline_reader_role_arns)}},
+            })
         aws.s3.BucketPolicy(f"{name}-bucket-policy", bucket=bucket.id, policy=policy_document(*bucket_statements),
                             opts=child)
 
@@ -145,6 +155,16 @@ class Foundation(pulumi.ComponentResource):
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": list(a.model_reader_role_arns)},
                               "StringEquals": {"kms:ViaService": [f"s3.{names.region}.amazonaws.com",
                                                                   f"ecr.{names.region}.amazonaws.com"]}},
+            })
+        if a.baseline_reader_role_arns:
+            readers.append({
+                "Sid": "PromotedMonitorsDecryptBaselines",
+                "Effect": "Allow",
+                "Principal": {"AWS": account_roots(a.baseline_reader_role_arns)},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": list(a.baseline_reader_role_arns)},
+                              "StringEquals": {"kms:ViaService": f"s3.{names.region}.amazonaws.com"}},
             })
         return policy_document(
             {

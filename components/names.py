@@ -31,6 +31,12 @@ WORKFLOW_PREFIX = "workflow"
 """What the training workflow writes: models, evaluation output; promoted endpoints read models here."""
 DATA_CAPTURE_PREFIX = "data-capture"
 """Where endpoints capture requests and responses, one folder per endpoint."""
+BASELINE_FOLDER = "baselines"
+BASELINE_PREFIX = f"{WORKFLOW_PREFIX}/{BASELINE_FOLDER}"
+"""The training workflow's data quality baselines, one folder per run (``statistics.json``,
+``constraints.json``); the registered package names them as its drift check baselines."""
+MONITORING_PREFIX = "monitoring"
+"""What the endpoints' monitors write: one folder per endpoint, one below it per monitor type."""
 
 
 SAGEMAKER_NAME_MAX = 63
@@ -75,6 +81,12 @@ def image_repository_arn(image_uri: str) -> str:
         raise ValueError(f"{image_uri!r} is not an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/"
                          "<repository>:<tag> or @sha256:<digest>)")
     return f"arn:{PARTITION}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+def s3_uri_arn(uri: str) -> str:
+    """The ARN of an ``s3://bucket/key`` URI (``arn:aws:s3:::bucket/key``); ValueError for anything else."""
+    if not uri.startswith("s3://") or not uri[len("s3://"):].split("/", 1)[0]:
+        raise ValueError(f"{uri!r} is not an s3:// URI")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return Names.s3_arn(bucket, key)
 
 
 def account_root(account: str) -> str:
@@ -233,6 +245,28 @@ class Names:
     def inference_function(self) -> str:
         """The inference proxy Lambda (the training workflow smoke-tests the endpoint through it)."""
         return f"{self.prefix}-inference"
+
+    # --- monitoring ---------------------------------------------------------------------------------
+
+    def monitor_role(self, endpoint: str) -> str:
+        """The role of every monitor of ``endpoint`` (one per endpoint: it reads that endpoint's capture and
+        baseline and writes its monitoring prefix, nothing else)."""
+        return short_name(endpoint, "monitor", limit=64)
+
+    def monitor_role_arn(self, endpoint: str) -> str:
+        return self.role_arn(self.monitor_role(endpoint))
+
+    def monitor_name(self, endpoint: str, monitor_type: str) -> str:
+        """The job definition and schedule of one monitor of ``endpoint``: ``<endpoint>-data-quality``."""
+        return short_name(endpoint, monitor_type)
+
+    def monitoring_schedule_arn(self, endpoint: str, monitor_type: str) -> str:
+        return self.sagemaker_arn(f"monitoring-schedule/{self.monitor_name(endpoint, monitor_type)}")
+
+    def processing_job_console_url(self) -> str:
+        """The SageMaker console's processing job page, without the job's name (append it)."""
+        return (f"https://{self.region}.console.aws.amazon.com/sagemaker/home?region={self.region}"
+                f"#/processing-jobs/")
 
     # --- promotion --------------------------------------------------------------------------------
 

@@ -66,3 +66,20 @@ class EndpointSpec:
     """Share of requests captured to the stack bucket for monitoring; 0 turns data capture off."""
     deployment_strategy: str
     """``all-at-once``, or blue/green ``canary`` / ``linear`` with alarm rollback."""
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """How a Model Monitor job runs: when, on what, for how long, and when its drift is an alarm."""
+
+    schedule: str
+    """SageMaker's cron subset, at most hourly: ``cron(0 * ? * * *)``, ``cron(0 H ? * * *)``, ``cron(0 H/N ? * * *)``."""
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    """The job's ML storage volume (KMS-encrypted with the stack key)."""
+    max_runtime_seconds: int
+    """At most the schedule's interval (3600 for hourly schedules)."""
+    drift_threshold: float = 0.1
+    """A feature's ``feature_baseline_drift_<feature>`` above this raises its alarm (the analyzer's default
+    ``comparison_threshold`` in constraints.json is 0.1)."""

@@ -1,7 +1,8 @@
 """The training workflow: Step Functions state machine, its lambdas and least-privilege roles.
 
-Train (.sync) -> create model -> batch transform on held-out data (.sync) -> score -> register the
-package (PendingManualApproval) -> e-mail signed approval links and wait (.waitForTaskToken, timeout
+Train (.sync) -> create model -> batch transform on held-out data (.sync) -> score -> baseline the
+training data (Model Monitor's analyzer, processing job .sync) -> register the package with the
+baseline as its drift check baselines (PendingManualApproval) -> e-mail signed approval links and wait (.waitForTaskToken, timeout
 from config) -> approve or reject the package -> deploy the stage's stable endpoint (create the first
 time, update afterwards, wait for InService) -> smoke test -> notify. The definition is built in
 Python by the ``components.workflow`` package; docs/workflow.md has the diagram.
@@ -43,6 +44,8 @@ class TrainingWorkflowArgs:
     smoke_test_function_arn: pulumi.Input[str]
     """The inference proxy Lambda; the workflow invokes it directly with a sample record."""
     inference_url: pulumi.Input[str]
+    baseline_image_uri: str
+    """Model Monitor's analyzer image in the stack's region (the composition resolves it once)."""
     approval_timeout_seconds: int
     endpoint_instance_type: str
     endpoint_instance_count: int
@@ -117,6 +120,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
             test_data_uri=f"{v['bucket_uri']}/{TEST_DATA_PREFIX}",
             output_prefix=v["output_prefix"],
             inference_url=v["inference_url"],
+            baseline_image_uri=a.baseline_image_uri,
             approval_request_function_arn=v["approval_request_function_arn"],
             evaluate_function_arn=v["evaluate_function_arn"],
             notify_function_arn=v["notify_function_arn"],
@@ -160,14 +164,15 @@ class TrainingWorkflow(pulumi.ComponentResource):
                                "model_package_group_arn": self.model_package_group_arn})
 
     def _sagemaker_role(self, name: str, job_prefix: str) -> aws.iam.Role:
-        """The role SageMaker assumes for training, the model and the batch transform."""
+        """The role SageMaker assumes for training, the model, the batch transform and the baseline job
+        (reads data/, writes workflow/, including workflow/baselines/)."""
         child = pulumi.ResourceOptions(parent=self)
         ctx = self._ctx
         logs = ctx.names.log_group_arn("/aws/sagemaker")
         data, workflow = DATA_PREFIX, WORKFLOW_PREFIX
         role, _ = service_role(
             f"{name}-sagemaker", role_name=f"{ctx.prefix}-sagemaker-execution",
-            description="SageMaker training, model and batch transform of the training workflow",
+            description="SageMaker training, model, batch transform and baseline of the training workflow",
             service="sagemaker.amazonaws.com", account_id=ctx.account, opts=child, statements=[
             statement("ListData", ["s3:ListBucket"], [ctx.bucket_arn],
                       condition={"StringLike": {"s3:prefix": [f"{data}/*", f"{workflow}/*"]}}),
@@ -183,7 +188,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
             statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
             statement("WriteJobLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
                                        "logs:DescribeLogStreams"],
-                      [f"{logs}/TrainingJobs:*", f"{logs}/TransformJobs:*", f"{logs}/Endpoints/{ctx.names.endpoint}:*"]),
+                      [f"{logs}/TrainingJobs:*", f"{logs}/TransformJobs:*", f"{logs}/ProcessingJobs:*", f"{logs}/Endpoints/{ctx.names.endpoint}:*"]),
             # PutMetricData has no resource-level permission; the namespace condition scopes it.
             statement("PublishJobMetrics", ["cloudwatch:PutMetricData"], ["*"],
                       condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
@@ -206,6 +211,10 @@ class TrainingWorkflow(pulumi.ComponentResource):
                        "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
                        "sagemaker:AddTags"],
                       [arn(f"training-job/{job_prefix}-*"), arn(f"transform-job/{job_prefix}-*")]),
+            statement("BaselineTrainingData",
+                      ["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+                       "sagemaker:AddTags"],
+                      [arn(f"processing-job/{job_prefix}-*")]),
             statement("CreateModels", ["sagemaker:CreateModel", "sagemaker:AddTags"], [arn(f"model/{job_prefix}-*")]),
             statement("RegisterAndDecideModelPackages",
                       ["sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage",
@@ -219,7 +228,8 @@ class TrainingWorkflow(pulumi.ComponentResource):
             pass_role_statement("PassSageMakerExecutionRole", [sagemaker_role_arn], "sagemaker.amazonaws.com"),
             statement("SyncJobEvents", ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
                       [f"{events}/StepFunctionsGetEventsForSageMakerTrainingJobsRule",
-                       f"{events}/StepFunctionsGetEventsForSageMakerTransformJobsRule"]),
+                       f"{events}/StepFunctionsGetEventsForSageMakerTransformJobsRule",
+                       f"{events}/StepFunctionsGetEventsForSageMakerProcessingJobsRule"]),
             statement("InvokeWorkflowFunctions", ["lambda:InvokeFunction"], functions),
             statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
                       [ctx.kms_key_arn]),

@@ -31,9 +31,17 @@ from program.catalog_upload import (
     promoted_catalog_groups,
     registers_uploads,
 )
+from program.images import model_monitor_image_uri
+from program.monitoring import build_monitoring
 from program.provider import component_options, create_provider
 from program.settings import Settings
-from program.topology import model_reader_role_arns, promotion_targets, registry_names, stack_names
+from program.topology import (
+    baseline_reader_role_arns,
+    model_reader_role_arns,
+    promotion_targets,
+    registry_names,
+    stack_names,
+)
 
 
 def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifications]:
@@ -44,7 +52,8 @@ def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifi
     foundation = Foundation(
         f"{names.prefix}-foundation",
         FoundationArgs(ctx, account_resources=settings.account_resources,
-                       model_reader_role_arns=model_reader_role_arns(settings)),
+                       model_reader_role_arns=model_reader_role_arns(settings),
+                       baseline_reader_role_arns=baseline_reader_role_arns(settings)),
         opts=ctx.opts)
     notifications = Notifications(
         f"{names.prefix}-notifications",
@@ -73,17 +82,19 @@ def build_stack(settings: Settings) -> dict[str, Any]:
 
     # Promotion-deployed stacks: the endpoint is a resource of this stack, serving the package promotion
     # pins (modelPackageArn) or the newest Approved one; staging lets the integration tests invoke it.
-    model_endpoint = None
+    model_endpoint = monitoring = None
     registry = registry_names(settings)
     if settings.endpoint.managed_by == "promotion":
         e = settings.endpoint
+        package_arn = resolve_model_package_arn(e.model_package_arn, registry, names)
         model_endpoint = ModelEndpoint(
             f"{names.prefix}-endpoint",
             ModelEndpointArgs(
-                ctx, model_package_arn=resolve_model_package_arn(e.model_package_arn, registry, names),
-                registry=registry, spec=e.spec,
+                ctx, model_package_arn=package_arn, registry=registry, spec=e.spec,
                 tester_principal_arn=registry.promotion_tests_role_arn if e.tester_role else None),
             opts=ctx.opts)
+        # Model Monitor compares what the endpoint captures with the served package's baseline.
+        monitoring = build_monitoring(ctx, settings, model_endpoint, package_arn)
 
     training = build_training(ctx, settings, inference_api) if settings.trains else None
     # Bring your own model (the registry stack): an upload of an entry's artifact registers it for approval.
@@ -133,6 +144,9 @@ def build_stack(settings: Settings) -> dict[str, Any]:
         outputs["inferenceApiKeyId"] = inference_api.api_key_id
     if model_endpoint is not None:
         outputs["modelPackageArn"] = model_endpoint.model_package_arn
+    if monitoring is not None:
+        outputs["monitoringScheduleName"] = monitoring.schedule_name
+        outputs["monitoringReportUri"] = monitoring.report_uri
     if promotion is not None:
         outputs["promotionPipelineName"] = promotion.pipeline_name
     return outputs
@@ -172,6 +186,7 @@ def build_training(ctx: StackContext, settings: Settings, inference_api: Inferen
             ctx, training=settings.training, image_repository_arn=image_repository.repository_arn,
             approval_request_function_arn=approval_api.request_function_arn,
             smoke_test_function_arn=inference_api.function_arn, inference_url=inference_api.url,
+            baseline_image_uri=model_monitor_image_uri(settings.region),
             approval_timeout_seconds=settings.approval_timeout_seconds,
             endpoint_instance_type=settings.endpoint.spec.instance_type,
             endpoint_instance_count=settings.endpoint.spec.instance_count,

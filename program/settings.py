@@ -19,7 +19,14 @@ from typing import Any
 
 from catalog.validate import CatalogError
 from components.names import account_of
-from components.specs import INFERENCE_AUTH_MODES, SOURCE_PROVIDERS, EndpointSpec, PipelineSource, TrainingSpec
+from components.specs import (
+    INFERENCE_AUTH_MODES,
+    SOURCE_PROVIDERS,
+    EndpointSpec,
+    MonitorSpec,
+    PipelineSource,
+    TrainingSpec,
+)
 from program.catalog import DEFAULT_CATALOG_FILE, StackCatalog, load_stack_catalog
 
 PROJECT = "mlops"
@@ -52,6 +59,11 @@ _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z]{2}(-gov)?-[a-z]+-\d:(\d{12}):model-package/[A-Za-z0-9](-*[A-Za-z0-9]){0,62}/\d+$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 _CATALOG_FILE = re.compile(r"^[\w./-]{1,1024}\.json$")
+# SageMaker's monitoring schedules (ScheduleConfig.ScheduleExpression): hourly, daily at an hour, or every
+# N hours from an hour; never more often than hourly.
+_MONITORING_CRON = re.compile(r"^cron\(0 (\*|(?P<hour>[01]?\d|2[0-3])(/(?P<every>[1-9]|1\d|2[0-4]))?) \? \* \* \*\)$")
+_MONITORING_CRON_ALLOWED = ("SageMaker's monitoring cron, at most hourly: cron(0 * ? * * *) (hourly), cron(0 H ? * * *) "
+                            "(daily at hour H, UTC) or cron(0 H/N ? * * *) (every N hours from H, N 1-24)")
 _BACKEND_URL = re.compile(r"^(https://[\w.-]+(:\d+)?(/\S*)?|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|"
                           r"azblob://\S+|gs://\S+)$")
 
@@ -313,6 +325,14 @@ KEYS: dict[str, Key] = {
     "registryAccountId": Key(_account_string("the 12-digit account id holding the model package group, "
                                              "or empty for this stack's account"), optional=True),
     "modelFeatureCount": Key(_integer(1, 10000)),
+    # model monitoring
+    "monitoringDataQuality": Key(_boolean),
+    "monitoringSchedule": Key(_string(_MONITORING_CRON, _MONITORING_CRON_ALLOWED)),
+    "monitoringInstanceType": Key(_instance_type),
+    "monitoringInstanceCount": Key(_integer(1, 100)),
+    "monitoringVolumeSizeGb": Key(_integer(1, 16384)),
+    "monitoringMaxRuntimeSeconds": Key(_integer(60, 86400)),
+    "monitoringDriftThreshold": Key(_number(0.0, 1.0)),
     # inference API
     "inferenceAuth": Key(_one_of(INFERENCE_AUTH_MODES)),
     "inferenceThrottleRateLimit": Key(_integer(1, 10000)),
@@ -359,6 +379,27 @@ class EndpointSettings:
     """Numeric features per record the model expects (the inference proxy checks it)."""
     tester_role: bool = False
     """Create the role the registry's integration tests assume to invoke this endpoint."""
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    data_quality: bool
+    """A data quality schedule on the endpoint this stack deploys (``monitoringDataQuality``)."""
+    spec: MonitorSpec
+
+    @property
+    def enabled(self) -> bool:
+        return self.data_quality
+
+
+def monitoring_interval_seconds(schedule: str) -> int:
+    """Seconds between two runs of a schedule ``_MONITORING_CRON`` accepts (hourly, every N hours, daily)."""
+    match = _MONITORING_CRON.match(schedule)
+    if match is None:
+        raise ValueError(f"{schedule!r} is not a monitoring schedule")
+    if match["hour"] is None:
+        return 3600
+    return 3600 * int(match["every"]) if match["every"] else 86400
 
 
 @dataclass(frozen=True)
@@ -412,6 +453,7 @@ class Settings:
     endpoint: EndpointSettings
     source: PipelineSource
     inference: InferenceSettings
+    monitoring: MonitoringSettings
     registry_environment: str
     """The environment whose stack owns the model registry, trains and runs the promotion."""
     promotion: PromotionSettings
@@ -534,6 +576,17 @@ class Settings:
                 throttle_rate_limit=values["inferenceThrottleRateLimit"],
                 throttle_burst_limit=values["inferenceThrottleBurstLimit"],
             ),
+            monitoring=MonitoringSettings(
+                data_quality=values["monitoringDataQuality"],
+                spec=MonitorSpec(
+                    schedule=values["monitoringSchedule"],
+                    instance_type=values["monitoringInstanceType"],
+                    instance_count=values["monitoringInstanceCount"],
+                    volume_size_gb=values["monitoringVolumeSizeGb"],
+                    max_runtime_seconds=values["monitoringMaxRuntimeSeconds"],
+                    drift_threshold=values["monitoringDriftThreshold"],
+                ),
+            ),
             registry_environment=values["registryEnvironment"],
             training_mode=values["training"],
             account_resources=values["accountResources"],
@@ -591,6 +644,7 @@ def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
                         f"with endpointInstanceCount = {v['endpointInstanceCount']}: canary and linear traffic "
                         f"shifting need at least 2 instances; use all-at-once or raise the count")
     problems.extend(_endpoint_and_promotion_checks(v, project))
+    problems.extend(_monitoring_checks(v, project))
     trains = _trains(v["training"], v["environment"], v["registryEnvironment"])
     role = (f"training = {v['training']!r}" + (f" in environment {v['environment']!r} (registryEnvironment = "
                                                f"{v['registryEnvironment']!r})" if v["training"] == "auto" else ""))
@@ -602,6 +656,30 @@ def _cross_checks(v: Mapping[str, Any], project: str) -> list[str]:
                         f"package group of the stack's training workflow; set training = 'on' or 'auto'")
     if trains or v["promotionTargets"]:
         problems.extend(_source_checks(v, project))
+    return problems
+
+
+def _monitoring_checks(v: Mapping[str, Any], project: str) -> list[str]:
+    """A monitor needs captured data of an endpoint this stack deploys, and a runtime within its interval."""
+    problems = []
+    interval = monitoring_interval_seconds(v["monitoringSchedule"])
+    if v["monitoringMaxRuntimeSeconds"] > interval:
+        problems.append(f"{project}:monitoringMaxRuntimeSeconds = {v['monitoringMaxRuntimeSeconds']} is invalid with "
+                        f"monitoringSchedule = {v['monitoringSchedule']!r}: SageMaker allows at most the schedule's "
+                        f"interval ({interval} seconds); lower it or run the monitor less often")
+    if not v["monitoringDataQuality"]:
+        return problems
+    if v["modelDeployment"] != "promotion":
+        problems.append(f"{project}:monitoringDataQuality = true is invalid with modelDeployment = "
+                        f"{v['modelDeployment']!r}: the monitor reads the captured data of the endpoint this stack "
+                        f"deploys, and the training workflow's endpoint captures none; monitor the stacks deployed by "
+                        f"promotion (modelDeployment = 'promotion') or set monitoringDataQuality false "
+                        f"(`pulumi config set monitoringDataQuality false`)")
+    elif v["endpointDataCapturePercent"] == 0:
+        problems.append(f"{project}:monitoringDataQuality = true is invalid with endpointDataCapturePercent = 0: the "
+                        f"endpoint captures no requests, so every monitoring execution would fail with no data to "
+                        f"analyse; capture a share of the requests (`pulumi config set endpointDataCapturePercent 20`, "
+                        f"1-100) or set monitoringDataQuality false")
     return problems
 
 

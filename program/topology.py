@@ -42,3 +42,14 @@ def model_reader_role_arns(settings: Settings) -> tuple[str, ...]:
         return ()
     return tuple(target.names.endpoint_model_role_arn for target in promotion_targets(settings)
                  if target.names.account != settings.account_id)
+
+
+def baseline_reader_role_arns(settings: Settings) -> tuple[str, ...]:
+    """Monitor roles of the promoted endpoints in other accounts than the registry: the registry stack lets
+    exactly these read the baselines (``workflow/baselines/``) its packages carry, and decrypt them through
+    S3. Every target's, whether its stack turns monitoring on or not (matched by ``aws:PrincipalArn``, a
+    role that does not exist grants nothing)."""
+    if not settings.is_registry:
+        return ()
+    return tuple(target.names.monitor_role_arn(target.names.endpoint) for target in promotion_targets(settings)
+                 if target.names.account != settings.account_id)

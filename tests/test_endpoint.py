@@ -93,7 +93,8 @@ def test_data_capture_goes_to_the_stack_bucket_with_the_configured_percentage(st
 
 
 def test_data_capture_is_off_at_zero_percent(run_stack):
-    run = run_stack("staging", overrides={"endpointDataCapturePercent": "0"})
+    # A monitor of an endpoint that captures nothing is refused (tests/test_settings_monitoring.py): turn it off too.
+    run = run_stack("staging", overrides={"endpointDataCapturePercent": "0", "monitoringDataQuality": "false"})
     assert "dataCaptureConfig" not in trained(run, CONFIG).inputs
     statements = statements_of(run, "mlops-staging-endpoint-model-policy")
     assert "WriteCapturedData" not in statements and "EncryptCapturedData" not in statements

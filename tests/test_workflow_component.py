@@ -13,6 +13,7 @@ import pytest
 from components.approval_api import ApprovalApi, ApprovalApiArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.compose import shared_context
+from program.images import model_monitor_image_uri
 from tests.conftest import as_list, policy_statements
 from tests.iam_reference import resource_types
 from tools.mockrun import ROOT, run_components
@@ -33,6 +34,7 @@ def workflow_and_approval(settings):
         approval_request_function_arn=approval.request_function_arn,
         smoke_test_function_arn=names.lambda_arn(names.inference_function),
         inference_url="https://abc123.execute-api.eu-west-1.amazonaws.com/v1/predict",
+        baseline_image_uri=model_monitor_image_uri(settings.region),
         approval_timeout_seconds=settings.approval_timeout_seconds,
         endpoint_instance_type=settings.endpoint.spec.instance_type,
         endpoint_instance_count=settings.endpoint.spec.instance_count,

@@ -89,11 +89,13 @@ class Token(StrEnum):
     S3_BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
     S3_BUCKET_VERSIONING_V2 = "aws:s3/bucketVersioningV2:BucketVersioningV2"
 
+    SAGEMAKER_DATA_QUALITY_JOB_DEFINITION = "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition"
     SAGEMAKER_ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
     SAGEMAKER_ENDPOINT_CONFIGURATION = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
     SAGEMAKER_MODEL = "aws:sagemaker/model:Model"
     SAGEMAKER_MODEL_PACKAGE_GROUP = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
     SAGEMAKER_MODEL_PACKAGE_GROUP_POLICY = "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy"
+    SAGEMAKER_MONITORING_SCHEDULE = "aws:sagemaker/monitoringSchedule:MonitoringSchedule"
 
     SECRETSMANAGER_SECRET = "aws:secretsmanager/secret:Secret"
 

@@ -50,6 +50,7 @@ def main_path(p: WorkflowDefinitionParams) -> tuple[str, ...]:
         S.EVALUATE,
         S.EVALUATE_MODEL,
         S.CHECK_EVALUATION,
+        S.BASELINE,
         S.REGISTER_MODEL,
         S.REQUEST_APPROVAL,
         S.APPROVE_PACKAGE,

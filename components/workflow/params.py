@@ -18,6 +18,7 @@ __all__ = ["WorkflowDefinitionParams"]
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _RUN_ID_LENGTH = 32  # MD5 hex digest
 _MAX_PREFIX_LENGTH = 63 - 1 - _RUN_ID_LENGTH
+_ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[\w./-]+(:[\w.-]+)?$")
 _PLACEHOLDER = re.compile(r"[{}'\\]")  # characters that States.Format string literals must escape
 
 
@@ -69,6 +70,11 @@ class WorkflowDefinitionParams:
     inference_url: str
     """The inference API URL announced in the success notification."""
 
+    baseline_image_uri: str
+    """The SageMaker Model Monitor analyzer image of the stack's region (sagemaker-core's ``image_uris``,
+    ``framework="model-monitor"``, resolved once by the composition): the Baseline step runs it over the
+    training data."""
+
     default_hyperparameters: Mapping[str, str] = field(default_factory=dict)
     """Hyperparameters passed to the training container; execution input `hyperparameters` overrides keys."""
 
@@ -91,7 +97,16 @@ class WorkflowDefinitionParams:
     """Number of batch transform instances."""
 
     network_isolation: bool = True
-    """Run the training job and the model without outbound network access (the container needs none)."""
+    """Run the training job, the model and the baseline job without outbound network access (none needs it)."""
+
+    baseline_instance_type: str = "ml.m5.large"
+    """Instance type of the baseline processing job (Model Monitor's analyzer over the training data)."""
+
+    baseline_volume_gb: int = 20
+    """Size of the baseline job's ML storage volume (KMS-encrypted)."""
+
+    baseline_max_runtime_seconds: int = 3600
+    """StoppingCondition.MaxRuntimeInSeconds of the baseline job."""
 
     metric_name: str = "validation:accuracy"
     """Training metric name SageMaker extracts from the container's log."""
@@ -160,11 +175,14 @@ class WorkflowDefinitionParams:
             _is_text(k) and isinstance(v, str) for k, v in self.default_hyperparameters.items()
         ):
             bad("default_hyperparameters", "use a mapping of non-empty string names to string values (SageMaker passes hyperparameters as strings)")
-        for name in ("training_instance_type", "transform_instance_type", "endpoint_instance_type"):
+        if not _is_text(self.baseline_image_uri) or not _ECR_IMAGE.match(self.baseline_image_uri):
+            bad("baseline_image_uri", "use an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>])")
+        for name in ("training_instance_type", "transform_instance_type", "endpoint_instance_type", "baseline_instance_type"):
             if not _is_text(getattr(self, name)) or not getattr(self, name).startswith("ml."):
                 bad(name, "use a SageMaker instance type such as ml.m5.large")
         for name, low in (("training_instance_count", 1), ("training_volume_gb", 1), ("training_max_runtime_seconds", 1),
-                          ("transform_instance_count", 1), ("endpoint_instance_count", 1), ("approval_timeout_seconds", 1),
+                          ("transform_instance_count", 1), ("baseline_volume_gb", 1), ("baseline_max_runtime_seconds", 1),
+                          ("endpoint_instance_count", 1), ("approval_timeout_seconds", 1),
                           ("endpoint_poll_seconds", 1), ("endpoint_max_polls", 1), ("retry_interval_seconds", 1),
                           ("retry_max_attempts", 0)):
             value = getattr(self, name)

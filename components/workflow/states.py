@@ -34,6 +34,7 @@ class S:
     CHECK_EVALUATION = "CheckEvaluation"
     BELOW_THRESHOLD = "ModelBelowThreshold"
     EVALUATION_INVALID = "EvaluationReportInvalid"
+    BASELINE = "Baseline"
     REGISTER_MODEL = "RegisterModel"
     REQUEST_APPROVAL = "RequestApproval"
     APPROVAL_REJECTED = "ApprovalRejected"
@@ -74,6 +75,7 @@ class S:
     MODEL_CREATION_FAILED = "ModelCreationFailed"
     BATCH_TRANSFORM_FAILED = "BatchTransformFailed"
     EVALUATION_FAILED = "EvaluationFailed"
+    BASELINE_FAILED = "BaselineFailed"
     REGISTRATION_FAILED = "ModelRegistrationFailed"
     APPROVAL_UPDATE_FAILED = "ModelApprovalUpdateFailed"
     DEPLOYMENT_FAILED = "DeploymentFailed"
@@ -88,6 +90,7 @@ STEP_ERRORS: dict[str, str] = {
     S.CREATE_MODEL: S.MODEL_CREATION_FAILED,
     S.EVALUATE: S.BATCH_TRANSFORM_FAILED,
     S.EVALUATE_MODEL: S.EVALUATION_FAILED,
+    S.BASELINE: S.BASELINE_FAILED,
     S.REGISTER_MODEL: S.REGISTRATION_FAILED,
     S.APPROVE_PACKAGE: S.APPROVAL_UPDATE_FAILED,
     S.CREATE_ENDPOINT_CONFIG: S.DEPLOYMENT_FAILED,

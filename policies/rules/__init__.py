@@ -5,7 +5,7 @@ append it to that module's ``POLICIES``, and add its table-driven test in tests/
 (the mirror of the module).
 """
 
-from . import apigateway, awslambda, ecr, iam, kms, messaging, s3, sagemaker, stepfunctions, tagging
+from . import apigateway, awslambda, ecr, iam, kms, messaging, monitoring, s3, sagemaker, stepfunctions, tagging
 
 ALL_POLICIES = [
     *tagging.POLICIES,
@@ -18,6 +18,7 @@ ALL_POLICIES = [
     *stepfunctions.POLICIES,
     *apigateway.POLICIES,
     *sagemaker.POLICIES,
+    *monitoring.POLICIES,
 ]
 
 __all__ = ["ALL_POLICIES"]

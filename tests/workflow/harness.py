@@ -31,6 +31,7 @@ import boto3
 
 from components.workflow.definition import build_definition
 from components.workflow.params import WorkflowDefinitionParams
+from tools.localaws.baseline import run_baseline_job
 from tools.localaws.emulator import EmbeddedAws, LocalFunction, SageMakerModel, load_handler
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -41,6 +42,8 @@ APPROVAL_API_URL = "https://approvals.example.test/v1/decide"
 INFERENCE_URL = "https://inference.example.test/v1/predict"
 ENDPOINT_NAME = "mlops-test-iris"
 MODEL_PACKAGE_GROUP = "mlops-test-iris"
+# What sagemaker-core's image_uris gives for framework="model-monitor" in REGION.
+BASELINE_IMAGE = "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer"
 
 # Lambda function name in the definition -> package in lambdas/ holding handler.py.
 FUNCTIONS = {
@@ -76,6 +79,9 @@ class SageMakerScenario:
     """FailureReason of a failed training job; None lets training complete."""
     transform_failure: str | None = None
     """FailureReason of a failed batch transform; None lets it complete and write its output."""
+    baseline_failure: str | None = None
+    """FailureReason of a failed baseline processing job; None lets it write statistics.json and
+    constraints.json (the stand-in analyzer, tools.localaws.baseline)."""
     predict: Callable[[list[float]], str] = iris_rule
     """The trained model: features -> label (used by the transform and by the endpoint)."""
     endpoint_polls: int = 2
@@ -127,6 +133,7 @@ def definition_params(**overrides: Any) -> WorkflowDefinitionParams:
         notify_function_arn=fn("mlops-test-notify"),
         smoke_test_function_arn=fn("mlops-test-inference-proxy"),
         inference_url=INFERENCE_URL,
+        baseline_image_uri=BASELINE_IMAGE,
         default_hyperparameters={"max_depth": "5", "criterion": "gini"},
         min_accuracy=0.9,
         approval_timeout_seconds=600,
@@ -182,13 +189,16 @@ class SageMakerSimulator(SageMakerModel):
         if left > 0:
             self._job_polls[(kind, name)] = left - 1
             return
-        failure = self.scenario.training_failure if kind == "training" else self.scenario.transform_failure
+        failure = {"training": self.scenario.training_failure, "transform": self.scenario.transform_failure,
+                   "processing": self.scenario.baseline_failure}[kind]
         if failure:
             setattr(job, f"{kind}_job_status", "Failed")
             job.failure_reason = failure
             return
         if kind == "transform":
             self._write_transform_output(job)
+        if kind == "processing":
+            run_baseline_job(job, boto3.client("s3", region_name=self.region))
         setattr(job, f"{kind}_job_status", "Completed")
 
     def _write_transform_output(self, job: Any) -> None:
@@ -267,6 +277,7 @@ class WorkflowHarness:
         for bucket in (DATA_BUCKET, ARTIFACT_BUCKET):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_object(Bucket=DATA_BUCKET, Key="iris/test/test.csv", Body="\n".join(TEST_ROWS).encode())
+        s3.put_object(Bucket=DATA_BUCKET, Key="iris/train/train.csv", Body="\n".join(TEST_ROWS).encode())
         self.topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name="mlops-test-notifications")["TopicArn"]
         boto3.client("dynamodb", region_name=REGION).create_table(
             TableName="mlops-test-approvals",
@@ -399,6 +410,6 @@ def reject(comment: str = "accuracy on versicolor too low") -> Callable[[Workflo
 
 
 __all__ = [
-    "ACCOUNT", "REGION", "ENDPOINT_NAME", "INFERENCE_URL", "MODEL_PACKAGE_GROUP", "TEST_ROWS",
+    "ACCOUNT", "BASELINE_IMAGE", "REGION", "ENDPOINT_NAME", "INFERENCE_URL", "MODEL_PACKAGE_GROUP", "TEST_ROWS",
     "ExecutionResult", "SageMakerScenario", "WorkflowHarness", "approve", "definition_params", "iris_rule", "reject",
 ]

@@ -15,6 +15,7 @@ import pytest
 
 from components.workflow.states import S
 from tests.workflow.harness import (
+    BASELINE_IMAGE,
     ENDPOINT_NAME,
     INFERENCE_URL,
     MODEL_PACKAGE_GROUP,
@@ -33,7 +34,8 @@ IMAGE = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/mlops-test-model:{COMMIT}"
 INPUT = {"commitId": COMMIT, "imageUri": IMAGE}
 
 PREPARE = [S.VALIDATE_INPUT, S.APPLY_DEFAULTS, S.MERGE_INPUT, S.RESOLVE_RUN]
-TRAIN_TO_APPROVAL = [S.TRAIN, S.CREATE_MODEL, S.EVALUATE, S.EVALUATE_MODEL, S.CHECK_EVALUATION, S.REGISTER_MODEL, S.REQUEST_APPROVAL]
+TRAIN_TO_APPROVAL = [S.TRAIN, S.CREATE_MODEL, S.EVALUATE, S.EVALUATE_MODEL, S.CHECK_EVALUATION, S.BASELINE,
+                     S.REGISTER_MODEL, S.REQUEST_APPROVAL]
 # The scenario's endpoint stays Creating / Updating for two DescribeEndpoint calls.
 WAIT_LOOP = [
     S.START_ENDPOINT_WAIT,
@@ -53,6 +55,11 @@ def harness():
 
 def sagemaker():
     return boto3.client("sagemaker", region_name=REGION)
+
+
+def read_s3(uri: str) -> str:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
 
 
 def only_package() -> dict:
@@ -112,6 +119,25 @@ def test_approved_run_trains_evaluates_registers_and_creates_the_endpoint(harnes
     assert set(approval_call) == {"taskToken", "executionArn", "commitId", "modelPackageArn", "evaluation", "timeoutSeconds"}
     assert approval_call["evaluation"]["metrics"]["accuracy"] == 1.0
     assert approval_call["evaluation"]["transformOutput"].endswith(f"/evaluation/{run_name}")
+
+    # The baseline: Model Monitor's analyzer over the training data, written under the run's own prefix,
+    # registered with the package as its drift check baselines and model metrics.
+    baseline = result.task_parameters(S.BASELINE)
+    assert baseline["ProcessingJobName"] == run_name
+    assert baseline["AppSpecification"] == {"ImageUri": BASELINE_IMAGE}
+    assert baseline["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://mlops-test-data/iris/train/"
+    assert baseline["NetworkConfig"] == {"EnableNetworkIsolation": True}
+    kms = harness.params.kms_key_arn
+    assert baseline["ProcessingOutputConfig"]["KmsKeyId"] == baseline["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == kms
+    prefix = f"s3://mlops-test-artifacts/workflow/baselines/{run_name}"
+    files = {"Statistics": f"{prefix}/statistics.json", "Constraints": f"{prefix}/constraints.json"}
+    sources = {kind: {"ContentType": "application/json", "S3Uri": uri} for kind, uri in files.items()}
+    assert package["DriftCheckBaselines"] == {"ModelDataQuality": sources}
+    assert package["ModelMetrics"] == {"ModelDataQuality": sources}
+    constraints = json.loads(read_s3(files["Constraints"]))
+    assert [f["name"] for f in constraints["features"]] == ["_c0", "_c1", "_c2", "_c3", "_c4"]
+    assert constraints["features"][0]["string_constraints"]["domains"] == ["setosa", "versicolor", "virginica"]
+    assert json.loads(read_s3(files["Statistics"]))["dataset"] == {"item_count": 10}
 
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["ApprovalDescription"].startswith("Approved by alice@example.com at ")
@@ -193,6 +219,22 @@ def test_transform_failure_is_reported_and_nothing_is_registered(harness):
     assert sagemaker().list_model_packages(ModelPackageGroupName=MODEL_PACKAGE_GROUP)["ModelPackageSummaryList"] == []
     assert harness.lambdas.calls("evaluate") == [] and harness.lambdas.calls("approval_request") == []
     assert "test data not found" in failure_mail(harness)
+
+
+def test_failed_baseline_job_is_reported_and_nothing_is_registered(harness):
+    result = harness.run(INPUT, scenario=SageMakerScenario(baseline_failure="ClientError: no data under the training prefix"))
+
+    assert result.status == "FAILED"
+    assert result.states == PREPARE + [S.TRAIN, S.CREATE_MODEL, S.EVALUATE, S.EVALUATE_MODEL, S.CHECK_EVALUATION,
+                                       S.BASELINE, S.BASELINE_FAILED] + NOTIFY_AND_FAIL
+    assert result.error == "BaselineFailed"
+    description = json.loads(result.cause)  # the DescribeProcessingJob output, as Step Functions reports it
+    assert description["ProcessingJobStatus"] == "Failed"
+    assert description["FailureReason"] == "ClientError: no data under the training prefix"
+    assert sagemaker().list_model_packages(ModelPackageGroupName=MODEL_PACKAGE_GROUP)["ModelPackageSummaryList"] == []
+    assert harness.lambdas.calls("approval_request") == []
+    mail = failure_mail(harness)
+    assert "BaselineFailed" in mail and "no data under the training prefix" in mail
 
 
 def test_model_below_the_accuracy_threshold_is_not_registered(harness):
@@ -305,7 +347,8 @@ def test_promotion_mode_ends_with_the_approved_package_and_touches_no_endpoint()
 # Every SageMaker call the workflow makes, by integration: the optimised one reports a throttled call as
 # SageMaker.AmazonSageMakerException, the AWS SDK one as SageMaker.SageMakerException (the harness names
 # errors as Step Functions does, module docstring items 1 and 3).
-THROTTLED_ONCE = {"CreateTrainingJob": 1, "CreateModel": 1, "CreateTransformJob": 1, "CreateModelPackage": 1,
+THROTTLED_ONCE = {"CreateTrainingJob": 1, "CreateModel": 1, "CreateTransformJob": 1, "CreateProcessingJob": 1,
+                  "CreateModelPackage": 1,
                   "UpdateModelPackage": 1, "CreateEndpointConfig": 1, "DescribeEndpoint": 1, "CreateEndpoint": 1}
 
 
@@ -320,6 +363,7 @@ def test_throttled_sagemaker_calls_are_retried_and_the_run_succeeds(harness):
     failed = [e["taskFailedEventDetails"]["error"] for e in result.history if e["type"] == "TaskFailed"]
     assert failed == [
         optimised, optimised, optimised,  # Train, CreateModel, Evaluate
+        optimised,  # Baseline
         sdk, sdk,  # RegisterModel, ApproveModelPackage
         optimised,  # CreateEndpointConfig
         sdk, sdk,  # FindEndpoint: throttled, then the first run's "Could not find endpoint"

@@ -11,6 +11,8 @@ with a bring-your-own image, it does with ``container/train`` and ``container/se
 - a batch transform unpacks the model, starts ``serve``, sends each input object's records (split per
   line, ``InputFilter`` applied) to ``/invocations`` and writes ``<object>.out`` with ``JoinSource`` and
   ``OutputFilter`` applied, as SageMaker's data processing does;
+- a baseline processing job (Model Monitor's analyzer on AWS) writes ``statistics.json`` and
+  ``constraints.json`` computed by the stand-in analyzer ``tools.localaws.baseline``;
 - an endpoint is ``serve`` on a free 127.0.0.1 port: Creating / Updating until ``/ping`` answers, then
   InService (an update keeps the old server answering until the new one is ready); InvokeEndpoint is
   forwarded to it, and a model's 4xx / 5xx becomes sagemaker-runtime's ``ModelError``.
@@ -41,6 +43,7 @@ from urllib.parse import urlparse
 
 import boto3
 
+from tools.localaws.baseline import run_baseline_job
 from tools.localaws.emulator import REPO_ROOT, SageMakerModel, runtime_error
 
 CONTAINER_DIR = REPO_ROOT / "container"
@@ -213,7 +216,7 @@ class LocalContainer(SageMakerModel):
         if kind == "training" and request:
             # moto replaces the job's metric definitions with a sample of its own: keep the request's.
             job.algorithm_specification["MetricDefinitions"] = list(request.get("AlgorithmSpecification", {}).get("MetricDefinitions", []))
-        work = self._train if kind == "training" else self._transform
+        work = {"training": self._train, "transform": self._transform, "processing": self._baseline}[kind]
         self._jobs[(kind, name)] = self._executor.submit(work, name)
 
     def poll_job(self, kind: str, name: str) -> None:
@@ -235,8 +238,10 @@ class LocalContainer(SageMakerModel):
         if kind == "training":
             job.secondary_status = job.training_job_status
             job.training_end_time = now
-        else:
+        elif kind == "transform":
             job.transform_end_time = now
+        else:
+            job.processing_end_time = now
         job.last_modified_time = now
 
     def _train(self, name: str) -> None:
@@ -288,6 +293,14 @@ class LocalContainer(SageMakerModel):
                 archive.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
         _s3().put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
         self.progress("training", name, steps, steps, f"stored s3://{bucket}/{key}")
+
+    def _baseline(self, name: str) -> None:
+        self.progress("processing", name, 0, 1, "baselining the training data")
+        try:
+            target = run_baseline_job(self.job("processing", name), _s3())
+        except ValueError as error:
+            raise JobFailed(str(error)) from None
+        self.progress("processing", name, 1, 1, f"stored {target}/statistics.json and constraints.json")
 
     def _transform(self, name: str) -> None:
         job = self.job("transform", name)

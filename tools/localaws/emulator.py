@@ -10,8 +10,8 @@ moto 5.2.5 internals it patches (moto is pinned exactly: these are private), and
 1. ``state_task_factory.state_task_service_for`` - the one place the interpreter picks a service
    integration. moto lists ``sagemaker`` as unsupported (no ``.sync``), so for ``sagemaker`` we
    return `SageMakerTaskService`: it forwards the request-response calls to moto's SageMaker, emulates
-   ``UpdateEndpoint`` (moto 5.2.5 has none), and implements ``createTrainingJob.sync`` /
-   ``createTransformJob.sync`` the way Step Functions does: poll ``Describe*Job`` until the job ends;
+   ``UpdateEndpoint`` (moto 5.2.5 has none), and implements ``createTrainingJob.sync``,
+   ``createTransformJob.sync`` and ``createProcessingJob.sync`` the way Step Functions does: poll ``Describe*Job`` until the job ends;
    Completed gives the description as the task result, Failed / Stopped gives ``States.TaskFailed``
    with the description as the cause. API errors are reported as ``SageMaker.AmazonSageMakerException``
    like the optimised integration on AWS.
@@ -161,7 +161,10 @@ class SageMakerModel:
         return sagemaker_backends[self.account][self.region]
 
     def job(self, kind: str, name: str) -> Any:
-        return (self.backend.training_jobs if kind == "training" else self.backend.transform_jobs)[name]
+        """moto's record of a ``training``, ``transform`` or ``processing`` job."""
+        jobs: dict[str, dict[str, Any]] = {"training": self.backend.training_jobs, "transform": self.backend.transform_jobs,
+                "processing": self.backend.processing_jobs}
+        return jobs[kind][name]
 
     # jobs ----------------------------------------------------------------------------------
     def job_created(self, kind: str, name: str, request: Mapping[str, Any] | None = None) -> None:
@@ -224,7 +227,8 @@ class SageMakerTaskService(StateTaskServiceCallback):
     """arn:aws:states:::sagemaker:* for moto's interpreter (see the module docstring, item 1)."""
 
     _REQUEST_RESPONSE: ClassVar[frozenset[str]] = frozenset({"createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint"})
-    _SYNC_JOBS: ClassVar[dict[str, str]] = {"createTrainingJob": "training", "createTransformJob": "transform"}
+    _SYNC_JOBS: ClassVar[dict[str, str]] = {"createTrainingJob": "training", "createTransformJob": "transform",
+                                            "createProcessingJob": "processing"}
 
     def __init__(self, model: SageMakerModel):
         # WaitForTaskToken must be listed for the base class's bookkeeping; _validate refuses it.

@@ -1,0 +1,226 @@
+"""SageMaker Model Monitor for one served endpoint: its role, its monitors, and what they report.
+
+Built for any endpoint from plain values (`MonitoredEndpoint`: the endpoint's name, its data capture URI
+and the served package's baseline), so the trained model's endpoint and, later, catalog endpoints share
+it. Per endpoint:
+
+- one role, `Names.monitor_role(endpoint)`, which SageMaker assumes for every monitoring execution of
+  that endpoint: it lists and reads only the endpoint's capture prefix, reads only the baseline's two
+  files, writes only ``monitoring/<endpoint>/``, uses the KMS keys only through S3 (and lets SageMaker
+  encrypt the job's volume with the stack key), writes its job logs and publishes the monitor's metrics;
+- the data quality monitor: ``aws.sagemaker.DataQualityJobDefinition`` (the Model Monitor analyzer image,
+  the baseline's statistics and constraints, the endpoint as input, reports under
+  ``s3://<bucket>/monitoring/<endpoint>/data-quality``, instance type / count / volume with the stack
+  key, max runtime, network isolation) and its ``aws.sagemaker.MonitoringSchedule`` (cron, at most hourly);
+- what happened, to the stack's topic: one CloudWatch alarm per feature on the drift the monitor
+  publishes (``feature_baseline_drift_<feature>`` in ``aws/sagemaker/Endpoints/data-metrics``, dimensions
+  ``Endpoint`` and ``MonitoringSchedule``), and EventBridge rules on the executions (SageMaker processing
+  jobs whose ``MonitoringScheduleArn`` is this schedule's) that fail or complete with violations, with the
+  endpoint, the monitor type and links to the execution and its report.
+
+docs/monitoring.md says what is checked, where the reports land and how to read an alarm.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.context import StackContext
+from components.iam import service_role, statement
+from components.names import MONITORING_PREFIX, s3_uri_arn
+from components.specs import MonitorSpec
+
+DATA_QUALITY = "data-quality"
+"""The monitor type in names, prefixes and messages (SageMaker's MonitoringType ``DataQuality``)."""
+METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+"""Where Model Monitor publishes an endpoint's data quality metrics (``emit_metrics`` in constraints.json)."""
+_INPUT_PATH = "/opt/ml/processing/input/endpoint"
+_OUTPUT_PATH = "/opt/ml/processing/output"
+
+
+def feature_columns(feature_count: int) -> tuple[str, ...]:
+    """The names Model Monitor gives the model's input features: the baseline is headerless CSV with the
+    output first (``output_columns_position: START``), so ``_c0`` is the label / prediction and the
+    features are ``_c1`` to ``_c<feature_count>``."""
+    return tuple(f"_c{i}" for i in range(1, feature_count + 1))
+
+
+@dataclass(frozen=True)
+class MonitoredEndpoint:
+    """One endpoint to monitor, as plain values."""
+
+    name: str
+    capture_uri: pulumi.Input[str]
+    """``s3://<bucket>/data-capture/<endpoint>``: where the endpoint captures requests and responses."""
+    statistics_uri: str
+    """The served package's baseline (its ``DriftCheckBaselines.ModelDataQuality``): ``.../statistics.json``."""
+    constraints_uri: str
+    """... and ``.../constraints.json``."""
+    baseline_key_arn: pulumi.Input[str]
+    """The KMS key of the baseline's bucket (the registry stack's key, ``key/*`` of its account when it is
+    another stack's): decrypted through S3 only."""
+
+
+@dataclass(frozen=True)
+class EndpointMonitoringArgs:
+    ctx: StackContext
+    """Reports go to ``ctx.bucket_name`` under ``monitoring/<endpoint>/``, alarms and events to ``ctx.topic_arn``."""
+    endpoint: MonitoredEndpoint
+    image_uri: str
+    """Model Monitor's analyzer image in the stack's region (sagemaker-core's ``image_uris``)."""
+    spec: MonitorSpec
+    features: tuple[str, ...]
+    """The baseline's feature columns that get a drift alarm (`feature_columns`)."""
+    network_isolation: bool = True
+
+
+class EndpointMonitoring(pulumi.ComponentResource):
+    role_arn: pulumi.Output[str]
+    schedule_name: pulumi.Output[str]
+    report_uri: pulumi.Output[str]
+    """``s3://<bucket>/monitoring/<endpoint>/data-quality``: the data quality reports, one folder per execution."""
+    alarm_names: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: EndpointMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:monitoring:EndpointMonitoring", name, None, opts)
+        self._args = a = args
+        self._ctx = ctx = a.ctx
+        self._child = pulumi.ResourceOptions(parent=self)
+        endpoint = a.endpoint.name
+        self._reports = pulumi.Output.concat("s3://", ctx.bucket_name, f"/{MONITORING_PREFIX}/{endpoint}")
+
+        role = self._role(name)
+        schedule = self._data_quality(name, role)
+        self.alarm_names = [alarm.name for alarm in self._drift_alarms(name, schedule)]
+        self._execution_events(name, schedule)
+
+        self.role_arn = role.arn
+        self.schedule_name = schedule.name
+        self.report_uri = pulumi.Output.concat(self._reports, f"/{DATA_QUALITY}")
+        self.register_outputs({"role_arn": self.role_arn, "schedule_name": self.schedule_name,
+                               "report_uri": self.report_uri})
+
+    # -----------------------------------------------------------------------------------------------
+
+    def _role(self, name: str) -> aws.iam.Role:
+        a, ctx = self._args, self._ctx
+        endpoint, names = a.endpoint.name, ctx.names
+        capture = pulumi.Output.from_input(a.endpoint.capture_uri).apply(s3_uri_arn)
+        capture_bucket = capture.apply(lambda arn: arn.split("/", 1)[0])
+        capture_prefix = pulumi.Output.from_input(a.endpoint.capture_uri).apply(
+            lambda uri: uri[len("s3://"):].partition("/")[2].rstrip("/"))
+        via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}}
+        role, _ = service_role(
+            f"{name}-monitor", role_name=names.monitor_role(endpoint),
+            description=f"Model Monitor executions of {endpoint}", service="sagemaker.amazonaws.com",
+            account_id=ctx.account, opts=self._child, statements=[
+                statement("ListCapturedData", ["s3:ListBucket"], [capture_bucket],
+                          condition={"StringLike": {"s3:prefix": [capture_prefix.apply(lambda p: f"{p}/*")]}}),
+                statement("ReadCapturedData", ["s3:GetObject"], [pulumi.Output.concat(capture, "/*")]),
+                statement("ReadBaseline", ["s3:GetObject"],
+                          [s3_uri_arn(a.endpoint.statistics_uri), s3_uri_arn(a.endpoint.constraints_uri)]),
+                statement("WriteReports", ["s3:PutObject"],
+                          [pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{endpoint}/*")]),
+                statement("DecryptThroughS3", ["kms:Decrypt"], [ctx.kms_key_arn, a.endpoint.baseline_key_arn],
+                          condition=via_s3),
+                statement("EncryptReportsThroughS3", ["kms:GenerateDataKey"], [ctx.kms_key_arn], condition=via_s3),
+                # The job's ML storage volume: SageMaker asks for a grant on the stack key for the instance.
+                statement("EncryptJobVolume", ["kms:CreateGrant"], [ctx.kms_key_arn], condition={
+                    "StringEquals": {"kms:ViaService": f"sagemaker.{ctx.region}.amazonaws.com"},
+                    "Bool": {"kms:GrantIsForAWSResource": "true"}}),
+                statement("WriteJobLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                          [names.log_group_arn("/aws/sagemaker/ProcessingJobs:*")]),
+                # PutMetricData has no resource-level permission; the namespace condition scopes it.
+                statement("PublishMonitorMetrics", ["cloudwatch:PutMetricData"], ["*"],
+                          condition={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}),
+            ])
+        return role
+
+    def _data_quality(self, name: str, role: aws.iam.Role) -> aws.sagemaker.MonitoringSchedule:
+        a, ctx = self._args, self._ctx
+        endpoint, spec = a.endpoint.name, a.spec
+        monitor = ctx.names.monitor_name(endpoint, DATA_QUALITY)
+        definition = aws.sagemaker.DataQualityJobDefinition(
+            f"{name}-data-quality", name=monitor, role_arn=role.arn,
+            data_quality_app_specification={"image_uri": a.image_uri},
+            data_quality_baseline_config={"statistics_resource": {"s3_uri": a.endpoint.statistics_uri},
+                                          "constraints_resource": {"s3_uri": a.endpoint.constraints_uri}},
+            data_quality_job_input={"endpoint_input": {
+                "endpoint_name": endpoint, "local_path": _INPUT_PATH,
+                "s3_input_mode": "File", "s3_data_distribution_type": "FullyReplicated"}},
+            data_quality_job_output_config={
+                "kms_key_id": ctx.kms_key_arn,
+                "monitoring_outputs": {"s3_output": {"s3_uri": pulumi.Output.concat(self._reports, f"/{DATA_QUALITY}"),
+                                                     "local_path": _OUTPUT_PATH, "s3_upload_mode": "EndOfJob"}}},
+            job_resources={"cluster_config": {
+                "instance_type": spec.instance_type, "instance_count": spec.instance_count,
+                "volume_size_in_gb": spec.volume_size_gb, "volume_kms_key_id": ctx.kms_key_arn}},
+            network_config={"enable_network_isolation": a.network_isolation},
+            stopping_condition={"max_runtime_in_seconds": spec.max_runtime_seconds},
+            opts=self._child)
+        return aws.sagemaker.MonitoringSchedule(
+            f"{name}-data-quality-schedule", name=monitor,
+            monitoring_schedule_config={"monitoring_type": "DataQuality",
+                                        "monitoring_job_definition_name": definition.name,
+                                        "schedule_config": {"schedule_expression": spec.schedule}},
+            opts=self._child)
+
+    def _drift_alarms(self, name: str, schedule: aws.sagemaker.MonitoringSchedule) -> list[aws.cloudwatch.MetricAlarm]:
+        """One alarm per feature: its baseline drift, as the last execution measured it, above the threshold."""
+        a, ctx = self._args, self._ctx
+        endpoint, spec = a.endpoint.name, a.spec
+        monitor = ctx.names.monitor_name(endpoint, DATA_QUALITY)
+        alarms = []
+        for feature in a.features:
+            alarms.append(aws.cloudwatch.MetricAlarm(
+                f"{name}-drift-{feature}", name=f"{monitor}-drift-{feature}",
+                alarm_description=pulumi.Output.concat(
+                    f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
+                    f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
+                    self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
+                    "docs/monitoring.md"),
+                namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
+                dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name},
+                statistic="Maximum", period=3600, evaluation_periods=1, datapoints_to_alarm=1,
+                comparison_operator="GreaterThanThreshold", threshold=spec.drift_threshold,
+                treat_missing_data="notBreaching",
+                alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=self._child))
+        return alarms
+
+    def _execution_events(self, name: str, schedule: aws.sagemaker.MonitoringSchedule) -> None:
+        """Failed and violating executions to the topic (a monitoring execution is a processing job that
+        carries its schedule's ARN)."""
+        a, ctx = self._args, self._ctx
+        endpoint, names = a.endpoint.name, ctx.names
+        console = names.processing_job_console_url()
+        job = {"job": "$.detail.ProcessingJobName"}
+        outcomes: dict[str, tuple[dict[str, Any], str, dict[str, str]]] = {
+            "failed": ({"ProcessingJobStatus": ["Failed", "Stopped"]}, "ended <status>: <reason>",
+                       {**job, "status": "$.detail.ProcessingJobStatus", "reason": "$.detail.FailureReason"}),
+            "violations": ({"ProcessingJobStatus": ["Completed"], "ExitMessage": [{"prefix": "CompletedWithViolations"}]},
+                           "found constraint violations: <exit>", {**job, "exit": "$.detail.ExitMessage"}),
+        }
+        for outcome, (match, what, paths) in outcomes.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-data-quality-{outcome}", name=f"{names.monitor_name(endpoint, DATA_QUALITY)}-{outcome}",
+                description=f"Notify the stack's topic when a {DATA_QUALITY} monitoring execution of {endpoint} "
+                            f"{'fails' if outcome == 'failed' else 'finds violations'}",
+                event_pattern=pulumi.Output.json_dumps({
+                    "source": ["aws.sagemaker"],
+                    "detail-type": ["SageMaker Processing Job State Change"],
+                    "detail": {**match, "MonitoringScheduleArn": [schedule.arn]},
+                }), opts=self._child)
+            message = pulumi.Output.concat(
+                f"Model monitor {DATA_QUALITY} of endpoint {endpoint}: execution <job> {what}. Execution: "
+                f"{console}<job> Reports: ", self._reports, f"/{DATA_QUALITY}/ (this execution's folder holds "
+                "constraint_violations.json and statistics.json; docs/monitoring.md)")
+            aws.cloudwatch.EventTarget(
+                f"{name}-data-quality-{outcome}-target", rule=rule.name, arn=ctx.topic_arn,
+                target_id="notification-topic",
+                input_transformer={"input_paths": paths, "input_template": message.apply(json.dumps)},
+                opts=self._child)
