@@ -140,10 +140,13 @@ class ModelEntry(_Entry):
     endpoint_name: EnvValue[str] | None = None
     batch_inference_data: EnvValue[S3Location] | None = None
     batch_job_output_location: EnvValue[S3Location] | None = None
+    source: str = ""
+    """Where the entry lives when not in the catalog file: its object in the catalog store (the
+    provisioning API's), e.g. ``catalog store iris-x.json``; empty for the file's entries."""
 
     @property
     def label(self) -> str:
-        return f"pipelines[{self.index}] (model_name {self.model_name!r})"
+        return f"{self.source or f'pipelines[{self.index}]'} (model_name {self.model_name!r})"
 
     @property
     def realtime(self) -> bool:
@@ -170,10 +173,12 @@ class ImageBuilderEntry(_Entry):
     """Object key of a zip with a Dockerfile, in the registry environment's stack bucket."""
     ecr_repo_name: str
     image_tag: str
+    source: str = ""
+    """As ``ModelEntry.source``."""
 
     @property
     def label(self) -> str:
-        return f"pipelines[{self.index}] (image builder {self.ecr_repo_name}:{self.image_tag})"
+        return f"{self.source or f'pipelines[{self.index}]'} (image builder {self.ecr_repo_name}:{self.image_tag})"
 
 
 Entry = ModelEntry | ImageBuilderEntry

@@ -28,6 +28,11 @@ WORKFLOW_PREFIX = "workflow"
 """What the training workflow writes: models, evaluation output; promoted endpoints read models here."""
 DATA_CAPTURE_PREFIX = "data-capture"
 """Where endpoints capture requests and responses, one folder per endpoint."""
+CATALOG_STORE_PREFIX = "catalog/pipelines"
+"""The catalog store in the registry stack's bucket: one record per pipeline the provisioning API accepted
+(``catalog/store.py``); the program reads it with the catalog file."""
+CATALOG_DEPLOYS_PREFIX = "catalog/deploys"
+"""What the provisioning deploy records after each ``pulumi up``: the stack's outputs (``<stack>.json``)."""
 
 
 SAGEMAKER_NAME_MAX = 63
@@ -222,6 +227,31 @@ class Names:
     @property
     def promotion_tests_role_arn(self) -> str:
         return self.role_arn(self.promotion_tests_role)
+
+    # --- provisioning API (the registry stack) ------------------------------------------------------
+
+    @property
+    def provisioning_function(self) -> str:
+        """The provisioning API's Lambda (``lambdas/provisioning_api``)."""
+        return f"{self.prefix}-provisioning-api"
+
+    @property
+    def provisioning_events_function(self) -> str:
+        """Records the deploys' results in the catalog store (``lambdas/provisioning_events``)."""
+        return f"{self.prefix}-provisioning-events"
+
+    @property
+    def provisioning_pipeline(self) -> str:
+        """The queued pipeline that deploys the registry stack for the provisioning API."""
+        return f"{self.prefix}-provisioning"
+
+    @property
+    def provisioning_pipeline_arn(self) -> str:
+        return self.codepipeline_arn(self.provisioning_pipeline)
+
+    @property
+    def provisioning_deploy_project(self) -> str:
+        return f"{self.prefix}-provisioning-deploy"
 
     # --- model catalog (mlops-config.json) -----------------------------------------------------------
 

@@ -16,7 +16,6 @@ Offline (``tools.mockrun`` sets ``MLOPS_OFFLINE=1``), step 3 is skipped: the pre
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pulumi
@@ -24,17 +23,14 @@ import pulumi
 from catalog.entries import ModelEntry
 from components.model_registry import NoApprovedModelPackage, newest_approved_package_arn
 from components.names import Names
+from program.catalog import OFFLINE_VARIABLE, offline
 from program.settings import Settings
 from program.topology import registry_names, stack_names
 
-OFFLINE_VARIABLE = "MLOPS_OFFLINE"
+__all__ = ["OFFLINE_VARIABLE", "Lookup", "offline", "served_package_arn"]
 
 Lookup = Callable[[str], str]
 """Newest Approved package ARN of a group (name, or ARN cross-account); raises NoApprovedModelPackage."""
-
-
-def offline() -> bool:
-    return os.environ.get(OFFLINE_VARIABLE) == "1"
 
 
 def served_package_arn(settings: Settings, entry: ModelEntry, lookup: Lookup | None = None) -> str | None:

@@ -23,6 +23,7 @@ from components.promotion import Promotion, PromotionArgs
 from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.provider import component_options, create_provider
+from program.provisioning import build_provisioning
 from program.settings import Settings
 from program.topology import model_reader_role_arns, promotion_targets, registry_names, stack_names
 
@@ -91,6 +92,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
                 pulumi_token_secret_arn=p.pulumi_token_secret_arn),
             opts=ctx.opts)
 
+    provisioning = build_provisioning(ctx, settings)  # the registry stack's provisioning API
     outputs: dict[str, Any] = {
         "environment": settings.environment,
         "bucketName": foundation.bucket_name,
@@ -115,6 +117,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
         outputs["modelPackageArn"] = model_endpoint.model_package_arn
     if promotion is not None:
         outputs["promotionPipelineName"] = promotion.pipeline_name
+    outputs.update(provisioning)
     return outputs
 
 
