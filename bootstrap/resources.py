@@ -4,7 +4,8 @@
   ``bootstrap/permissions.py``) manage exactly the program's resource types, scoped to the account's
   environments. It trusts the GitHub deploy role of this account and, for every environment here that the
   registry stack promotes to, that environment's promotion deploy role in the registry account
-  (``mlops-<registry>-promotion-deploy-<environment>``), by exact ARN.
+  (``mlops-<registry>-promotion-deploy-<environment>``), by exact ARN; in the registry's account also
+  ``mlops-<registry>-promotion-deploy-<registry>``, the provisioning API's deploy of the registry stack.
 - With ``githubRepository``: the GitHub OIDC provider (unless ``githubOidcProviderArn`` names an existing
   one) and two roles the workflows assume: ``mlops-github-deploy`` (``AWS_DEPLOY_ROLE_ARN``; GitHub
   environments ``<environment>``; may only assume the deploy role) and ``mlops-github-preview``
@@ -56,9 +57,12 @@ def registry_names(settings: BootstrapSettings) -> Names:
 
 
 def promotion_principals(settings: BootstrapSettings) -> list[str]:
-    """The registry stack's promotion deploy roles that deploy this account's environments."""
+    """The registry stack's deploy roles that deploy this account's environments: the promotion's, and in
+    the registry's own account the provisioning API's deploy of the registry stack (the same naming rule,
+    for the registry's environment)."""
     registry = registry_names(settings)
-    return [registry.promotion_deploy_role_arn(environment) for environment in settings.promoted_environments]
+    deployed = [*settings.promoted_environments, *([settings.registry_environment] if settings.holds_registry else [])]
+    return [registry.promotion_deploy_role_arn(environment) for environment in deployed]
 
 
 def _document(*statements: dict[str, Any]) -> str:

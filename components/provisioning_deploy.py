@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -124,6 +124,14 @@ class ProvisioningDeploy(pulumi.ComponentResource):
                 *source_statements(a.source, names),
             ])
         variables = [f"#{{variables.{v}}}" for v in (PIPELINE_ID_VARIABLE, ACTION_VARIABLE)]
+        source = cast(aws.codepipeline.PipelineStageActionArgsDict,
+                      source_action(a.source, branch=a.branch, detect_changes=False))
+        deploy_action: aws.codepipeline.PipelineStageActionArgsDict = {
+            "name": DEPLOY_STAGE, "category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1",
+            "input_artifacts": [SOURCE_ARTIFACT],
+            "configuration": {"ProjectName": build.project.name, "EnvironmentVariables": json.dumps([
+                {"name": PIPELINE_ID_VARIABLE, "value": variables[0], "type": "PLAINTEXT"},
+                {"name": ACTION_VARIABLE, "value": variables[1], "type": "PLAINTEXT"}])}}
         pipeline = aws.codepipeline.Pipeline(
             f"{name}-pipeline", name=pipeline_name, pipeline_type="V2", execution_mode="QUEUED",
             role_arn=pipeline_role.arn,
@@ -134,15 +142,7 @@ class ProvisioningDeploy(pulumi.ComponentResource):
                  "description": "The pipeline (catalog entry) whose request started this deploy"},
                 {"name": ACTION_VARIABLE, "default_value": "provision", "description": " or ".join(ACTIONS)},
             ],
-            stages=[
-                {"name": "Source", "actions": [source_action(a.source, branch=a.branch, detect_changes=False)]},
-                {"name": DEPLOY_STAGE, "actions": [{
-                    "name": DEPLOY_STAGE, "category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1",
-                    "input_artifacts": [SOURCE_ARTIFACT],
-                    "configuration": {"ProjectName": build.project.name, "EnvironmentVariables": json.dumps([
-                        {"name": PIPELINE_ID_VARIABLE, "value": variables[0], "type": "PLAINTEXT"},
-                        {"name": ACTION_VARIABLE, "value": variables[1], "type": "PLAINTEXT"}])}}]},
-            ],
+            stages=[{"name": "Source", "actions": [source]}, {"name": DEPLOY_STAGE, "actions": [deploy_action]}],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_role]))
         aws.codestarnotifications.NotificationRule(
             f"{name}-notifications", name=f"{ctx.prefix}-provisioning", resource=pipeline.arn, detail_type="FULL",

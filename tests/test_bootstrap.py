@@ -187,27 +187,32 @@ def test_target_deploy_roles_trust_exactly_their_promotion_deploy_role_and_the_d
     assert sorted(_deployer_trust(run)) == sorted([promotion_role, run.outputs["githubDeployRoleArn"]])
 
 
-def test_the_tooling_deploy_role_is_assumed_by_the_deploy_workflow_only():
+def test_the_tooling_deploy_role_is_assumed_by_the_deploy_workflow_and_the_provisioning_deploy(stack_run):
+    """The registry stack's own deploy role (the provisioning API's builds), as the program names it."""
+    provisioning_role = stack_run("dev").one(Token.IAM_ROLE, "mlops-dev-provisioning-deploy-build-role")
+    assert provisioning_role.inputs["name"] == "mlops-dev-promotion-deploy-dev"
     run = variant("tooling")
-    assert _deployer_trust(run) == [run.outputs["githubDeployRoleArn"]]
+    assert sorted(_deployer_trust(run)) == sorted([run.outputs["githubDeployRoleArn"],
+                                                   provisioning_role.outputs["arn"]])
 
 
-def test_single_account_one_deploy_role_for_every_stack_trusted_by_both_promotion_roles(stack_run):
+def test_single_account_one_deploy_role_for_every_stack_trusted_by_the_registrys_deploy_roles(stack_run):
     run = variant("single-account")
     account = run.config[f"{PROJECT}:accountId"]
-    expected = [f"arn:aws:iam::{account}:role/mlops-dev-promotion-deploy-{e}" for e in ("staging", "prod")]
+    expected = [f"arn:aws:iam::{account}:role/mlops-dev-promotion-deploy-{e}" for e in ("staging", "prod", "dev")]
     assert sorted(_deployer_trust(run)) == sorted([*expected, run.outputs["githubDeployRoleArn"]])
     roles = json.loads(run.one(Token.IAM_POLICY, "deployer-iam").inputs["policy"])
     (passrole,) = [s for s in roles["Statement"] if s["Sid"] == "PassOwnRoles"]
     assert passrole["Resource"] == [f"arn:aws:iam::{account}:role/mlops-{e}-*" for e in ("dev", "staging", "prod")]
 
 
-def test_without_anyone_to_trust_the_deploy_role_trusts_its_own_account_only():
+def test_without_github_the_deploy_role_trusts_the_registrys_deploy_roles_only():
     run = variant("no-github")
-    # prod is still promoted from the tooling account: that role remains the only outside principal.
+    # prod is still promoted from the tooling account: that role remains the only outside principal; the
+    # tooling account's own deployer is assumed by the provisioning API's deploy of the registry stack.
     assert _deployer_trust(run) == ["arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-prod"]
     lonely = run_bootstrap("tooling", {"githubRepository": ""})
-    assert _deployer_trust(lonely) == ["arn:aws:iam::111111111111:root"]
+    assert _deployer_trust(lonely) == ["arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-dev"]
 
 
 def test_the_token_secret_is_the_registry_stacks_promotion_token(stack_config):

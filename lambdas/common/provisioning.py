@@ -154,7 +154,7 @@ def execution(execution_id: str) -> dict[str, Any]:
 
 
 def variables(run: dict[str, Any]) -> dict[str, str]:
-    return {v.get("name"): v.get("resolvedValue") for v in run.get("variables") or [] if isinstance(v, dict)}
+    return {str(v.get("name")): str(v.get("resolvedValue")) for v in run.get("variables") or [] if isinstance(v, dict)}
 
 
 def failure_reason(execution_id: str, status: str, summary: str | None) -> str:
