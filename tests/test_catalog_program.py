@@ -56,7 +56,7 @@ def test_each_stack_carries_the_validated_example_catalog(stack):
 
 
 def test_entries_create_no_resources_yet(stack_run, tmp_path):
-    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog())})
+    empty = run_program("dev", overrides={"catalogFile": write(tmp_path, catalog()), "catalogPackages": "{}"})
     assert sorted((r.type, r.name) for r in empty.resources) == sorted(
         (r.type, r.name) for r in stack_run("dev").resources)
 

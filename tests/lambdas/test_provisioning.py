@@ -349,3 +349,32 @@ def test_any_json_is_a_4xx_or_an_acceptance_never_a_5xx(env, body, fields):
         assert status in (202, 400, 409), answer
         if status == 400:
             assert answer["error"]
+
+
+def test_the_documented_awscurl_example_is_what_the_api_accepts(env, pipeline):
+    """docs/catalog.md's entry.json and the answers it shows."""
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "catalog.md").read_text()
+    example = json.loads(docs.split("cat > entry.json <<'JSON'\n", 1)[1].split("\nJSON\n", 1)[0])
+    assert example == BATCH
+    status, answer = post(example)
+    assert status == 202 and answer["pipeline_id"] == "batchmodel" and answer["state"] == "queued"
+    assert f'"status_url": "https://<api>.execute-api.eu-west-1.amazonaws.com/v1/pipelines/batchmodel"' in docs
+    pipeline.advance()
+    assert get("batchmodel")[1]["state"] == "running"
+    assert call("DELETE", "/pipelines/{model_name}", pid="batchmodel")[0] == 202
+
+
+def test_the_recorder_ignores_other_events_and_names_malformed_ones(env, pipeline):
+    post(REALTIME)
+    (execution,) = pipeline.executions()
+    name, execution_id = env["PIPELINE_NAME"], execution.pipeline_execution_id
+    assert events.handler(stage_event("other-pipeline", execution_id, "STARTED"), None) == {"ignored": "another pipeline"}
+    assert events.handler(stage_event(name, execution_id, "STARTED", stage="Source"), None)["ignored"]
+    assert events.handler(pipeline_event(name, execution_id, "STARTED"), None)["ignored"]
+    assert get("testmodel")[1]["state"] == "queued"
+    with pytest.raises(events.InvalidEvent, match="no execution-id and state"):
+        events.handler({"detail-type": events.PIPELINE_EVENT, "detail": {"pipeline": name}}, None)
+    with pytest.raises(events.InvalidEvent):
+        events.handler([], None)
