@@ -5,7 +5,8 @@
   environments. It trusts the GitHub deploy role of this account and, for every environment here (the
   registry's own too: its promotion deploys approved catalog packages there first), that environment's
   promotion deploy role in the registry account (``mlops-<registry>-promotion-deploy-<environment>``), by
-  exact ARN.
+  exact ARN; in the registry's account also ``mlops-<registry>-provisioning-deploy``, the provisioning API's
+  deploy of the registry stack.
 - With ``githubRepository``: the GitHub OIDC provider (unless ``githubOidcProviderArn`` names an existing
   one) and two roles the workflows assume: ``mlops-github-deploy`` (``AWS_DEPLOY_ROLE_ARN``; GitHub
   environments ``<environment>``; may only assume the deploy role) and ``mlops-github-preview``
@@ -57,9 +58,12 @@ def registry_names(settings: BootstrapSettings) -> Names:
 
 
 def promotion_principals(settings: BootstrapSettings) -> list[str]:
-    """The registry stack's promotion deploy roles that deploy this account's environments."""
+    """The registry stack's deploy roles that deploy this account's environments: the promotion's (the
+    registry's own environment too: approved catalog packages are deployed there first), and in the
+    registry's own account the provisioning API's deploy of the registry stack."""
     registry = registry_names(settings)
-    return [registry.promotion_deploy_role_arn(environment) for environment in settings.promoted_environments]
+    roles = [registry.promotion_deploy_role_arn(environment) for environment in settings.promoted_environments]
+    return roles + ([registry.provisioning_deploy_role_arn] if settings.holds_registry else [])
 
 
 def _document(*statements: dict[str, Any]) -> str:
@@ -271,4 +275,5 @@ def promotion_principals_of_registry(settings: BootstrapSettings) -> list[str]:
     """The promotion deploy roles the registry stack creates for its targets. The tooling account does not
     know every target's name from its own settings: the promotion names them ``mlops-<registry>-promotion-
     deploy-<target>``; the key policy matches the pattern (any target of this registry)."""
-    return [registry_names(settings).promotion_deploy_role_arn("*")]
+    registry = registry_names(settings)
+    return [registry.promotion_deploy_role_arn("*"), registry.provisioning_deploy_role_arn]

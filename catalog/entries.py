@@ -143,10 +143,13 @@ class ModelEntry(_Entry):
     batch_schedule: EnvValue[str] | None = None
     """An EventBridge schedule expression (``cron(...)`` / ``rate(...)``) on which the batch pipeline also
     transforms everything under ``batch_inference_data``; None: uploads start it only."""
+    source: str = ""
+    """Where the entry lives when not in the catalog file: its object in the catalog store (the
+    provisioning API's), e.g. ``catalog store iris-x.json``; empty for the file's entries."""
 
     @property
     def label(self) -> str:
-        return f"pipelines[{self.index}] (model_name {self.model_name!r})"
+        return f"{self.source or f'pipelines[{self.index}]'} (model_name {self.model_name!r})"
 
     @property
     def realtime(self) -> bool:
@@ -173,10 +176,12 @@ class ImageBuilderEntry(_Entry):
     """Object key of a zip with a Dockerfile, in the registry environment's stack bucket."""
     ecr_repo_name: str
     image_tag: str
+    source: str = ""
+    """As ``ModelEntry.source``."""
 
     @property
     def label(self) -> str:
-        return f"pipelines[{self.index}] (image builder {self.ecr_repo_name}:{self.image_tag})"
+        return f"{self.source or f'pipelines[{self.index}]'} (image builder {self.ecr_repo_name}:{self.image_tag})"
 
 
 Entry = ModelEntry | ImageBuilderEntry

@@ -19,7 +19,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -465,8 +465,8 @@ def _suffix(environment: str | None, value: EnvValue) -> str:
 # One entry
 
 
-def _label(index: int | None, body: Mapping[str, Any]) -> str:
-    where = "body" if index is None else f"pipelines[{index}]"
+def _label(index: int | None, body: Mapping[str, Any], name: str | None = None) -> str:
+    where = name or ("body" if index is None else f"pipelines[{index}]")
     kind = body.get("pipeline_type")
     if kind == IMAGE_BUILDER_TYPE:
         repo, tag = body.get("ecr_repo_name"), body.get("image_tag")
@@ -477,13 +477,14 @@ def _label(index: int | None, body: Mapping[str, Any]) -> str:
     return f"{where} (model_name {show(name)})" if isinstance(name, str) else where
 
 
-def _check_entry(index: int | None, body: Any, topology: _Topology,
-                 problems: _Problems) -> ModelEntry | ImageBuilderEntry | None:
+def _check_entry(index: int | None, body: Any, topology: _Topology, problems: _Problems,
+                 name: str | None = None) -> ModelEntry | ImageBuilderEntry | None:
+    """One entry: ``pipelines[index]`` of a file, or the API's ``body``, or ``name`` (a stored entry)."""
     if not isinstance(body, Mapping):
-        where = "body" if index is None else f"pipelines[{index}]"
+        where = name or ("body" if index is None else f"pipelines[{index}]")
         problems.add("", f"{where} is {show(body)}: expected an object (one pipeline)")
         return None
-    where = _label(index, body)
+    where = _label(index, body, name)
     count = len(problems.lines) + problems.dropped
 
     def report(text: str) -> None:
@@ -732,6 +733,52 @@ def validate_catalog(document: Any, *, environments: Collection[str] | None = No
     _check_unique(entries, topology, problems)
     problems.raise_if_any()
     return Catalog(entries=tuple(entries), environments=topology.environments or ())
+
+
+def merge_stored(catalog: Catalog, stored: Mapping[str, Any], *, environments: Collection[str] | None = None,
+                 regions: Mapping[str, str] | None = None, source: str = "mlops-config.json",
+                 store: str = "catalog store") -> Catalog:
+    """The file's validated ``catalog`` plus the entries of the catalog store (the provisioning API's):
+    ``stored`` maps each stored object's name to its entry body (as POSTed). Every stored body is checked
+    as the API checks it, then the whole: an entry in both places is an error naming both (it lives in
+    one place: the file, or the store), and names stay unique across both. Stored entries come after
+    the file's, in the order of their object names, labelled ``<store> <name>``.
+    Raises ``CatalogError`` with every problem found."""
+    problems = _Problems("")
+    topology = _topology(environments, regions)
+    entries: list[ModelEntry | ImageBuilderEntry] = []
+    for name in sorted(stored):
+        label = f"{store} {_name(name)}"
+        entry = _check_entry(None, stored[name], topology, problems, name=label)
+        if entry is not None:
+            entries.append(replace(entry, source=label))
+    in_file = {identity(entry): entry for entry in catalog.entries}
+    separate = []
+    for entry in entries:
+        twin = in_file.get(identity(entry))
+        if twin is None:
+            separate.append(entry)
+            continue
+        problems.add(entry.label, f"is also in {source} as {twin.label}: an entry lives in one place; remove it from "
+                                  f"{source}, or retire the stored one (DELETE /v1/pipelines/{pipeline_id(entry)})")
+    _check_unique([*catalog.entries, *separate], topology, problems)
+    problems.raise_if_any()
+    return Catalog(entries=(*catalog.entries, *entries), environments=catalog.environments)
+
+
+def identity(entry: ModelEntry | ImageBuilderEntry) -> tuple[str, str]:
+    """What makes two entries the same pipeline: the model name ignoring case, or the image built."""
+    if isinstance(entry, ImageBuilderEntry):
+        return ("image", f"{entry.ecr_repo_name}:{entry.image_tag}")
+    return ("model", entry.model_name.lower())
+
+
+def pipeline_id(entry: ModelEntry | ImageBuilderEntry) -> str:
+    """How the provisioning API names a pipeline: its ``model_name``, or for an image builder
+    ``<ecr_repo_name>:<image_tag>`` with each ``/`` of the repository written ``~`` (one URL path segment)."""
+    if isinstance(entry, ImageBuilderEntry):
+        return f"{entry.ecr_repo_name.replace('/', '~')}:{entry.image_tag}"
+    return entry.model_name
 
 
 def validate_entry(body: Any, *, environments: Collection[str] | None = None,

@@ -9,12 +9,22 @@ string itself, so the two sides cannot drift apart. ARNs are built by ``Names.ar
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from catalog.validate import ECR_IMAGE_URI
+from components.catalog_names import (  # noqa: F401  (re-exported: the names module is where names come from)
+    BATCH_JOB_PREFIX_MAX,
+    BATCH_RUN_ID_LENGTH,
+    CATALOG_INFIX,
+    ECR_REPOSITORY_NAME_MAX,
+    EVENT_RULE_NAME_MAX,
+    IAM_ROLE_NAME_MAX,
+    SAGEMAKER_NAME_MAX,
+    STATE_MACHINE_NAME_MAX,
+    CatalogNames,
+    short_name,
+)
 
 PARTITION = "aws"
 
@@ -37,31 +47,11 @@ BASELINE_PREFIX = f"{WORKFLOW_PREFIX}/{BASELINE_FOLDER}"
 ``constraints.json``); the registered package names them as its drift check baselines."""
 MONITORING_PREFIX = "monitoring"
 """What the endpoints' monitors write: one folder per endpoint, one below it per monitor type."""
-
-
-SAGEMAKER_NAME_MAX = 63
-"""SageMaker names (models, endpoints, groups, jobs): ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``."""
-IAM_ROLE_NAME_MAX = 64
-"""IAM role names: at most 64 characters."""
-STATE_MACHINE_NAME_MAX = 80
-EVENT_RULE_NAME_MAX = 64
-BATCH_RUN_ID_LENGTH = 32
-"""A batch pipeline's run id: the MD5 hex digest of the execution ARN."""
-BATCH_JOB_PREFIX_MAX = SAGEMAKER_NAME_MAX - 1 - BATCH_RUN_ID_LENGTH
-ECR_REPOSITORY_NAME_MAX = 256
-CATALOG_INFIX = "byom"
-"""Every name of a catalog entry's resources carries it, so no ``model_name`` can collide with a name of
-the trained model's resources (``mlops-dev-endpoint`` vs an entry named ``endpoint``)."""
-
-
-def short_name(*parts: str, limit: int = SAGEMAKER_NAME_MAX) -> str:
-    """``parts`` joined with ``-``; longer than ``limit``, cut and ended with 8 hex digits of a hash of the
-    whole, so distinct long names stay distinct and every name stays within the service's limit."""
-    name = "-".join(parts)
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:limit - 9].rstrip('-')}-{digest}"
+CATALOG_STORE_PREFIX = "catalog/pipelines"
+"""The catalog store in the registry stack's bucket: one record per pipeline the provisioning API accepted
+(``catalog/store.py``); the program reads it with the catalog file."""
+CATALOG_DEPLOYS_PREFIX = "catalog/deploys"
+"""What the provisioning deploy records after each ``pulumi up``: the stack's outputs (``<stack>.json``)."""
 
 
 def account_of(arn: str) -> str:
@@ -101,7 +91,7 @@ def account_roots(arns: Iterable[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Names:
+class Names(CatalogNames):
     """Physical names and ARNs of one stack (``mlops-dev`` in account 111111111111, eu-west-1)."""
 
     project: str
@@ -195,6 +185,11 @@ class Names:
         return f"{self.prefix}-model"
 
     @property
+    def training_image_repository_arn(self) -> str:
+        """The ECR repository of the training and serving image (``image_repository``)."""
+        return self.arn("ecr", f"repository/{self.image_repository}")
+
+    @property
     def state_machine(self) -> str:
         return f"{self.prefix}-training"
 
@@ -279,6 +274,16 @@ class Names:
         return self.role_arn(self.promotion_deploy_role(target_environment))
 
     @property
+    def provisioning_deploy_role(self) -> str:
+        """Role of the provisioning API's deploy of this (the registry) stack; the stack's deploy role trusts it
+        (``bootstrap/``), as it trusts the promotion's deploy of catalog packages to this stack."""
+        return f"{self.prefix}-provisioning-deploy"
+
+    @property
+    def provisioning_deploy_role_arn(self) -> str:
+        return self.role_arn(self.provisioning_deploy_role)
+
+    @property
     def promotion_tests_role(self) -> str:
         """Role of the integration-test build in the registry stack; target testers trust it."""
         return f"{self.prefix}-promotion-tests"
@@ -287,132 +292,27 @@ class Names:
     def promotion_tests_role_arn(self) -> str:
         return self.role_arn(self.promotion_tests_role)
 
-    # --- model catalog (mlops-config.json) -----------------------------------------------------------
-
-    def catalog_name(self, model_name: str, kind: str, *, limit: int = SAGEMAKER_NAME_MAX) -> str:
-        """A name of one catalog entry's resource: ``mlops-dev-byom-<model_name>-<kind>``, within ``limit``
-        (63 for SageMaker, 64 for IAM roles, 80 for state machines)."""
-        return short_name(self.prefix, CATALOG_INFIX, model_name, kind, limit=limit)
-
-    def catalog_package_group(self, model_name: str) -> str:
-        """The model package group of a catalog entry (in the registry stack): uploads of its
-        ``model_artifact_location`` are registered here, approved, and promoted from here."""
-        return self.catalog_name(model_name, "models")
-
-    def catalog_package_group_arn(self, model_name: str) -> str:
-        return self.sagemaker_arn(f"model-package-group/{self.catalog_package_group(model_name)}")
-
-    def catalog_endpoint(self, model_name: str) -> str:
-        """The default endpoint of a real-time catalog entry (its ``endpoint_name`` overrides it)."""
-        return self.catalog_name(model_name, "endpoint")
-
-    def within_prefix(self, name: str, *, limit: int = SAGEMAKER_NAME_MAX) -> str:
-        """A name a catalog entry chooses (``ecr_repo_name``, ``endpoint_name``), inside the stack's names:
-        as given when it starts with ``mlops-<env>-``, else with that prefix (``iris-tree`` ->
-        ``mlops-dev-iris-tree``, within ``limit``), because the stack's deploy role creates only names under
-        its prefix."""
-        return name if name.startswith(f"{self.prefix}-") else short_name(self.prefix, name, limit=limit)
-
-    def catalog_repository(self, ecr_repo_name: str) -> str:
-        """The ECR repository an image builder entry pushes to: ``ecr_repo_name`` inside the registry stack's
-        prefix (``within_prefix``)."""
-        return self.within_prefix(ecr_repo_name, limit=ECR_REPOSITORY_NAME_MAX)
-
-    def catalog_image_uri(self, repository: str, tag: str) -> str:
-        """The image a ``byom_image_builder`` entry builds (``ecr_repo_name``, ``image_tag``), on the names of the
-        registry stack that builds it: ``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>``, exactly
-        what a custom entry's ``custom_image_uri`` names to use it."""
-        return f"{self.ecr_repository_url(self.catalog_repository(repository))}:{tag}"
-
-    def catalog_image_name(self, repository: str, tag: str, kind: str, *, limit: int = IAM_ROLE_NAME_MAX) -> str:
-        """A name of the resources that build one catalog image (project, roles, rules):
-        ``mlops-dev-byom-<repository>-<tag>-<hash>-<kind>``. Characters CodeBuild, IAM and EventBridge names do
-        not accept (``/``, ``.``, ``_``) become ``-``; the 8 hex digits of a hash of ``<repository>:<tag>`` keep
-        names that read alike apart (``a.b:1`` and ``a-b:1``, ``a-b:c`` and ``a:b-c``)."""
-        readable = re.sub(r"[^A-Za-z0-9]+", "-", f"{repository}-{tag}").strip("-")
-        digest = hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()[:8]
-        return short_name(self.prefix, CATALOG_INFIX, readable, digest, kind, limit=limit)
-    # --- model catalog: batch pipelines ----------------------------------------------------------------
-
-    def catalog_batch_state_machine(self, model_name: str) -> str:
-        """The batch pipeline (Step Functions state machine) of a batch catalog entry."""
-        return self.catalog_name(model_name, "batch", limit=STATE_MACHINE_NAME_MAX)
-
-    def catalog_batch_job_prefix(self, model_name: str) -> str:
-        """Every transform job of the entry's pipeline is ``<prefix>-<32 hex digits>`` (63 at most)."""
-        return self.catalog_name(model_name, "batch", limit=BATCH_JOB_PREFIX_MAX)
-
-    def catalog_batch_job_arn_pattern(self, model_name: str) -> str:
-        """The entry's transform jobs and no other's: ``?`` matches one character, so the pattern covers
-        exactly ``<prefix>-`` plus a run id, never the jobs of an entry whose prefix merely starts alike."""
-        prefix = self.catalog_batch_job_prefix(model_name)
-        return self.sagemaker_arn(f"transform-job/{prefix}-{'?' * BATCH_RUN_ID_LENGTH}".lower())
-
-    def catalog_batch_model(self, model_name: str, model_package_arn: str) -> str:
-        """The SageMaker model the entry's pipeline builds from ``model_package_arn``:
-        ``...-v<version>-<8 hex digits of the ARN>``, so another package (even with the same version number
-        in another group) is another model."""
-        version = model_package_arn.rsplit("/", 1)[-1]
-        digest = hashlib.sha256(model_package_arn.encode()).hexdigest()[:8]
-        return self.catalog_name(model_name, f"v{version}-{digest}")
-
-    def catalog_batch_model_arn(self, model_name: str, model_package_arn: str) -> str:
-        """SageMaker writes its ARNs in lower case, and IAM compares them as written."""
-        return self.sagemaker_arn(f"model/{self.catalog_batch_model(model_name, model_package_arn)}".lower())
-
-    def catalog_batch_role(self, model_name: str, role: str) -> str:
-        """A role of the entry's pipeline: ``model`` (SageMaker's execution role), ``sfn``, ``events``."""
-        return self.catalog_name(model_name, f"batch-{role}", limit=IAM_ROLE_NAME_MAX)
-
-    def catalog_batch_execution_role_arn(self, model_name: str) -> str:
-        """The role the entry's model and transform jobs run as; the registry stack grants it the package's
-        artifact and image when it lives in another account."""
-        return self.role_arn(self.catalog_batch_role(model_name, "model"))
-
-    def catalog_batch_rule(self, model_name: str, trigger: str) -> str:
-        """The EventBridge rule that starts the entry's pipeline: ``upload`` or ``schedule``."""
-        return self.catalog_name(model_name, f"batch-{trigger}", limit=EVENT_RULE_NAME_MAX)
+    # --- provisioning API (the registry stack) ------------------------------------------------------
 
     @property
-    def batch_notify_function(self) -> str:
-        """The Lambda function every batch pipeline of the stack notifies through."""
-        return f"{self.prefix}-batch-notify"
+    def provisioning_function(self) -> str:
+        """The provisioning API's Lambda (``lambdas/provisioning_api``)."""
+        return f"{self.prefix}-provisioning-api"
 
     @property
-    def training_image_repository_arn(self) -> str:
-        """The ECR repository of the training and serving image (``image_repository``)."""
-        return self.arn("ecr", f"repository/{self.image_repository}")
-
-    @staticmethod
-    def model_package_group_of(model_package_arn: str) -> str:
-        """The group of a versioned package ARN (``...:model-package/<group>/<version>`` -> ``<group>``)."""
-        return model_package_arn.rsplit(":", 1)[-1].split("/")[1]
-
-    def catalog_endpoint_name(self, model_name: str, endpoint_name: str | None = None) -> str:
-        """The endpoint of a real-time catalog entry: its ``endpoint_name`` where it starts with this stack's
-        prefix, else that name prefixed (``iris-tree`` -> ``mlops-dev-iris-tree``, within 63 characters), since
-        the stack's deploy role creates only names under its prefix; without one, ``catalog_endpoint``."""
-        if not endpoint_name:
-            return self.catalog_endpoint(model_name)
-        return self.within_prefix(endpoint_name)
-
-    def catalog_endpoint_model_role(self, model_name: str) -> str:
-        """Execution role of a real-time catalog entry's model: reads only that entry's artifact and image."""
-        return self.catalog_name(model_name, "endpoint-model", limit=IAM_ROLE_NAME_MAX)
-
-    def catalog_endpoint_model_role_arn(self, model_name: str) -> str:
-        return self.role_arn(self.catalog_endpoint_model_role(model_name))
-    def catalog_upload_rule(self, model_name: str) -> str:
-        """The EventBridge rule that starts the registration when the entry's model_artifact_location is
-        uploaded (rule names: at most 64 characters)."""
-        return self.catalog_name(model_name, "upload", limit=64)
+    def provisioning_events_function(self) -> str:
+        """Records the deploys' results in the catalog store (``lambdas/provisioning_events``)."""
+        return f"{self.prefix}-provisioning-events"
 
     @property
-    def catalog_registration_state_machine(self) -> str:
-        """The registry stack's one state machine that registers uploaded models (every entry's rule starts it)."""
-        return f"{self.prefix}-{CATALOG_INFIX}-registration"
+    def provisioning_pipeline(self) -> str:
+        """The queued pipeline that deploys the registry stack for the provisioning API."""
+        return f"{self.prefix}-provisioning"
 
     @property
-    def catalog_registration_state_machine_arn(self) -> str:
-        """Known before the state machine exists: the approval API resumes its approval tasks."""
-        return self.state_machine_arn_of(self.catalog_registration_state_machine)
+    def provisioning_pipeline_arn(self) -> str:
+        return self.codepipeline_arn(self.provisioning_pipeline)
+
+    @property
+    def provisioning_deploy_project(self) -> str:
+        return f"{self.prefix}-provisioning-deploy"

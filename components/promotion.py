@@ -36,6 +36,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import catalog_store
 from components.codebuild import pipeline_build_project
 from components.context import StackContext
 from components.iam import service_role, state_machine_logging_statements, statement
@@ -56,6 +57,34 @@ from components.specs import PipelineSource
 
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+PULUMI_VERSION = "3.272.0"
+"""The Pulumi CLI every deploy build installs (promotion's and the provisioning API's)."""
+
+
+def pulumi_build_variables(environment: dict[str, pulumi.Input[str]],
+                           token_secret_arn: str | None) -> list[dict[str, Any]]:
+    """A deploy build's environment variables: ``environment`` as plain text, and the Pulumi access token
+    from Secrets Manager where the backend needs one."""
+    variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
+    if token_secret_arn:
+        variables.append({"name": "PULUMI_ACCESS_TOKEN", "value": token_secret_arn, "type": "SECRETS_MANAGER"})
+    return variables
+
+
+def pulumi_backend_statements(backend_url: str, token_secret_arn: str | None) -> list[dict[str, Any]]:
+    """What a deploy build's role needs of the Pulumi backend: the access token, or the state bucket's
+    ``.pulumi/`` objects."""
+    statements = []
+    if token_secret_arn:
+        statements.append(statement("ReadPulumiToken", ["secretsmanager:GetSecretValue"], [token_secret_arn]))
+    if backend_url.startswith("s3://"):
+        bucket, _, path = backend_url[len("s3://"):].partition("/")
+        statements += [
+            statement("ListPulumiState", ["s3:ListBucket"], [Names.s3_arn(bucket)]),
+            statement("ReadWritePulumiState", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                      [Names.s3_arn(bucket, f"{path.strip('/') + '/' if path.strip('/') else ''}.pulumi/*")]),
+        ]
+    return statements
 
 
 __all__ = ["DEPLOY_BUILDSPEC", "TEST_BUILDSPEC", "Promotion", "PromotionArgs", "approved_package_event_pattern",
@@ -98,7 +127,7 @@ class PromotionArgs:
     registry_deploy_role_arn: str | None = None
     """The registry stack's deployRoleArn: with catalog groups, the first stage deploys the registry stack
     itself (its catalog entries serve the package from there on)."""
-    pulumi_version: str = "3.272.0"
+    pulumi_version: str = PULUMI_VERSION
     build_timeout_minutes: int = 60
     approval_hours: int = 72
 
@@ -259,10 +288,7 @@ class Promotion(pulumi.ComponentResource):
                  environment: dict[str, pulumi.Input[str]], role_name: str) -> aws.codebuild.Project:
         a, ctx = self._args, self._ctx
         project_name = f"{ctx.prefix}-promotion-{key}"
-        variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in environment.items()]
-        if a.pulumi_token_secret_arn:
-            variables.append({"name": "PULUMI_ACCESS_TOKEN", "value": a.pulumi_token_secret_arn,
-                              "type": "SECRETS_MANAGER"})
+        variables = pulumi_build_variables(environment, a.pulumi_token_secret_arn)
         return pipeline_build_project(
             ctx, f"{self._name}-{key}", parent=self, project_name=project_name, description=description,
             role_name=role_name,
@@ -277,21 +303,6 @@ class Promotion(pulumi.ComponentResource):
                          "image_pull_credentials_type": "CODEBUILD", "environment_variables": variables},
         ).project
 
-    def _pulumi_statements(self) -> list[dict[str, Any]]:
-        a = self._args
-        statements = []
-        if a.pulumi_token_secret_arn:
-            statements.append(statement("ReadPulumiToken", ["secretsmanager:GetSecretValue"],
-                                        [a.pulumi_token_secret_arn]))
-        if a.pulumi_backend_url.startswith("s3://"):
-            bucket, _, path = a.pulumi_backend_url[len("s3://"):].partition("/")
-            statements += [
-                statement("ListPulumiState", ["s3:ListBucket"], [Names.s3_arn(bucket)]),
-                statement("ReadWritePulumiState", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                          [Names.s3_arn(bucket, f"{path.strip('/') + '/' if path.strip('/') else ''}.pulumi/*")]),
-            ]
-        return statements
-
     def _deploy_project(self, target: PromotionTarget) -> aws.codebuild.Project:
         a = self._args
         # A target behind an approval is previewed first: that build writes the preview as an artifact.
@@ -302,7 +313,9 @@ class Promotion(pulumi.ComponentResource):
             else f"deploys an approved model package to the {target.environment} stack",
             DEPLOY_BUILDSPEC,
             [statement("AssumeTargetDeployRole", ["sts:AssumeRole"], [target.deploy_role_arn]),
-             *writes_preview, *self._pulumi_statements()],
+             *writes_preview, *pulumi_backend_statements(a.pulumi_backend_url, a.pulumi_token_secret_arn),
+             # The program reads the catalog store (the provisioning API's entries) with the catalog file.
+             *catalog_store.read_statements(self._ctx.bucket_arn)],
             {"TARGET_STACK": target.environment, "PULUMI_BACKEND_URL": a.pulumi_backend_url,
              "PULUMI_VERSION": a.pulumi_version, "PULUMI_SKIP_UPDATE_CHECK": "true", "PROMOTION_PLAN": self._plan},
             # The target's deploy role trusts exactly this name (bootstrap/ creates that trust).

@@ -3,7 +3,9 @@
 Every function the platform deploys is built the same way:
 - code: ``lambdas/<folder>/`` plus the shared ``lambdas/common/`` package (stdlib + boto3), plus the
   pure-Python packages named in ``packages`` copied from the deploying environment (requirements.txt
-  pins them; a package with native code is refused, since the function runs on arm64);
+  pins them; a package with native code is refused, since the function runs on arm64), plus the
+  repository's own standard-library modules named in ``modules`` (``catalog``: the provisioning API
+  validates with the program's validator, the same files, never a copy);
 - runtime python3.12, arm64, X-Ray tracing active, environment encrypted with the stack's KMS key;
 - a log group ``/aws/lambda/<name>`` with the stack's retention, KMS-encrypted, created before the
   function so Lambda never creates an unmanaged one;
@@ -25,7 +27,9 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import service_role, statement
 
-LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = ROOT / "lambdas"
+MODULE_SUFFIXES = (".py", ".json")
 RUNTIME = "python3.12"
 
 
@@ -45,6 +49,9 @@ class PythonFunctionArgs:
     memory_mb: int = 256
     packages: Sequence[str] = ()
     """Distributions (pure Python, pinned in requirements.txt) to ship in the zip, e.g. ``("drawsvg",)``."""
+    modules: Sequence[str] = ()
+    """Standard-library packages or modules of this repository to ship at their own path, e.g. ``("catalog",
+    "components/names.py")``: their ``.py`` and ``.json`` files."""
 
 
 def package_assets(distribution: str) -> dict[str, pulumi.Asset | pulumi.Archive]:
@@ -64,8 +71,20 @@ def package_assets(distribution: str) -> dict[str, pulumi.Asset | pulumi.Archive
     return assets
 
 
-def code_archive(folder: str, packages: Sequence[str] = ()) -> pulumi.AssetArchive:
-    """The function's folder at the archive root plus the shared ``common`` package and ``packages``."""
+def module_assets(module: str) -> dict[str, pulumi.Asset | pulumi.Archive]:
+    """The ``.py`` and ``.json`` files of a repository package (a folder) or module (a file), by their
+    path in the repository."""
+    path = ROOT / module
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.suffix in MODULE_SUFFIXES and "__pycache__" not in p.parts)
+    if not files or ROOT not in path.resolve().parents:
+        raise FileNotFoundError(f"{module} is not a package or module of this repository")
+    return {f.relative_to(ROOT).as_posix(): pulumi.FileAsset(str(f)) for f in files}
+
+
+def code_archive(folder: str, packages: Sequence[str] = (), modules: Sequence[str] = ()) -> pulumi.AssetArchive:
+    """The function's folder at the archive root plus the shared ``common`` package, ``packages`` and
+    ``modules``."""
     source = LAMBDAS_DIR / folder
     if not (source / "handler.py").is_file():
         raise FileNotFoundError(f"lambdas/{folder}/handler.py does not exist")
@@ -76,6 +95,8 @@ def code_archive(folder: str, packages: Sequence[str] = ()) -> pulumi.AssetArchi
     assets["common"] = pulumi.FileArchive(str(LAMBDAS_DIR / "common"))
     for distribution in packages:
         assets.update(package_assets(distribution))
+    for module in modules:
+        assets.update(module_assets(module))
     return pulumi.AssetArchive(assets)
 
 
@@ -114,7 +135,7 @@ class PythonFunction(pulumi.ComponentResource):
             runtime=RUNTIME,
             architectures=["arm64"],
             handler="handler.handler",
-            code=code_archive(args.folder, args.packages),
+            code=code_archive(args.folder, args.packages, args.modules),
             role=role.arn,
             timeout=args.timeout_seconds,
             memory_size=args.memory_mb,

@@ -11,20 +11,35 @@ this module adds what needs the program's context:
   (`StackCatalog.builtin_image`): the import takes seconds, so loading the catalog (every preview) uses
   the shipped table for the region check and never imports it.
 
+The catalog is the file plus the catalog store, the entries the provisioning API accepted
+(``catalog/store.py``): where the store is read from is ``catalog_store_objects``'s rule.
+
 No resource is created for the entries yet: later components read ``Settings.catalog``.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.entries import Catalog, ModelEntry
-from catalog.validate import CatalogError, load_catalog_file
+from catalog.store import read_directory, stored_entries
+from catalog.validate import CatalogError, load_catalog_file, merge_stored
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CATALOG_FILE = "mlops-config.json"
 IMAGE_SCOPE = "inference"
+OFFLINE_VARIABLE = "MLOPS_OFFLINE"
+"""Set to 1 by ``tools.mockrun``: the program looks nothing up in AWS."""
+STORE_VARIABLE = "MLOPS_CATALOG_STORE"
+"""A directory holding a local copy of the catalog store (the preview's ``--catalog-store``, the deploy
+build's ``aws s3 sync``): read instead of the bucket."""
+
+
+def offline() -> bool:
+    return os.environ.get(OFFLINE_VARIABLE) == "1"
 
 
 @dataclass(frozen=True)
@@ -80,10 +95,54 @@ def _names_framework(entry: ModelEntry) -> bool:
     return entry.builtin and entry.model_framework is not None
 
 
+def catalog_store_objects(bucket: str, prefix: str, region: str | None) -> tuple[str, dict[str, bytes]]:
+    """(how problems name the store, object name -> record) of the catalog store, from the first of:
+
+    1. ``MLOPS_CATALOG_STORE``, a local copy of it (the deploy build syncs one; ``--catalog-store DIR``);
+    2. nothing, offline (``MLOPS_OFFLINE=1``: the preview reads the file only);
+    3. ``s3://<bucket>/<prefix>/`` with the deploying credentials; a bucket that does not exist yet (the
+       registry stack's first deploy) holds nothing. Any other error stops the program: deploying
+       without the stored entries would remove what they provisioned.
+    """
+    directory = os.environ.get(STORE_VARIABLE, "").strip()
+    if directory:
+        return f"catalog store {directory}", read_directory(directory, store=f"catalog store {directory}")
+    if offline():
+        return "catalog store", {}
+    location = f"s3://{bucket}/{prefix}/"
+    return f"catalog store {location}", _read_bucket(bucket, prefix, region, location)
+
+
+def _read_bucket(bucket: str, prefix: str, region: str | None, location: str) -> dict[str, bytes]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3 = boto3.client("s3", region_name=region)
+    objects: dict[str, bytes] = {}
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/", Delimiter="/"):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(prefix) + 1:]
+                if name.endswith(".json"):
+                    objects[name] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket":
+            return {}
+        raise CatalogError([f"catalog store {location}: cannot be read ({code}): give the deploy read access, or "
+                            f"a local copy in {STORE_VARIABLE} (aws s3 sync {location} DIR)"]) from None
+    except BotoCoreError as error:
+        raise CatalogError([f"catalog store {location}: cannot be read ({type(error).__name__}): set "
+                            f"{STORE_VARIABLE} to a local copy (aws s3 sync {location} DIR)"]) from None
+    return objects
+
+
 def load_stack_catalog(catalog_file: str, *, environment: str | None, region: str | None,
-                       root: Path = ROOT) -> StackCatalog:
+                       root: Path = ROOT, stored: Mapping[str, bytes] | None = None,
+                       store: str = "catalog store") -> StackCatalog:
     """Read and check ``catalog_file`` (relative to the project directory) for the stack of
-    ``environment`` in ``region``; raises ``CatalogError`` with every problem.
+    ``environment`` in ``region``, plus the records ``stored`` in the catalog store (named ``store`` in
+    problems); raises ``CatalogError`` with every problem. An entry in both places is one of them.
 
     With ``environment`` or ``region`` unknown (the stack's own settings are invalid), only the rules
     that need neither are checked, so that catalog problems are still reported with the settings' ones.
@@ -92,6 +151,9 @@ def load_stack_catalog(catalog_file: str, *, environment: str | None, region: st
     if not path.is_absolute():
         path = root / path
     regions = {environment: region} if environment and region else None
-    catalog = load_catalog_file(path, environments=topology_environments(root, environment), regions=regions,
-                                source=catalog_file)
+    environments = topology_environments(root, environment)
+    catalog = load_catalog_file(path, environments=environments, regions=regions, source=catalog_file)
+    if stored:
+        catalog = merge_stored(catalog, stored_entries(stored, store=store), environments=environments,
+                               regions=regions, source=catalog_file, store=store)
     return StackCatalog(file=catalog_file, catalog=catalog, environment=environment, region=region)

@@ -16,6 +16,7 @@ Entries with nothing served yet get no pipeline (``served_package_arn`` logs why
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -26,16 +27,16 @@ from components.context import StackContext
 from components.names import WORKFLOW_PREFIX, Names, image_repository_arn
 from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
-from program.catalog_packages import served_package_arn
 from program.settings import Settings
 from program.topology import registry_names
 
 
-def build_batch(ctx: StackContext, settings: Settings) -> dict[str, Any]:
-    """A ``BatchPipeline`` per served batch entry reaching this stack; the output ``catalogBatchPipelines``."""
+def build_batch(ctx: StackContext, settings: Settings, packages: Mapping[str, str]) -> dict[str, Any]:
+    """A ``BatchPipeline`` per served batch entry reaching this stack (``packages``: what each serves,
+    ``program.catalog_packages.served_packages``); the output ``catalogBatchPipelines``."""
     environment = settings.environment
-    served = [(entry, package) for entry in settings.catalog.catalog.batch if entry.reaches(environment)
-              for package in [served_package_arn(settings, entry)] if package is not None]
+    served = [(entry, packages[entry.model_name]) for entry in settings.catalog.catalog.batch
+              if entry.reaches(environment) and entry.model_name in packages]
     if not served:
         return {}
     names = ctx.names

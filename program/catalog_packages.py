@@ -16,7 +16,6 @@ Offline (``tools.mockrun`` sets ``MLOPS_OFFLINE=1``), step 3 is skipped: the pre
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pulumi
@@ -24,17 +23,14 @@ import pulumi
 from catalog.entries import ModelEntry
 from components.model_registry import NoApprovedModelPackage, newest_approved_package_arn
 from components.names import Names
+from program.catalog import OFFLINE_VARIABLE, offline
 from program.settings import Settings
 from program.topology import registry_names, stack_names
 
-OFFLINE_VARIABLE = "MLOPS_OFFLINE"
+__all__ = ["OFFLINE_VARIABLE", "Lookup", "offline", "served_package_arn"]
 
 Lookup = Callable[[str], str]
 """Newest Approved package ARN of a group (name, or ARN cross-account); raises NoApprovedModelPackage."""
-
-
-def offline() -> bool:
-    return os.environ.get(OFFLINE_VARIABLE) == "1"
 
 
 def served_package_arn(settings: Settings, entry: ModelEntry, lookup: Lookup | None = None) -> str | None:
@@ -60,6 +56,19 @@ def served_package_arn(settings: Settings, entry: ModelEntry, lookup: Lookup | N
                         f"no Approved package yet: upload {entry.model_name}'s model_artifact_location to the "
                         f"registry stack's bucket and approve it (the e-mail's link); nothing is served until then")
         return None
+
+
+def served_packages(settings: Settings, lookup: Lookup | None = None) -> dict[str, str]:
+    """``model_name -> package ARN`` for every model entry reaching this stack that serves one, in catalog
+    order: decided once per program run (each entry looked up and reported once), then handed to the
+    real-time endpoints, the batch pipelines and the ``catalogPackages`` output."""
+    served = {}
+    for entry in settings.catalog.catalog.models:
+        if entry.reaches(settings.environment):
+            arn = served_package_arn(settings, entry, lookup)
+            if arn:
+                served[entry.model_name] = arn
+    return served
 
 
 def _boto3_lookup(consumer: Names) -> Lookup:

@@ -12,6 +12,7 @@ its URL) and must know its routes when it is built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,6 @@ from components.catalog_endpoint import CatalogEndpoint, CatalogEndpointArgs
 from components.context import StackContext
 from components.inference_api import InferenceApi
 from components.inference_routes import ModelRoute
-from program.catalog_packages import served_package_arn
 from program.settings import Settings, SettingsError
 from program.topology import registry_names, stack_names
 
@@ -47,7 +47,7 @@ class ServedEntry:
         return ModelRoute(self.entry.model_name, self.endpoint_name, self.content_type, self.accept)
 
 
-def served_realtime(settings: Settings) -> tuple[ServedEntry, ...]:
+def served_realtime(settings: Settings, packages: Mapping[str, str]) -> tuple[ServedEntry, ...]:
     """The real-time entries reaching this stack that have a package to serve, in catalog order."""
     names, environment = stack_names(settings), settings.environment
     served: list[ServedEntry] = []
@@ -55,7 +55,7 @@ def served_realtime(settings: Settings) -> tuple[ServedEntry, ...]:
     for entry in settings.catalog.catalog.realtime:
         if not entry.reaches(environment):
             continue
-        package = served_package_arn(settings, entry)
+        package = packages.get(entry.model_name)
         if package is None:
             continue
         given = entry.value_for("endpoint_name", environment)

@@ -6,9 +6,10 @@
   signed-link approval (``components.model_upload``).
 - ``promoted_catalog_groups``: what the promotion needs to carry an Approved package of such a group to
   the environments the entry reaches (``components.promotion``).
-- ``catalog_packages_output``: every stack's ``catalogPackages`` output, ``{model_name: package ARN}``
-  of what it serves (``served_package_arn``); promotion reads it to keep what a target serves for every
-  model but the one it promotes.
+
+Every stack's ``catalogPackages`` output, ``{model_name: package ARN}`` of what it serves, is
+``program.catalog_packages.served_packages``; promotion reads it to keep what a target serves for every model
+but the one it promotes.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from components.context import StackContext
 from components.model_upload import ModelUpload, ModelUploadArgs, UploadEntry
 from components.names import Names
 from components.promotion_stages import CatalogGroup
-from program.catalog_packages import served_package_arn
 from program.settings import Settings
-from program.topology import promotion_targets, registry_names, stack_names
+from program.topology import promotion_targets, registry_names
 
 
 def uploaded_entries(settings: Settings) -> tuple[ModelEntry, ...]:
@@ -100,16 +100,3 @@ def promoted_catalog_groups(settings: Settings) -> tuple[CatalogGroup, ...]:
                      endpoints=tuple((n.environment, _endpoint(e, n)) for n in environments
                                      if e.reaches(n.environment)))
         for e in uploaded_entries(settings))
-
-
-def catalog_packages_output(settings: Settings) -> dict[str, str]:
-    """``catalogPackages``: model_name -> the package this stack serves, for every model entry reaching it
-    that serves one (the same rule the entries' components follow: ``served_package_arn``)."""
-    served = {}
-    names = stack_names(settings)
-    for entry in settings.catalog.catalog.models:
-        if entry.reaches(names.environment):
-            arn = served_package_arn(settings, entry)
-            if arn:
-                served[entry.model_name] = arn
-    return served

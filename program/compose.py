@@ -24,16 +24,17 @@ from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.catalog_batch import build_batch
 from program.catalog_images import build_images
+from program.catalog_packages import served_packages
 from program.catalog_realtime import build_realtime, model_routes, served_realtime
 from program.catalog_upload import (
     build_catalog_upload,
-    catalog_packages_output,
     promoted_catalog_groups,
     registers_uploads,
 )
 from program.images import model_monitor_image_uri
 from program.monitoring import build_monitoring
 from program.provider import component_options, create_provider
+from program.provisioning import build_provisioning
 from program.settings import Settings
 from program.topology import (
     baseline_reader_role_arns,
@@ -72,7 +73,8 @@ def build_stack(settings: Settings) -> dict[str, Any]:
 
     # Inference API in front of the stack's stable endpoint (its URL never changes with a model update)
     # and of the real-time catalog entries served here.
-    realtime = served_realtime(settings)
+    packages = served_packages(settings)  # what each catalog entry serves here, decided once
+    realtime = served_realtime(settings, packages)
     inference_api = InferenceApi(
         f"{names.prefix}-inference",
         InferenceApiArgs(ctx, endpoint_name=names.endpoint, feature_count=settings.endpoint.feature_count,
@@ -117,6 +119,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
                 catalog_groups=promoted_catalog_groups(settings), registry_deploy_role_arn=settings.deploy_role_arn),
             opts=ctx.opts)
 
+    provisioning = build_provisioning(ctx, settings)  # the registry stack's provisioning API
     outputs: dict[str, Any] = build_realtime(ctx, settings, inference_api, realtime)
     outputs.update({
         "environment": settings.environment,
@@ -125,10 +128,10 @@ def build_stack(settings: Settings) -> dict[str, Any]:
         "notificationTopicArn": notifications.topic_arn,
         "inferenceUrl": inference_api.url,
         "endpointName": names.endpoint,
-        "catalogPackages": catalog_packages_output(settings),
+        "catalogPackages": packages,
     })
     outputs.update(build_images(ctx, settings))
-    outputs.update(build_batch(ctx, settings))
+    outputs.update(build_batch(ctx, settings, packages))
     outputs.update(catalog_upload)
     if training is not None:
         outputs.update({
@@ -149,6 +152,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
         outputs["monitoringReportUri"] = monitoring.report_uri
     if promotion is not None:
         outputs["promotionPipelineName"] = promotion.pipeline_name
+    outputs.update(provisioning)
     return outputs
 
 

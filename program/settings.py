@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from catalog.validate import CatalogError
-from components.names import account_of
+from components.names import CATALOG_STORE_PREFIX, account_of
 from components.specs import (
     INFERENCE_AUTH_MODES,
     SOURCE_PROVIDERS,
@@ -27,7 +27,7 @@ from components.specs import (
     PipelineSource,
     TrainingSpec,
 )
-from program.catalog import DEFAULT_CATALOG_FILE, StackCatalog, load_stack_catalog
+from program.catalog import DEFAULT_CATALOG_FILE, StackCatalog, catalog_store_objects, load_stack_catalog
 
 PROJECT = "mlops"
 # auto: the stack trains (training pipeline, workflow, approval API) when it is the registry environment.
@@ -771,8 +771,9 @@ def load_settings() -> Settings:
     catalog_file = settings.catalog_file if settings else raw.get("catalogFile") or DEFAULT_CATALOG_FILE
     if settings is not None or _CATALOG_FILE.match(catalog_file):
         try:
+            store, stored = _catalog_store(settings)
             catalog = load_stack_catalog(catalog_file, environment=settings.environment if settings else None,
-                                         region=settings.region if settings else None)
+                                         region=settings.region if settings else None, stored=stored, store=store)
         except CatalogError as error:
             problems.extend(error.problems)
     if settings is not None and not problems:
@@ -780,6 +781,16 @@ def load_settings() -> Settings:
     if problems or settings is None:
         raise SettingsError(problems)
     return replace(settings, catalog=catalog)
+
+
+def _catalog_store(settings: Settings | None) -> tuple[str, dict[str, bytes]]:
+    """The catalog store's records (the registry stack's bucket, ``program.catalog.catalog_store_objects``);
+    none while the settings are invalid (the registry's names are unknown)."""
+    if settings is None:
+        return "catalog store", {}
+    from program.topology import registry_names  # imports this module
+
+    return catalog_store_objects(registry_names(settings).bucket, CATALOG_STORE_PREFIX, settings.region)
 
 
 def _catalog_package_checks(settings: Settings, catalog: StackCatalog, project: str) -> list[str]:

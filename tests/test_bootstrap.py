@@ -187,30 +187,38 @@ def test_target_deploy_roles_trust_exactly_their_promotion_deploy_role_and_the_d
     assert sorted(_deployer_trust(run)) == sorted([promotion_role, run.outputs["githubDeployRoleArn"]])
 
 
-def test_the_tooling_deploy_role_is_assumed_by_the_deploy_workflow_and_the_registrys_own_promotion_deploy(stack_run):
-    """The registry stack's promotion deploys approved catalog packages (uploaded models) to the registry
-    stack itself first: its deploy role for dev, as the program names it, and nobody else."""
+def test_the_tooling_deploy_role_is_assumed_by_the_deploy_workflow_and_the_registrys_own_deploys(stack_run):
+    """The registry stack deploys itself from two builds: the promotion's deploy of approved catalog packages
+    (its deploy role for dev) and the provisioning API's deploy; both as the program names them, nobody else."""
     run = variant("tooling")
-    own = stack_run("dev").one(Token.IAM_ROLE, "mlops-dev-promotion-deploy-dev-role").outputs["arn"]
-    assert sorted(_deployer_trust(run)) == sorted([own, run.outputs["githubDeployRoleArn"]])
+    dev = stack_run("dev")
+    promotion = dev.one(Token.IAM_ROLE, "mlops-dev-promotion-deploy-dev-role")
+    provisioning = dev.one(Token.IAM_ROLE, "mlops-dev-provisioning-deploy-build-role")
+    assert provisioning.inputs["name"] == "mlops-dev-provisioning-deploy"
+    assert sorted(_deployer_trust(run)) == sorted([promotion.outputs["arn"], provisioning.outputs["arn"],
+                                                   run.outputs["githubDeployRoleArn"]])
 
 
-def test_single_account_one_deploy_role_for_every_stack_trusted_by_both_promotion_roles(stack_run):
+def test_single_account_one_deploy_role_for_every_stack_trusted_by_the_registrys_deploy_roles(stack_run):
     run = variant("single-account")
     account = run.config[f"{PROJECT}:accountId"]
-    expected = [f"arn:aws:iam::{account}:role/mlops-dev-promotion-deploy-{e}" for e in ("dev", "staging", "prod")]
+    expected = [f"arn:aws:iam::{account}:role/mlops-dev-promotion-deploy-{e}" for e in ("staging", "prod", "dev")]
+    expected.append(f"arn:aws:iam::{account}:role/mlops-dev-provisioning-deploy")
     assert sorted(_deployer_trust(run)) == sorted([*expected, run.outputs["githubDeployRoleArn"]])
     roles = json.loads(run.one(Token.IAM_POLICY, "deployer-iam").inputs["policy"])
     (passrole,) = [s for s in roles["Statement"] if s["Sid"] == "PassOwnRoles"]
     assert passrole["Resource"] == [f"arn:aws:iam::{account}:role/mlops-{e}-*" for e in ("dev", "staging", "prod")]
 
 
-def test_without_anyone_to_trust_the_deploy_role_trusts_its_own_account_only():
+def test_without_github_the_deploy_role_trusts_the_registrys_deploy_roles_only():
     run = variant("no-github")
-    # prod is still promoted from the tooling account: that role remains the only outside principal.
+    # prod is still promoted from the tooling account: that role remains the only outside principal; the
+    # tooling account's own deployer is assumed by the registry's own deploys (promotion of catalog packages,
+    # provisioning API).
     assert _deployer_trust(run) == ["arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-prod"]
     lonely = run_bootstrap("tooling", {"githubRepository": ""})
-    assert _deployer_trust(lonely) == ["arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-dev"]
+    assert sorted(_deployer_trust(lonely)) == ["arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-dev",
+                                               "arn:aws:iam::111111111111:role/mlops-dev-provisioning-deploy"]
 
 
 def test_the_token_secret_is_the_registry_stacks_promotion_token(stack_config):
@@ -228,7 +236,8 @@ def test_s3_backend_key_serves_the_promotion_deploy_roles_and_the_bucket_is_tls_
     key_policy = statements(run.one(Token.KMS_KEY).inputs["policy"])
     (promotion,) = [s for s in key_policy if s["Sid"] == "PromotionDeploysUseStateAndSecrets"]
     assert promotion["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
-        "arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-*"]
+        "arn:aws:iam::111111111111:role/mlops-dev-promotion-deploy-*",
+        "arn:aws:iam::111111111111:role/mlops-dev-provisioning-deploy"]
     assert promotion["Condition"]["StringEquals"]["aws:PrincipalAccount"] == "111111111111"
     assert all(r.protect for r in (run.one(Token.KMS_KEY), run.one(Token.S3_BUCKET)))
     preview = json.loads(run.one(Token.IAM_ROLE_POLICY, "github-preview-state").inputs["policy"])

@@ -63,7 +63,7 @@ def state_change_event(status: str, group: str = "mlops-dev-models", detail_type
 
 
 def test_promotion_exists_only_in_the_registry_stack(stack_run):
-    assert len(stack_run("dev").by_type(PIPELINE)) == 2  # training + promotion
+    assert len(stack_run("dev").by_type(PIPELINE)) == 3  # training + promotion + the provisioning API's deploys
     assert stack_run("dev").outputs["promotionPipelineName"] == "mlops-dev-promotion"
     for stack in ("staging", "prod"):
         assert not [r for r in stack_run(stack).resources if "promotion" in r.name]

@@ -123,7 +123,8 @@ def test_source_errors_stop_the_program_before_any_resource():
 def test_api_stages_wait_for_the_accounts_api_gateway_logging_role(each_stack):
     (account,) = each_stack.by_type(Token.APIGATEWAY_ACCOUNT)
     stages = each_stack.by_type(Token.APIGATEWAY_STAGE)
-    assert len(stages) == (2 if each_stack.stack == "dev" else 1)  # the approval API where it trains, inference
+    # inference; the approval API where it trains; the provisioning API in the registry stack
+    assert len(stages) == (3 if each_stack.stack == "dev" else 1)
     for stage in stages:
         assert account.urn in stage.dependencies, stage.name
 

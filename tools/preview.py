@@ -2,6 +2,7 @@
 
     python -m tools.preview --stack dev           # a tree of components and resources + counts
     python -m tools.preview --stack prod --json   # one JSON document
+    python -m tools.preview --stack dev --catalog-store DIR   # with a local copy of the catalog store
 
 Runs the program under Pulumi's mocks with the stack's real config (``tools.mockrun``), then judges the
 recorded resources with the policy pack through its gRPC analyzer interface, as ``pulumi preview
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -94,7 +96,26 @@ def main(argv: Sequence[str] | None = None, *,
     parser.add_argument("--stack", required=True, choices=STACKS, help="the stack to preview")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the tree")
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
+    parser.add_argument("--catalog-store", metavar="DIR",
+                        help="a local copy of the catalog store (the provisioning API's entries; aws s3 sync "
+                             "s3://<registry bucket>/catalog/pipelines/ DIR), read with the catalog file")
     args = parser.parse_args(argv)
+    if args.catalog_store is None:
+        return _preview(args, policy_check, program)
+    from program.catalog import STORE_VARIABLE
+
+    before = os.environ.get(STORE_VARIABLE)
+    os.environ[STORE_VARIABLE] = args.catalog_store
+    try:
+        return _preview(args, policy_check, program)
+    finally:
+        if before is None:
+            os.environ.pop(STORE_VARIABLE, None)
+        else:
+            os.environ[STORE_VARIABLE] = before
+
+
+def _preview(args: argparse.Namespace, policy_check: Callable[[ProgramRun], list[dict[str, Any]]], program) -> int:
 
     from program.settings import SettingsError
     from tools.policy_runner import PolicyConfigError

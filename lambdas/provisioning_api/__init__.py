@@ -1,0 +1,1 @@
+"""Lambda function package; the entry point is handler.handler."""
