@@ -32,9 +32,22 @@ class FoundationArgs:
     """Roles in other accounts (promoted endpoints) that may read model artifacts under ``workflow/``
     and decrypt them through S3. Each is matched by ``aws:PrincipalArn``, so a role that does not exist
     yet is not an invalid principal."""
+    artifact_grants: Sequence[ArtifactGrant] = ()
+    """Catalog entries' uploaded artifacts: each readable by that entry's roles in other accounts only."""
+    key_reader_role_arns: Sequence[str] = ()
+    """Other roles in other accounts that may decrypt through S3 and ECR (catalog models: their artifacts,
+    built images); what they may read is limited by the bucket and repository policies."""
     baseline_reader_role_arns: Sequence[str] = ()
     """Monitor roles in other accounts that may read the data quality baselines under
     ``workflow/baselines/`` (the packages' drift check baselines) and decrypt them through S3 only."""
+
+
+@dataclass(frozen=True)
+class ArtifactGrant:
+    """Roles in other accounts that may read exactly these object keys (every version) of the bucket."""
+
+    keys: tuple[str, ...]
+    role_arns: tuple[str, ...]
 
 
 class Foundation(pulumi.ComponentResource):
@@ -104,6 +117,14 @@ class Foundation(pulumi.ComponentResource):
                 "Action": "s3:GetObject", "Resource": pulumi.Output.concat(bucket.arn, "/workflow/*"),
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": list(args.model_reader_role_arns)}},
             })
+        for index, grant in enumerate(args.artifact_grants):
+            bucket_statements.append({
+                "Sid": f"CatalogModelsReadArtifact{index}", "Effect": "Allow",
+                "Principal": {"AWS": account_roots(grant.role_arns)},
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": [pulumi.Output.concat(bucket.arn, "/", key) for key in grant.keys],
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": list(grant.role_arns)}},
+            })
         if args.baseline_reader_role_arns:
             bucket_statements.append({
                 "Sid": "PromotedMonitorsReadBaselines", "Effect": "Allow",
@@ -145,14 +166,15 @@ class Foundation(pulumi.ComponentResource):
         a = self._args
         names = a.ctx.names
         readers = []
-        if a.model_reader_role_arns:
+        model_readers = sorted({*a.model_reader_role_arns, *a.key_reader_role_arns})
+        if model_readers:
             readers.append({
                 "Sid": "PromotedEndpointsDecryptModelArtifacts",
                 "Effect": "Allow",
-                "Principal": {"AWS": account_roots(a.model_reader_role_arns)},
+                "Principal": {"AWS": account_roots(model_readers)},
                 "Action": ["kms:Decrypt", "kms:DescribeKey"],
                 "Resource": "*",
-                "Condition": {"ArnEquals": {"aws:PrincipalArn": list(a.model_reader_role_arns)},
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": model_readers},
                               "StringEquals": {"kms:ViaService": [f"s3.{names.region}.amazonaws.com",
                                                                   f"ecr.{names.region}.amazonaws.com"]}},
             })

@@ -19,7 +19,7 @@ from components.context import StackContext
 from components.image_builder import ImageBuild, ImageBuildArgs
 from components.image_repository import ModelImageRepository, ModelImageRepositoryArgs
 from program.settings import Settings
-from program.topology import model_reader_role_arns, registry_names
+from program.topology import catalog_reader_role_arns, model_reader_role_arns, registry_names
 
 
 def image_uri(settings: Settings, entry: ImageBuilderEntry) -> str:
@@ -47,7 +47,7 @@ def build_images(ctx: StackContext, settings: Settings) -> dict[str, Any]:
         if repository is None:
             repository = repositories[entry.ecr_repo_name] = ModelImageRepository(
                 f"{names.prefix}-byom-image-{entry.ecr_repo_name}",
-                ModelImageRepositoryArgs(ctx, name=names.catalog_repository(entry.ecr_repo_name), reader_role_arns=model_reader_role_arns(settings)),
+                ModelImageRepositoryArgs(ctx, name=names.catalog_repository(entry.ecr_repo_name), reader_role_arns=(*model_reader_role_arns(settings), *catalog_reader_role_arns(settings))),
                 opts=ctx.opts)
         uri = image_uri(settings, entry)
         build = ImageBuild(

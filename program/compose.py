@@ -38,7 +38,9 @@ from program.provisioning import build_provisioning
 from program.settings import Settings
 from program.topology import (
     baseline_reader_role_arns,
-    model_reader_role_arns,
+    catalog_artifact_grants,
+    catalog_reader_role_arns,
+    package_reader_role_arns,
     promotion_targets,
     registry_names,
     stack_names,
@@ -53,7 +55,9 @@ def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifi
     foundation = Foundation(
         f"{names.prefix}-foundation",
         FoundationArgs(ctx, account_resources=settings.account_resources,
-                       model_reader_role_arns=model_reader_role_arns(settings),
+                       model_reader_role_arns=package_reader_role_arns(settings),
+                       artifact_grants=catalog_artifact_grants(settings),
+                       key_reader_role_arns=catalog_reader_role_arns(settings),
                        baseline_reader_role_arns=baseline_reader_role_arns(settings)),
         opts=ctx.opts)
     notifications = Notifications(
@@ -176,7 +180,7 @@ def build_training(ctx: StackContext, settings: Settings, inference_api: Inferen
     notify; a push builds container/ into ECR (tag = full commit SHA) and starts the workflow."""
     names = ctx.names
     image_repository = ModelImageRepository(
-        f"{names.prefix}-images", ModelImageRepositoryArgs(ctx, reader_role_arns=model_reader_role_arns(settings)),
+        f"{names.prefix}-images", ModelImageRepositoryArgs(ctx, reader_role_arns=package_reader_role_arns(settings)),
         opts=ctx.opts)
     approval_api = ApprovalApi(
         f"{names.prefix}-approval",

@@ -5,6 +5,8 @@ Pure functions of the settings; the composition asks them, the components receiv
 
 from __future__ import annotations
 
+from catalog.entries import ModelEntry
+from components.foundation import ArtifactGrant
 from components.names import Names, account_of
 from components.promotion_stages import PromotionTarget
 from program.settings import PromotionTargetSettings, Settings
@@ -53,3 +55,46 @@ def baseline_reader_role_arns(settings: Settings) -> tuple[str, ...]:
         return ()
     return tuple(target.names.monitor_role_arn(target.names.endpoint) for target in promotion_targets(settings)
                  if target.names.account != settings.account_id)
+
+
+def _catalog_model_role_arn(entry: ModelEntry, names: Names) -> str:
+    """The role an entry's model runs as in the stack of ``names`` (endpoint model role or batch role)."""
+    return (names.catalog_endpoint_model_role_arn(entry.model_name) if entry.realtime
+            else names.catalog_batch_execution_role_arn(entry.model_name))
+
+
+def _catalog_readers(settings: Settings) -> list[tuple[ModelEntry, str, str]]:
+    """Each model entry, with each promotion target in another account that it reaches: the target's
+    environment and the role the entry's model runs as there."""
+    if not settings.is_registry:
+        return []
+    return [(entry, target.environment, _catalog_model_role_arn(entry, target.names))
+            for target in promotion_targets(settings) if target.names.account != settings.account_id
+            for entry in settings.catalog.catalog.models if entry.reaches(target.environment)]
+
+
+def catalog_artifact_grants(settings: Settings) -> tuple[ArtifactGrant, ...]:
+    """What the registry bucket lets other accounts' catalog roles read: each uploaded entry's own
+    ``model_artifact_location`` (its value for each such environment, every version), to that entry's roles
+    only."""
+    grants: dict[str, tuple[list[str], list[str]]] = {}
+    for entry, environment, role in _catalog_readers(settings):
+        if entry.model_artifact_location is not None:
+            keys, roles = grants.setdefault(entry.model_name, ([], []))
+            key = entry.value_for("model_artifact_location", environment)
+            keys.extend([key] if key not in keys else [])
+            roles.append(role)
+    return tuple(ArtifactGrant(tuple(keys), tuple(roles)) for keys, roles in grants.values())
+
+
+def catalog_reader_role_arns(settings: Settings) -> tuple[str, ...]:
+    """Other accounts' catalog roles: they pull images from the registry's repositories and decrypt through
+    S3 and ECR (what they may read is limited by the bucket's and repositories' policies)."""
+    return tuple(role for _, _, role in _catalog_readers(settings))
+
+
+def package_reader_role_arns(settings: Settings) -> tuple[str, ...]:
+    """Roles that read models under ``workflow/``: the promoted endpoints' and the catalog roles of entries
+    serving a registered package (``model_package_name``)."""
+    return model_reader_role_arns(settings) + tuple(
+        role for entry, _, role in _catalog_readers(settings) if entry.model_package_name is not None)
