@@ -62,6 +62,9 @@ class CatalogEndpointArgs:
     artifact_keys: Sequence[str] = ()
     """The entry's ``model_artifact_location`` keys in the registry bucket (one, unless it varies per
     environment); empty for an entry naming ``model_package_name``."""
+    tester_role_name: pulumi.Input[str] | None = None
+    """The stack's tester role (``endpointTesterRole``): the promotion's integration tests of a catalog
+    package invoke this endpoint with it; None: no grant."""
 
     def __post_init__(self):
         if (self.image_uri is None) != (not self.artifact_keys):
@@ -114,6 +117,8 @@ class CatalogEndpoint(pulumi.ComponentResource):
             kms_key_arn=a.kms_key_arn,
             model_access=entry_model_access(a.registry, a.image_uri, a.artifact_keys),
         ), opts=pulumi.ResourceOptions(parent=self))
+        if a.tester_role_name is not None:
+            self.endpoint.grant_tester(a.tester_role_name)
         self.endpoint_name = self.endpoint.endpoint_name
         self.model_package_arn = self.endpoint.model_package_arn
         self.register_outputs({"endpoint_name": self.endpoint_name, "model_package_arn": self.model_package_arn})

@@ -118,6 +118,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         super().__init__("mlops:endpoint:ModelEndpoint", name, None, opts)
         self._args = a = args
         self._ctx = ctx = a.ctx
+        self._name = name
         self._endpoint_name = a.endpoint_name or ctx.names.endpoint
         self._kms_key_arn = a.kms_key_arn if a.kms_key_arn is not None else ctx.kms_key_arn
         child = pulumi.ResourceOptions(parent=self)
@@ -210,14 +211,21 @@ class ModelEndpoint(pulumi.ComponentResource):
             assume_role_policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"AWS": a.tester_principal_arn}, "Action": "sts:AssumeRole"}]}),
             max_session_duration=3600, opts=child)
-        aws.iam.RolePolicy(f"{name}-tester-policy", role=role.id, policy=policy_document(
+        self.grant_tester(role.id, policy_name=f"{name}-tester-policy")
+        return role.arn
+
+    def grant_tester(self, role_name: pulumi.Input[str], policy_name: str | None = None) -> aws.iam.RolePolicy:
+        """Let ``role_name`` (the integration tests' tester role) invoke this endpoint and check which model
+        package it serves, nothing else: an inline policy of that role, written by the endpoint that owns
+        what it grants."""
+        names, endpoint_name, name = self._ctx.names, self._endpoint_name, self._name
+        return aws.iam.RolePolicy(policy_name or f"{name}-tester-grant", role=role_name, policy=policy_document(
             statement("InvokeEndpoint", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
                       [names.sagemaker_arn(f"endpoint/{endpoint_name}")]),
             statement("CheckServedPackage", ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
                       [names.sagemaker_arn(f"endpoint-config/{name}-config-*"),
                        names.sagemaker_arn(f"model/{name}-model-*")]),
-        ), opts=child)
-        return role.arn
+        ), opts=pulumi.ResourceOptions(parent=self))
 
     def _data_capture_uri(self) -> pulumi.Output[str]:
         if self._args.data_capture_uri is not None:

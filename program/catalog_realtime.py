@@ -76,8 +76,9 @@ def model_routes(served: tuple[ServedEntry, ...]) -> tuple[ModelRoute, ...]:
 
 
 def build_realtime(ctx: StackContext, settings: Settings, inference_api: InferenceApi,
-                   served: tuple[ServedEntry, ...]) -> dict[str, Any]:
-    """An endpoint per served entry; the stack output ``catalogEndpoints``."""
+                   served: tuple[ServedEntry, ...], tester_role_name: pulumi.Input[str] | None = None) -> dict[str, Any]:
+    """An endpoint per served entry (each invocable by ``tester_role_name``, the stack's tester role, where
+    there is one); the stack output ``catalogEndpoints``."""
     names, registry, environment = ctx.names, registry_names(settings), settings.environment
     outputs: dict[str, Any] = {}
     for s in served:
@@ -93,7 +94,7 @@ def build_realtime(ctx: StackContext, settings: Settings, inference_api: Inferen
                 instance_count=entry.value_for("inference_instance_count", environment),
                 endpoint_name=s.endpoint_name, data_capture_bucket=capture.bucket,
                 data_capture_prefix=capture.prefix, kms_key_arn=entry.value_for("kms_key_arn", environment),
-                image_uri=image_uri, artifact_keys=artifact_keys),
+                image_uri=image_uri, artifact_keys=artifact_keys, tester_role_name=tester_role_name),
             opts=ctx.opts)
         outputs[entry.model_name] = {"endpointName": endpoint.endpoint_name,
                                      "url": inference_api.model_urls[entry.model_name],

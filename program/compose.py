@@ -124,7 +124,10 @@ def build_stack(settings: Settings) -> dict[str, Any]:
             opts=ctx.opts)
 
     provisioning = build_provisioning(ctx, settings)  # the registry stack's provisioning API
-    outputs: dict[str, Any] = build_realtime(ctx, settings, inference_api, realtime)
+    # The integration tests of a promoted catalog package invoke its endpoint with the stack's tester role.
+    tester = model_endpoint.tester_role_arn if model_endpoint is not None else None
+    tester_role_name = tester.apply(lambda _: names.endpoint_tester_role) if tester is not None else None
+    outputs: dict[str, Any] = build_realtime(ctx, settings, inference_api, realtime, tester_role_name)
     outputs.update({
         "environment": settings.environment,
         "bucketName": foundation.bucket_name,

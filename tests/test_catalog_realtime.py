@@ -328,3 +328,19 @@ def test_an_entrys_kms_key_encrypts_its_volumes_and_capture(tmp_path):
     config = part(run, "testmodel", Token.SAGEMAKER_ENDPOINT_CONFIGURATION, "config").inputs
     assert config["kmsKeyArn"] == config["dataCaptureConfig"]["kmsKeyId"] == key
     assert {s["Sid"]: s for s in statements(run, "testmodel")}["EncryptCapturedData"]["Resource"] == [key]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_stacks_tester_role_may_invoke_each_catalog_endpoint_where_there_is_one(stack, stack_run):
+    """The promotion's integration tests of a catalog package (staging: endpointTesterRole) invoke the entry's
+    endpoint with the stack's tester role; the endpoint grants exactly that, on that role."""
+    run = stack_run(stack)
+    grants = [p for p in run.by_type(Token.IAM_ROLE_POLICY) if p.name.endswith("-tester-grant")]
+    if stack == "prod":  # no tester role there
+        assert grants == []
+        return
+    assert {p.inputs["role"] for p in grants} == {"mlops-staging-endpoint-tester"}
+    invoked = sorted(s["Resource"][0] for p in grants for s in json.loads(p.inputs["policy"])["Statement"]
+                     if s["Sid"] == "InvokeEndpoint")
+    assert invoked == [f"arn:aws:sagemaker:eu-west-1:222222222222:endpoint/{name}" for name in
+                       sorted(endpoint_names("staging").values())]
