@@ -22,6 +22,8 @@ back to the placeholder in the repository's stack file. The plan (``PROMOTION_PL
                                                                     # one per line; none: nothing to deploy here
     python3 pipeline/promotion_config.py verify ... --outputs deployed.json    # exit 1 unless it is served
     python3 pipeline/promotion_config.py tests ... --endpoint "$ENDPOINT_NAME"  # integration/run.py arguments
+    python3 pipeline/promotion_config.py keep --outputs outputs.json [--trained]  # a merge deploy's pins:
+                                                                    # what the stack serves now, kept
 
 Exit codes: 0 done, 1 the deployed stack does not serve the package (verify), 2 invalid arguments (a
 package that is not a versioned model package ARN, of a group the platform does not promote).
@@ -110,6 +112,21 @@ def _current_pins(outputs: dict, plan: Plan, environment: str) -> dict[str, str]
     return pins
 
 
+def kept_settings(outputs: dict, *, trained: bool) -> tuple[tuple[str, str], ...]:
+    """What a deploy that promotes nothing (a merge to main) pins again so that it rolls nothing back: every
+    catalog model the stack serves now, and the trained model's package where ``trained`` (the stacks
+    promotion deploys; the registry's own endpoint belongs to its training workflow)."""
+    pins = {}
+    current = outputs.get(TRAINED_KEY)
+    if trained and isinstance(current, str) and current:
+        pins[TRAINED_KEY] = current
+    served = outputs.get(CATALOG_KEY)
+    for model, arn in sorted(served.items()) if isinstance(served, dict) else ():
+        if isinstance(arn, str) and PACKAGE_ARN.fullmatch(arn):
+            pins[f"{CATALOG_KEY}.{model}"] = arn
+    return tuple(sorted(pins.items()))
+
+
 def deploy_settings(plan: Plan, package_arn: str, environment: str, outputs: dict) -> Deploy:
     """The config one environment's deploy sets for ``package_arn``, or why it deploys nothing."""
     group = plan.group_of(package_arn)
@@ -167,18 +184,28 @@ def integration_arguments(plan: Plan, package_arn: str, environment: str, endpoi
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("deploy", "verify", "tests"))
-    parser.add_argument("--plan", required=True, help="the PROMOTION_PLAN JSON document")
-    parser.add_argument("--package", required=True, help="the promoted model package ARN")
-    parser.add_argument("--environment", required=True, help="the target stack's environment")
+    parser.add_argument("command", choices=("deploy", "verify", "tests", "keep"))
+    parser.add_argument("--plan", help="the PROMOTION_PLAN JSON document (not for keep)")
+    parser.add_argument("--package", help="the promoted model package ARN (not for keep)")
+    parser.add_argument("--environment", help="the target stack's environment (not for keep)")
+    parser.add_argument("--trained", action="store_true", help="keep: pin the trained model's package too")
     parser.add_argument("--outputs", type=Path, help="`pulumi stack output --json` of the target stack")
     parser.add_argument("--endpoint", default="", help="the trained model's endpoint in the environment (tests)")
     args = parser.parse_args(argv)
+    missing = [f"--{name}" for name in ("plan", "package", "environment") if getattr(args, name) is None]
+    if args.command != "keep" and missing:
+        parser.error(f"{args.command} needs {', '.join(missing)}")
     try:
-        plan = Plan.from_json(args.plan)
         outputs = json.loads(args.outputs.read_text()) if args.outputs else {}
         if not isinstance(outputs, dict):
             raise PromotionError(f"{args.outputs} is not the JSON object `pulumi stack output --json` writes")
+        if args.command == "keep":
+            for path, value in kept_settings(outputs, trained=args.trained):
+                print(f"{path} = {value}", file=sys.stderr)
+                print("--plaintext")
+                print(f"{path}={value}")
+            return EXIT_OK
+        plan = Plan.from_json(args.plan)
         if args.command == "deploy":
             deploy = deploy_settings(plan, args.package, args.environment, outputs)
             if deploy.skip:

@@ -71,9 +71,10 @@ def test_deploy_goes_dev_then_staging_then_prod_behind_reviewers():
     assert up["environment"] == "${{ inputs.stack }}"
     pulumi = next(s for s in _steps(up) if s.get("uses", "").startswith("pulumi/actions@") and s.get("with"))
     assert pulumi["with"]["command"] == "up"
-    keep = next(s for s in _steps(up) if s.get("name") == "Keep the model package that promotion deployed")
-    assert keep["if"] == "inputs.stack != 'dev'"
-    assert "pulumi stack output modelPackageArn" in keep["run"]
+    keep = next(s for s in _steps(up) if s.get("name") == "Keep the model packages that promotion deployed")
+    assert "pulumi stack output --json > served.json" in keep["run"]
+    assert "python3 pipeline/promotion_config.py keep --outputs served.json $TRAINED" in keep["run"]
+    assert keep["env"]["TRAINED"] == "${{ inputs.stack != 'dev' && '--trained' || '' }}"
     assert _steps(up).index(keep) < _steps(up).index(pulumi)
     assert pulumi["with"]["policyPacks"] == "policies"
 

@@ -144,6 +144,23 @@ def test_the_build_gets_pulumi_config_set_all_arguments_one_per_line(plan_text, 
     assert skipped.returncode == 0 and skipped.stdout == "" and "nothing to deploy here" in skipped.stderr
 
 
+def test_a_merge_deploy_keeps_everything_the_stack_serves(tmp_path):
+    """.github/workflows/pulumi-up.yml: a deploy that promotes nothing pins what the stack serves now."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(STAGING_NOW | {"catalogPackages": {**STAGING_NOW["catalogPackages"], "x": "junk"}}))
+    kept = cli("keep", "--outputs", str(outputs), "--trained")
+    assert kept.returncode == 0, kept.stderr
+    pins = [f"catalogPackages.{m}={arn}" for m, arn in sorted(STAGING_NOW["catalogPackages"].items())]
+    assert kept.stdout.splitlines() == [line for pin in [*pins, f"modelPackageArn={STAGING_NOW['modelPackageArn']}"]
+                                        for line in ("--plaintext", pin)]
+    # dev: the training workflow owns the trained model's endpoint; only catalog pins are kept
+    dev = cli("keep", "--outputs", str(outputs))
+    assert [line for line in dev.stdout.splitlines() if line.startswith("modelPackageArn")] == []
+    outputs.write_text("{}")  # a stack never deployed: nothing to keep
+    assert cli("keep", "--outputs", str(outputs)).stdout == ""
+    assert cli("deploy", "--outputs", str(outputs)).returncode == 2  # deploy still needs its plan
+
+
 def test_the_build_fails_when_the_package_is_not_served_or_not_promotable(plan_text, tmp_path):
     deployed = tmp_path / "deployed.json"
     deployed.write_text(json.dumps(STAGING_NOW))
