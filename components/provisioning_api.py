@@ -12,7 +12,8 @@ REST API (stage ``v1``) in the registry stack, every method ``AWS_IAM`` (SigV4),
     POST   /v1/provisionpipeline        the AWS MLOps Framework's routes, on the same handlers
     POST   /v1/pipelinestatus           ({"pipeline_id": ...})
 
-The Lambda vendors ``catalog/`` (the validator, unchanged) and ``components/names.py``; the program
+The Lambda vendors ``catalog/`` (the validator, unchanged) and ``components/names.py`` (with its part
+``components/catalog_names.py``); the program
 gives it the topology's environments and regions, the pipelines of the committed catalog file (an
 entry lives in one place) and the accounts of the environments. Its role may write only the catalog
 store and start only the provisioning pipeline. The stage logs access, traces and throttles
@@ -42,6 +43,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "pipelines"), ("GET", "pipelines"), ("GET", "pipelines/{model_name}"),
     ("DELETE", "pipelines/{model_name}"), ("POST", "provisionpipeline"), ("POST", "pipelinestatus"))
 """(method, path under the stage): every method of the API."""
+
+API_MODULES = ("catalog", "components/names.py", "components/catalog_names.py")
+"""What the API's Lambda vendors from the repository: the validator and the names module (with its part)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class ProvisioningApi(pulumi.ComponentResource):
                 "ENVIRONMENTS": json.dumps(list(a.environments)), "REGIONS": json.dumps(dict(a.regions)),
                 "ACCOUNTS": json.dumps(dict(a.accounts)), "FILE_PIPELINES": json.dumps(list(a.file_pipelines)),
             },
-            modules=("catalog", "components/names.py"),
+            modules=API_MODULES,
             timeout_seconds=28,  # API Gateway REST integrations give up after 29 s
         ), opts=child)
 

@@ -49,6 +49,9 @@ ACTION_VARIABLE = "ACTION"
 ACTIONS = ("provision", "retire")
 EVENT_DETAIL_TYPES = ("CodePipeline Pipeline Execution State Change", "CodePipeline Stage Execution State Change")
 
+EVENTS_MODULES = ("catalog",)
+"""What the deploy recorder's Lambda vendors from the repository."""
+
 
 def state_change_pattern(pipeline_name: str) -> dict[str, Any]:
     """EventBridge pattern: this pipeline's execution and stage state changes."""
@@ -163,7 +166,7 @@ class ProvisioningDeploy(pulumi.ComponentResource):
             environment={"STORE_BUCKET": names.bucket, "STORE_PREFIX": CATALOG_STORE_PREFIX,
                          "PIPELINE_NAME": pipeline_name, "DEPLOY_STAGE": DEPLOY_STAGE, "TOPIC_ARN": ctx.topic_arn,
                          "STACK": names.environment},
-            modules=("catalog",),
+            modules=EVENTS_MODULES,
         ), opts=child)
         rule = aws.cloudwatch.EventRule(
             f"{name}-state-rule", name=f"{ctx.prefix}-provisioning-state",

@@ -13,8 +13,8 @@ import pulumi
 import pytest
 
 from catalog.validate import CatalogError
-from components.provisioning_api import ROUTES
-from components.provisioning_deploy import DEPLOY_BUILDSPEC, state_change_pattern
+from components.provisioning_api import API_MODULES, ROUTES
+from components.provisioning_deploy import DEPLOY_BUILDSPEC, EVENTS_MODULES, state_change_pattern
 from components.python_function import code_archive
 from program.catalog import STORE_VARIABLE, load_stack_catalog
 from tests.catalog.bodies import framework_body
@@ -172,10 +172,10 @@ def test_the_lambdas_environment_carries_the_topology_and_the_files_pipelines(st
                                                  "iris-tree:1.0"]
 
 
-@pytest.mark.parametrize("folder", ["provisioning_api", "provisioning_events"])
-def test_the_zip_vendors_the_validator_and_imports_without_the_repository(folder, tmp_path):
-    """The function's archive, unpacked alone: the handler imports with the vendored catalog package."""
-    archive = code_archive(folder, modules=("catalog", "components/names.py"))
+@pytest.mark.parametrize("folder, modules", [("provisioning_api", API_MODULES), ("provisioning_events", EVENTS_MODULES)])
+def test_the_zip_vendors_the_validator_and_imports_without_the_repository(folder, modules, tmp_path):
+    """The function's archive (with what its component vendors), unpacked alone: the handler imports."""
+    archive = code_archive(folder, modules=modules)
     for path, asset in archive.assets.items():
         target = tmp_path / path
         if isinstance(asset, pulumi.FileArchive):

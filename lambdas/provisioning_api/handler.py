@@ -283,9 +283,10 @@ def _environments(current: dict[str, Any]) -> dict[str, Any]:
         info: dict[str, Any] = {"deployed_by": "this API's deploy" if environment == stack else "promotion"}
         if isinstance(entry, ModelEntry):
             if entry.realtime:
-                info["endpoint_name"] = entry.value_for("endpoint_name", environment) or (
+                given = entry.value_for("endpoint_name", environment)
+                info["endpoint_name"] = (
                     Names(aws.require_env("PROJECT"), environment, accounts[environment], regions[environment])
-                    .catalog_endpoint(entry.model_name) if environment in accounts else None)
+                    .catalog_endpoint_name(entry.model_name, given) if environment in accounts else given)
             else:
                 info["batch_inference_data"] = str(entry.value_for("batch_inference_data", environment))
                 info["batch_job_output_location"] = str(entry.value_for("batch_job_output_location", environment))

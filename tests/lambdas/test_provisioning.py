@@ -198,7 +198,7 @@ def test_get_before_during_and_after_a_deploy(env, pipeline, boto):
     post(REALTIME)
     status, answer = get("testmodel")
     assert status == 200 and answer["state"] == "queued" and answer["entry"] == REALTIME
-    assert answer["environments"]["prod"] == {"deployed_by": "promotion", "endpoint_name": "prod-endpoint"}
+    assert answer["environments"]["prod"] == {"deployed_by": "promotion", "endpoint_name": "mlops-prod-prod-endpoint"}  # inside the stack's names
     assert answer["environments"]["dev"]["deploy_outputs"] == "no deploy recorded yet"
     pipeline.advance()
     assert get("testmodel")[1]["state"] == "running"
