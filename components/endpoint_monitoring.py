@@ -1,19 +1,19 @@
 """SageMaker Model Monitor for one served endpoint: its role, its monitors, and what they report.
 
-Built for any endpoint from plain values (`MonitoredEndpoint`: the endpoint's name, its data capture URI
-and the served package's baseline), so the trained model's endpoint and, later, catalog endpoints share
-it. Per endpoint:
+Built for any endpoint from plain values (`MonitoredEndpoint`: the endpoint's name, the names of its
+monitors, its data capture URI and key, and the served package's baseline), so the trained model's endpoint
+and the catalog's real-time endpoints share it. Per endpoint:
 
-- one role, `Names.monitor_role(endpoint)`, which SageMaker assumes for every monitoring execution of
-  that endpoint: it lists and reads only the endpoint's capture prefix, reads only the baseline's two
-  files, writes only ``monitoring/<endpoint>/``, uses the KMS keys only through S3 (and lets SageMaker
-  encrypt the job's volume with the stack key), writes its job logs and publishes the monitor's metrics;
+- one role (`MonitorNames.role`), which SageMaker assumes for every monitoring execution of that endpoint:
+  it lists and reads only the endpoint's capture prefix, reads only the baseline's two files, writes only
+  ``monitoring/<endpoint>/``, uses the KMS keys only through S3 (and lets SageMaker encrypt the job's
+  volume with the stack key), writes its job logs and publishes the monitor's metrics;
 - the data quality monitor: ``aws.sagemaker.DataQualityJobDefinition`` (the Model Monitor analyzer image,
   the baseline's statistics and constraints, the endpoint as input, reports under
   ``s3://<bucket>/monitoring/<endpoint>/data-quality``, instance type / count / volume with the stack
   key, max runtime, network isolation) and its ``aws.sagemaker.MonitoringSchedule`` (cron, at most hourly);
-- what happened, to the stack's topic: one CloudWatch alarm per feature on the drift the monitor
-  publishes (``feature_baseline_drift_<feature>`` in ``aws/sagemaker/Endpoints/data-metrics``, dimensions
+- what happened, to the stack's topic: one CloudWatch alarm per feature named in ``features`` (none
+  where the model's features are not known, as for catalog entries) on the drift the monitor publishes (``feature_baseline_drift_<feature>`` in ``aws/sagemaker/Endpoints/data-metrics``, dimensions
   ``Endpoint`` and ``MonitoringSchedule``), and EventBridge rules on the executions (SageMaker processing
   jobs whose ``MonitoringScheduleArn`` is this schedule's) that fail or complete with violations, with the
   endpoint, the monitor type and links to the execution and its report.
@@ -32,7 +32,7 @@ import pulumi_aws as aws
 
 from components.context import StackContext
 from components.iam import service_role, statement
-from components.names import MONITORING_PREFIX, s3_uri_arn
+from components.names import MONITORING_PREFIX, MonitorNames, s3_uri_arn
 from components.specs import MonitorSpec
 
 DATA_QUALITY = "data-quality"
@@ -55,8 +55,10 @@ class MonitoredEndpoint:
     """One endpoint to monitor, as plain values."""
 
     name: str
+    monitors: MonitorNames
+    """``Names.endpoint_monitor`` of the stack's endpoint, ``Names.catalog_monitor`` of a catalog entry's."""
     capture_uri: pulumi.Input[str]
-    """``s3://<bucket>/data-capture/<endpoint>``: where the endpoint captures requests and responses."""
+    """``s3://<bucket>/<prefix>``: where the endpoint captures requests and responses."""
     statistics_uri: str
     """The served package's baseline (its ``DriftCheckBaselines.ModelDataQuality``): ``.../statistics.json``."""
     constraints_uri: str
@@ -64,6 +66,9 @@ class MonitoredEndpoint:
     baseline_key_arn: pulumi.Input[str]
     """The KMS key of the baseline's bucket (the registry stack's key, ``key/*`` of its account when it is
     another stack's): decrypted through S3 only."""
+    capture_key_arn: str | None = None
+    """The key the endpoint encrypts its captured data with, where it is not the stack's (a catalog entry's
+    ``kms_key_arn``): decrypted through S3 only."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,8 @@ class EndpointMonitoringArgs:
     """Model Monitor's analyzer image in the stack's region (sagemaker-core's ``image_uris``)."""
     spec: MonitorSpec
     features: tuple[str, ...]
-    """The baseline's feature columns that get a drift alarm (`feature_columns`)."""
+    """The baseline's feature columns that get a drift alarm (`feature_columns`); empty: no drift alarms (the
+    rule on violating executions still reports every violated feature)."""
     network_isolation: bool = True
 
 
@@ -110,13 +116,14 @@ class EndpointMonitoring(pulumi.ComponentResource):
     def _role(self, name: str) -> aws.iam.Role:
         a, ctx = self._args, self._ctx
         endpoint, names = a.endpoint.name, ctx.names
+        capture_keys = [a.endpoint.capture_key_arn] if a.endpoint.capture_key_arn else []
         capture = pulumi.Output.from_input(a.endpoint.capture_uri).apply(s3_uri_arn)
         capture_bucket = capture.apply(lambda arn: arn.split("/", 1)[0])
         capture_prefix = pulumi.Output.from_input(a.endpoint.capture_uri).apply(
             lambda uri: uri[len("s3://"):].partition("/")[2].rstrip("/"))
         via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}}
         role, _ = service_role(
-            f"{name}-monitor", role_name=names.monitor_role(endpoint),
+            f"{name}-monitor", role_name=a.endpoint.monitors.role,
             description=f"Model Monitor executions of {endpoint}", service="sagemaker.amazonaws.com",
             account_id=ctx.account, opts=self._child, statements=[
                 statement("ListCapturedData", ["s3:ListBucket"], [capture_bucket],
@@ -126,7 +133,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
                           [s3_uri_arn(a.endpoint.statistics_uri), s3_uri_arn(a.endpoint.constraints_uri)]),
                 statement("WriteReports", ["s3:PutObject"],
                           [pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{endpoint}/*")]),
-                statement("DecryptThroughS3", ["kms:Decrypt"], [ctx.kms_key_arn, a.endpoint.baseline_key_arn],
+                statement("DecryptThroughS3", ["kms:Decrypt"],
+                          [ctx.kms_key_arn, *capture_keys, a.endpoint.baseline_key_arn],
                           condition=via_s3),
                 statement("EncryptReportsThroughS3", ["kms:GenerateDataKey"], [ctx.kms_key_arn], condition=via_s3),
                 # The job's ML storage volume: SageMaker asks for a grant on the stack key for the instance.
@@ -144,7 +152,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
     def _data_quality(self, name: str, role: aws.iam.Role) -> aws.sagemaker.MonitoringSchedule:
         a, ctx = self._args, self._ctx
         endpoint, spec = a.endpoint.name, a.spec
-        monitor = ctx.names.monitor_name(endpoint, DATA_QUALITY)
+        monitor = a.endpoint.monitors.monitor(DATA_QUALITY)
         definition = aws.sagemaker.DataQualityJobDefinition(
             f"{name}-data-quality", name=monitor, role_arn=role.arn,
             data_quality_app_specification={"image_uri": a.image_uri},
@@ -174,7 +182,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         """One alarm per feature: its baseline drift, as the last execution measured it, above the threshold."""
         a, ctx = self._args, self._ctx
         endpoint, spec = a.endpoint.name, a.spec
-        monitor = ctx.names.monitor_name(endpoint, DATA_QUALITY)
+        monitor = a.endpoint.monitors.monitor(DATA_QUALITY)
         alarms = []
         for feature in a.features:
             alarms.append(aws.cloudwatch.MetricAlarm(
@@ -207,7 +215,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         }
         for outcome, (match, what, paths) in outcomes.items():
             rule = aws.cloudwatch.EventRule(
-                f"{name}-data-quality-{outcome}", name=f"{names.monitor_name(endpoint, DATA_QUALITY)}-{outcome}",
+                f"{name}-data-quality-{outcome}", name=a.endpoint.monitors.rule(DATA_QUALITY, outcome),
                 description=f"Notify the stack's topic when a {DATA_QUALITY} monitoring execution of {endpoint} "
                             f"{'fails' if outcome == 'failed' else 'finds violations'}",
                 event_pattern=pulumi.Output.json_dumps({

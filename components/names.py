@@ -91,6 +91,22 @@ def account_roots(arns: Iterable[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class MonitorNames:
+    """One endpoint's monitors (``Names.endpoint_monitor``, ``Names.catalog_monitor``): one role for all, and per
+    monitor type its job definition and schedule (``monitor``, 63 characters) and its EventBridge rules
+    (``rule``, 64), each name starting with ``owner`` joined by ``-``."""
+
+    role: str
+    owner: tuple[str, ...]
+
+    def monitor(self, monitor_type: str) -> str:
+        return short_name(*self.owner, monitor_type)
+
+    def rule(self, monitor_type: str, outcome: str) -> str:
+        return short_name(*self.owner, monitor_type, outcome, limit=EVENT_RULE_NAME_MAX)
+
+
+@dataclass(frozen=True)
 class Names(CatalogNames):
     """Physical names and ARNs of one stack (``mlops-dev`` in account 111111111111, eu-west-1)."""
 
@@ -243,20 +259,15 @@ class Names(CatalogNames):
 
     # --- monitoring ---------------------------------------------------------------------------------
 
-    def monitor_role(self, endpoint: str) -> str:
-        """The role of every monitor of ``endpoint`` (one per endpoint: it reads that endpoint's capture and
-        baseline and writes its monitoring prefix, nothing else)."""
-        return short_name(endpoint, "monitor", limit=64)
+    @property
+    def endpoint_monitor(self) -> MonitorNames:
+        """The stack's own endpoint's monitors: ``<endpoint>-monitor`` (role), ``<endpoint>-data-quality``."""
+        return MonitorNames(role=short_name(self.endpoint, "monitor", limit=IAM_ROLE_NAME_MAX), owner=(self.endpoint,))
 
-    def monitor_role_arn(self, endpoint: str) -> str:
-        return self.role_arn(self.monitor_role(endpoint))
-
-    def monitor_name(self, endpoint: str, monitor_type: str) -> str:
-        """The job definition and schedule of one monitor of ``endpoint``: ``<endpoint>-data-quality``."""
-        return short_name(endpoint, monitor_type)
-
-    def monitoring_schedule_arn(self, endpoint: str, monitor_type: str) -> str:
-        return self.sagemaker_arn(f"monitoring-schedule/{self.monitor_name(endpoint, monitor_type)}")
+    def catalog_monitor(self, model_name: str) -> MonitorNames:
+        """A real-time catalog entry's monitors, by ``catalog_name`` whatever its endpoint_name: ``...-monitor`` (role)."""
+        return MonitorNames(role=self.catalog_name(model_name, "monitor", limit=IAM_ROLE_NAME_MAX),
+                            owner=(self.prefix, CATALOG_INFIX, model_name))
 
     def processing_job_console_url(self) -> str:
         """The SageMaker console's processing job page, without the job's name (append it)."""

@@ -3,8 +3,11 @@
 For each ``byom_realtime_builtin`` / ``byom_realtime_custom`` entry reaching this stack's environment that
 has a package to serve here (``served_package_arn``; an entry without one is skipped, and that function
 says why), ``served_realtime`` decides, once and without creating anything, the endpoint name and what the
-inference API routes to it; ``build_realtime`` creates the endpoints (``components.catalog_endpoint``) and
-returns the stack output ``catalogEndpoints``: ``{model_name: {"endpointName", "url", "modelPackageArn"}}``.
+inference API routes to it; ``build_realtime`` creates the endpoints (``components.catalog_endpoint``), their
+data quality monitors where the stack's ``monitoringDataQuality`` is on (``program.monitoring.monitor_endpoint``,
+as for the trained model's endpoint, without per-feature drift alarms: docs/monitoring.md), and returns the
+stack output ``catalogEndpoints``: ``{model_name: {"endpointName", "url", "modelPackageArn"}}``, with
+``"monitoringScheduleName"`` and ``"monitoringReportUri"`` for a monitored endpoint.
 
 The two steps exist because the inference API is built before the endpoints (the training workflow needs
 its URL) and must know its routes when it is built.
@@ -24,6 +27,7 @@ from components.catalog_endpoint import CatalogEndpoint, CatalogEndpointArgs
 from components.context import StackContext
 from components.inference_api import InferenceApi
 from components.inference_routes import ModelRoute
+from program.monitoring import MonitoredTarget, monitor_endpoint
 from program.settings import Settings, SettingsError
 from program.topology import registry_names, stack_names
 
@@ -78,12 +82,13 @@ def model_routes(served: tuple[ServedEntry, ...]) -> tuple[ModelRoute, ...]:
 def build_realtime(ctx: StackContext, settings: Settings, inference_api: InferenceApi,
                    served: tuple[ServedEntry, ...], tester_role_name: pulumi.Input[str] | None = None) -> dict[str, Any]:
     """An endpoint per served entry (each invocable by ``tester_role_name``, the stack's tester role, where
-    there is one); the stack output ``catalogEndpoints``."""
+    there is one), and its monitor; the stack output ``catalogEndpoints``."""
     names, registry, environment = ctx.names, registry_names(settings), settings.environment
     outputs: dict[str, Any] = {}
     for s in served:
         entry = s.entry
         capture: S3Location = entry.value_for("data_capture_location", environment)
+        kms_key_arn: str | None = entry.value_for("kms_key_arn", environment)
         image_uri, artifact_keys = _model_source(settings, entry)
         endpoint = CatalogEndpoint(
             names.catalog_name(entry.model_name, "endpoint", limit=LOGICAL_NAME_MAX),
@@ -93,12 +98,22 @@ def build_realtime(ctx: StackContext, settings: Settings, inference_api: Inferen
                 instance_type=entry.value_for("inference_instance", environment),
                 instance_count=entry.value_for("inference_instance_count", environment),
                 endpoint_name=s.endpoint_name, data_capture_bucket=capture.bucket,
-                data_capture_prefix=capture.prefix, kms_key_arn=entry.value_for("kms_key_arn", environment),
+                data_capture_prefix=capture.prefix, kms_key_arn=kms_key_arn,
                 image_uri=image_uri, artifact_keys=artifact_keys, tester_role_name=tester_role_name),
             opts=ctx.opts)
         outputs[entry.model_name] = {"endpointName": endpoint.endpoint_name,
                                      "url": inference_api.model_urls[entry.model_name],
                                      "modelPackageArn": endpoint.model_package_arn}
+        # The entry's features are not known to the catalog: its violations are reported, per execution, by the
+        # monitor's EventBridge rule, without a drift alarm per feature.
+        monitoring = monitor_endpoint(
+            ctx, settings, names.catalog_name(entry.model_name, "monitoring", limit=LOGICAL_NAME_MAX),
+            MonitoredTarget(name=s.endpoint_name, monitors=names.catalog_monitor(entry.model_name),
+                            capture_uri=f"s3://{capture.bucket}/{capture.prefix}", package_arn=s.model_package_arn,
+                            resource=endpoint, capture_key_arn=kms_key_arn))
+        if monitoring is not None:
+            outputs[entry.model_name].update({"monitoringScheduleName": monitoring.schedule_name,
+                                              "monitoringReportUri": monitoring.report_uri})
     # One Output of the whole map: exported, it resolves as one value (nested Outputs would not, under mocks).
     return {"catalogEndpoints": pulumi.Output.from_input(outputs)}
 

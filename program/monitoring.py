@@ -1,4 +1,9 @@
-"""Monitors of the endpoint this stack deploys, and where the served package's baseline is.
+"""Monitors of the endpoints this stack serves, and where the served package's baseline is.
+
+``monitor_endpoint`` monitors any served endpoint (its name, capture URI, served package and feature
+columns): ``build_monitoring`` calls it for the stack's own endpoint (the trained model's, a drift alarm per
+feature), ``program.catalog_realtime`` for each real-time catalog endpoint (no per-feature alarms: the
+catalog does not know an entry's features; docs/monitoring.md).
 
 The training workflow registers every package with its data quality baseline (``DriftCheckBaselines.
 ModelDataQuality``: ``statistics.json`` and ``constraints.json`` under the registry stack's
@@ -30,7 +35,7 @@ from components.endpoint_monitoring import (
     feature_columns,
 )
 from components.model_endpoint import ModelEndpoint
-from components.names import BASELINE_PREFIX, Names
+from components.names import BASELINE_PREFIX, MonitorNames, Names
 from program.catalog_packages import offline
 from program.images import model_monitor_image_uri
 from program.settings import Settings
@@ -41,6 +46,25 @@ OFFLINE_RUN = "offline-preview"
 
 Describe = Callable[[str], dict[str, Any]]
 """DescribeModelPackage of a package ARN (the response as boto3 returns it)."""
+
+
+@dataclass(frozen=True)
+class MonitoredTarget:
+    """A served endpoint to monitor: what the program knows of it before asking the registry for the baseline."""
+
+    name: str
+    monitors: MonitorNames
+    capture_uri: pulumi.Input[str]
+    package_arn: str
+    """The package the endpoint serves: its DriftCheckBaselines are the monitor's baseline."""
+    resource: pulumi.Resource
+    """The endpoint's component: the monitor is created after it (its job input names the endpoint)."""
+    features: tuple[str, ...] = ()
+    """Feature columns that get a drift alarm (``feature_columns``); none where the model's are unknown."""
+    capture_key_arn: str | None = None
+    """The key of the captured data where it is not the stack's."""
+    remedy: str = "register and approve a package with a baseline"
+    """What to do about a package without a baseline (in the program's warning)."""
 
 
 @dataclass(frozen=True)
@@ -70,29 +94,45 @@ def _boto3_describe(region: str) -> Describe:
     return lambda arn: client.describe_model_package(ModelPackageName=arn)
 
 
-def build_monitoring(ctx: StackContext, settings: Settings, endpoint: ModelEndpoint, package_arn: str,
+def monitor_endpoint(ctx: StackContext, settings: Settings, name: str, endpoint: MonitoredTarget,
                      describe: Describe | None = None) -> EndpointMonitoring | None:
-    """The data quality monitor of this stack's endpoint (``monitoringDataQuality``), or None."""
+    """The data quality monitor of one served endpoint (logical name ``name``) where the stack's
+    ``monitoringDataQuality`` is on: its role, job definition, schedule, alarms and events; None where it is
+    off, or where the served package has no baseline (the program says so, and the policy pack then refuses
+    the stack where its environment requires monitoring)."""
     if not settings.monitoring.data_quality:
         return None
-    if endpoint.data_capture_uri is None:  # settings refuse monitoring without data capture
-        raise ValueError("monitoring an endpoint that captures no data")
     registry, names = registry_names(settings), ctx.names
-    baseline = package_baseline(package_arn, registry, describe)
+    baseline = package_baseline(endpoint.package_arn, registry, describe)
     if baseline is None:
-        pulumi.log.warn(f"model package {package_arn} has no data quality baseline (DriftCheckBaselines."
-                        f"ModelDataQuality): it was registered before the training workflow made baselines, so "
-                        f"{names.endpoint} gets no monitor; train and approve a new package, or set "
+        pulumi.log.warn(f"model package {endpoint.package_arn} has no data quality baseline (DriftCheckBaselines."
+                        f"ModelDataQuality), so {endpoint.name} gets no monitor: {endpoint.remedy}, or set "
                         f"monitoringDataQuality false")
         return None
     baseline_key = ctx.kms_key_arn if registry.account == names.account else registry.arn("kms", "key/*")
     return EndpointMonitoring(
-        f"{names.prefix}-monitoring",
+        name,
         EndpointMonitoringArgs(
             ctx,
-            endpoint=MonitoredEndpoint(name=names.endpoint, capture_uri=endpoint.data_capture_uri,
+            endpoint=MonitoredEndpoint(name=endpoint.name, monitors=endpoint.monitors, capture_uri=endpoint.capture_uri,
                                        statistics_uri=baseline.statistics_uri, constraints_uri=baseline.constraints_uri,
-                                       baseline_key_arn=baseline_key),
+                                       baseline_key_arn=baseline_key, capture_key_arn=endpoint.capture_key_arn),
             image_uri=model_monitor_image_uri(settings.region), spec=settings.monitoring.spec,
-            features=feature_columns(settings.endpoint.feature_count)),
-        opts=pulumi.ResourceOptions.merge(ctx.opts, pulumi.ResourceOptions(depends_on=[endpoint])))
+            features=endpoint.features),
+        opts=pulumi.ResourceOptions.merge(ctx.opts, pulumi.ResourceOptions(depends_on=[endpoint.resource])))
+
+
+def build_monitoring(ctx: StackContext, settings: Settings, endpoint: ModelEndpoint, package_arn: str,
+                     describe: Describe | None = None) -> EndpointMonitoring | None:
+    """The monitor of this stack's own endpoint (the trained model's), with a drift alarm per feature."""
+    if not settings.monitoring.data_quality:
+        return None
+    if endpoint.data_capture_uri is None:  # settings refuse monitoring without data capture
+        raise ValueError("monitoring an endpoint that captures no data")
+    names = ctx.names
+    return monitor_endpoint(ctx, settings, f"{names.prefix}-monitoring", MonitoredTarget(
+        name=names.endpoint, monitors=names.endpoint_monitor,
+        capture_uri=endpoint.data_capture_uri, package_arn=package_arn, resource=endpoint,
+        features=feature_columns(settings.endpoint.feature_count),
+        remedy="it was registered before the training workflow made baselines; train and approve a new package"),
+        describe)

@@ -49,12 +49,21 @@ def model_reader_role_arns(settings: Settings) -> tuple[str, ...]:
 def baseline_reader_role_arns(settings: Settings) -> tuple[str, ...]:
     """Monitor roles of the promoted endpoints in other accounts than the registry: the registry stack lets
     exactly these read the baselines (``workflow/baselines/``) its packages carry, and decrypt them through
-    S3. Every target's, whether its stack turns monitoring on or not (matched by ``aws:PrincipalArn``, a
+    S3: the monitor role of each target's own endpoint and of each real-time catalog entry reaching that
+    target. Every target's, whether its stack turns monitoring on or not (matched by ``aws:PrincipalArn``, a
     role that does not exist grants nothing)."""
     if not settings.is_registry:
         return ()
-    return tuple(target.names.monitor_role_arn(target.names.endpoint) for target in promotion_targets(settings)
-                 if target.names.account != settings.account_id)
+    readers = []
+    for target in promotion_targets(settings):
+        if target.names.account == settings.account_id:
+            continue
+        names = target.names
+        monitors = [names.endpoint_monitor]
+        monitors += [names.catalog_monitor(entry.model_name) for entry in settings.catalog.catalog.realtime
+                     if entry.reaches(target.environment)]
+        readers += [names.role_arn(m.role) for m in monitors]
+    return tuple(readers)
 
 
 def _catalog_model_role_arn(entry: ModelEntry, names: Names) -> str:

@@ -85,10 +85,14 @@ def test_one_endpoint_per_realtime_entry_in_every_stack(stack_run, stack):
 def test_outputs_list_each_entrys_endpoint_url_and_package(stack_run, stack):
     run = stack_run(stack)
     api = run.named(f"mlops-{stack}-inference-api").outputs["id"]
+    bucket = f"mlops-{stack}-{ACCOUNTS[stack]}-eu-west-1"
+    monitored = lambda model, endpoint: {  # noqa: E731  (staging and prod monitor their endpoints)
+        "monitoringScheduleName": f"mlops-{stack}-byom-{model}-data-quality",
+        "monitoringReportUri": f"s3://{bucket}/monitoring/{endpoint}/data-quality"} if stack != "dev" else {}
     assert run.outputs["catalogEndpoints"] == {
         model: {"endpointName": endpoint,
                 "url": f"https://{api}.execute-api.eu-west-1.amazonaws.com/v1/models/{model}/predict",
-                "modelPackageArn": pinned(model)}
+                "modelPackageArn": pinned(model), **monitored(model, endpoint)}
         for model, endpoint in endpoint_names(stack).items()}
     assert run.outputs["inferenceUrl"] == f"https://{api}.execute-api.eu-west-1.amazonaws.com/v1/predict"
 

@@ -1,4 +1,4 @@
-"""Model monitoring of the endpoint a stack deploys, under mocks: the monitor, its role's exact
+"""Model monitoring of the endpoint a stack deploys (its own, the trained model's), under mocks: the monitor, its role's exact
 statements, its alarms and events, the registry's grants, and the baseline lookup."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def test_the_endpoint_has_a_data_quality_monitor_with_the_packages_baseline(stac
     account, endpoint = ACCOUNTS[stack], f"mlops-{stack}-endpoint"
     bucket = f"mlops-{stack}-{account}-eu-west-1"
     key = run.one(Token.KMS_KEY).outputs["arn"]
-    definition = run.one(Token.SAGEMAKER_DATA_QUALITY_JOB_DEFINITION).inputs
+    definition = run.one(Token.SAGEMAKER_DATA_QUALITY_JOB_DEFINITION, f"mlops-{stack}-monitoring-data-quality").inputs
     assert definition["name"] == f"{endpoint}-data-quality"
     assert definition["dataQualityAppSpecification"] == {
         "imageUri": "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer"}
@@ -48,7 +48,7 @@ def test_the_endpoint_has_a_data_quality_monitor_with_the_packages_baseline(stac
     assert definition["stoppingCondition"] == {"maxRuntimeInSeconds": 3600}
     role = run.one(Token.IAM_ROLE, f"mlops-{stack}-monitoring-monitor-role")
     assert definition["roleArn"] == role.outputs["arn"] and role.inputs["name"] == f"{endpoint}-monitor"
-    schedule = run.one(Token.SAGEMAKER_MONITORING_SCHEDULE).inputs
+    schedule = run.one(Token.SAGEMAKER_MONITORING_SCHEDULE, f"mlops-{stack}-monitoring-data-quality-schedule").inputs
     assert schedule["monitoringScheduleConfig"] == {
         "monitoringType": "DataQuality", "monitoringJobDefinitionName": f"{endpoint}-data-quality",
         "scheduleConfig": {"scheduleExpression": "cron(0 * ? * * *)"}}
@@ -121,7 +121,7 @@ def test_feature_columns_follow_the_baselines_layout():
 def test_failed_and_violating_executions_are_announced_with_endpoint_type_and_links(stack_run, stack):
     run = stack_run(stack)
     endpoint, topic = f"mlops-{stack}-endpoint", run.outputs["notificationTopicArn"]
-    schedule_arn = run.one(Token.SAGEMAKER_MONITORING_SCHEDULE).outputs["arn"]
+    schedule_arn = run.one(Token.SAGEMAKER_MONITORING_SCHEDULE, f"mlops-{stack}-monitoring-data-quality-schedule").outputs["arn"]
     rules = {r.inputs["name"]: json.loads(r.inputs["eventPattern"]) for r in run.by_type(Token.CLOUDWATCH_EVENT_RULE)
              if r.inputs["name"].startswith(f"{endpoint}-data-quality")}
     base = {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Processing Job State Change"]}
@@ -132,7 +132,7 @@ def test_failed_and_violating_executions_are_announced_with_endpoint_type_and_li
             "ProcessingJobStatus": ["Completed"], "ExitMessage": [{"prefix": "CompletedWithViolations"}],
             "MonitoringScheduleArn": [schedule_arn]}},
     }
-    targets = [t.inputs for t in run.by_type(Token.CLOUDWATCH_EVENT_TARGET) if "-monitoring-" in t.name]
+    targets = [t.inputs for t in run.by_type(Token.CLOUDWATCH_EVENT_TARGET) if t.name.startswith(f"mlops-{stack}-monitoring-")]
     assert len(targets) == 2 and all(t["arn"] == topic for t in targets)
     failed = next(t for t in targets if "reason" in t["inputTransformer"]["inputPaths"])
     message = json.loads(failed["inputTransformer"]["inputTemplate"])
@@ -142,9 +142,11 @@ def test_failed_and_violating_executions_are_announced_with_endpoint_type_and_li
 
 
 def test_the_registry_lets_exactly_the_targets_monitor_roles_read_baselines(stack_run):
+    """Each target's own endpoint's monitor role and its real-time catalog entries' (iris-xgboost, iris-tree)."""
     run = stack_run("dev")
-    roles = ["arn:aws:iam::222222222222:role/mlops-staging-endpoint-monitor",
-             "arn:aws:iam::333333333333:role/mlops-prod-endpoint-monitor"]
+    roles = [f"arn:aws:iam::{ACCOUNTS[stack]}:role/{role}" for stack in MONITORED
+             for role in (f"mlops-{stack}-endpoint-monitor", f"mlops-{stack}-byom-iris-xgboost-monitor",
+                          f"mlops-{stack}-byom-iris-tree-monitor")]
     bucket = {s["Sid"]: s for s in policy_statements(run.one(Token.S3_BUCKET_POLICY).inputs["policy"])}
     read = bucket["PromotedMonitorsReadBaselines"]
     assert read["Action"] == "s3:GetObject" and read["Resource"].endswith("/workflow/baselines/*")

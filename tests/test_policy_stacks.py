@@ -49,8 +49,10 @@ def test_the_pack_reports_the_approval_get_without_its_parameter_validator(stack
         ("aws-apigateway-method-missing-parameter-validator", get.name)]
 
 
-def test_the_pack_refuses_a_capturing_staging_endpoint_without_its_data_quality_monitor(run_stack):
+def test_the_pack_refuses_capturing_staging_endpoints_without_their_data_quality_monitors(run_stack):
     run = run_stack("staging", overrides={"monitoringDataQuality": "false"})
     violations = run_policy_pack(run.resources, stack="staging")
-    assert [(v["policy"], v["name"]) for v in violations] == [
-        ("aws-sagemaker-endpoint-missing-data-quality-monitor", "mlops-staging-endpoint-endpoint")]
+    assert sorted((v["policy"], v["name"]) for v in violations) == [
+        ("aws-sagemaker-endpoint-missing-data-quality-monitor", name) for name in (
+            "mlops-staging-byom-iris-tree-endpoint-endpoint", "mlops-staging-byom-iris-xgboost-endpoint-endpoint",
+            "mlops-staging-endpoint-endpoint")]
