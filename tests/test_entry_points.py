@@ -28,7 +28,8 @@ NOT_COMMANDS = {
 REQUIRED_ARGS = {"integration/run.py": ["--endpoint", "mlops-dev-endpoint", "--region", "eu-west-1"],
                  "tools/snapshot.py": ["{tmp}/snapshot-out"], "tools/preview.py": ["--stack", "dev"],
                  "tools/first_run.py": ["--stack", "dev", "--dry-run"],
-                 "tools/preview_steps.py": ["steps", "{tmp}/preview.json"]}
+                 "tools/preview_steps.py": ["steps", "{tmp}/preview.json"],
+                 "pipeline/promotion_config.py": ["keep"]}
 MUST_FIND = {"container/train", "container/serve", "container/local_test/make_data.py", "container/bench/bench.py",
              "tools/preview.py", "tools/snapshot.py", "tools/bench_preview.py", "pipeline/build_image.py",
              "integration/run.py", ".ci/run"}

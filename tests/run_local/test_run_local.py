@@ -123,6 +123,9 @@ def test_spec_comes_from_the_recorded_program(stack_run):
     assert {name: f.package for name, f in spec.functions.items()} == {
         "mlops-dev-approval-request": "approval_request", "mlops-dev-approval-decision": "approval_decision",
         "mlops-dev-notify": "notify", "mlops-dev-inference": "inference_proxy", "mlops-dev-evaluate": "evaluate",
+        # the catalog's batch pipelines and the provisioning API (dev is the registry stack)
+        "mlops-dev-batch-notify": "notify", "mlops-dev-provisioning-api": "provisioning_api",
+        "mlops-dev-provisioning-events": "provisioning_events",
     }
     recorded_env = run.one(Token.LAMBDA_FUNCTION, "mlops-dev-approval-request-function").inputs["environment"]["variables"]
     assert spec.functions["mlops-dev-approval-request"].environment == recorded_env
