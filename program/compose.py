@@ -33,7 +33,7 @@ from program.catalog_upload import (
 )
 from program.images import model_monitor_image_uri
 from program.monitoring import build_monitoring
-from program.provider import component_options, create_provider
+from program.provider import component_options, create_native_provider, create_provider
 from program.provisioning import build_provisioning
 from program.settings import Settings
 from program.topology import (
@@ -51,7 +51,7 @@ def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifi
     """The stack's provider, its key, bucket and topic, and the context that carries them."""
     names = stack_names(settings)
     ctx = StackContext(names=names, protect=settings.protect, log_retention_days=settings.log_retention_days,
-                       opts=component_options(create_provider(settings)))
+                       opts=component_options(create_provider(settings), create_native_provider(settings)))
     foundation = Foundation(
         f"{names.prefix}-foundation",
         FoundationArgs(ctx, account_resources=settings.account_resources,

@@ -9,7 +9,7 @@ import pytest
 
 from program.settings import SettingsError
 from tools.mockrun import UnmockedInvokeError, run_program
-from tools.tokens import AWS_PROVIDER, Token
+from tools.tokens import AWS_NATIVE_PROVIDER, AWS_PROVIDER, PROVIDER_PREFIX, Token
 
 PROVIDER = AWS_PROVIDER
 REQUIRED_TAGS = {"Environment", "Project", "Owner", "CostCenter", "ManagedBy"}
@@ -28,6 +28,23 @@ def test_one_explicit_provider_with_default_tags(each_stack):
     assert tags["Environment"] == each_stack.stack
     assert tags["Project"] == "mlops"
     assert tags["ManagedBy"] == "pulumi"
+
+
+def test_the_native_provider_is_configured_like_the_aws_one(each_stack):
+    """pulumi-aws-native (the model quality, bias and explainability job definitions) gets the same region,
+    account guard, deploy role and default tags as pulumi-aws."""
+    aws_provider, native = each_stack.one(PROVIDER), each_stack.one(AWS_NATIVE_PROVIDER)
+    assert native.inputs["region"] == aws_provider.inputs["region"]
+    assert native.inputs["allowedAccountIds"] == aws_provider.inputs["allowedAccountIds"]
+    assert json.loads(native.inputs["defaultTags"]) == json.loads(aws_provider.inputs["defaultTags"])
+    assert [json.loads(native.inputs["assumeRole"])] == json.loads(aws_provider.inputs["assumeRoles"])
+
+
+def test_every_native_resource_uses_the_stack_native_provider(each_stack):
+    native = each_stack.one(AWS_NATIVE_PROVIDER)
+    for resource in each_stack.resources:
+        if resource.custom and resource.type.startswith("aws-native:"):
+            assert resource.provider and resource.provider.startswith(native.urn + "::"), resource.name
 
 
 def test_provider_guards_the_account(each_stack):
@@ -83,7 +100,7 @@ def test_per_environment_settings_differ(stack_run):
 
 def test_names_carry_the_environment(each_stack):
     for resource in each_stack.resources:
-        if resource.type != PROVIDER:
+        if not resource.type.startswith(PROVIDER_PREFIX):
             assert resource.name.startswith(f"mlops-{each_stack.stack}-"), resource.name
 
 

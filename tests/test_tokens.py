@@ -10,7 +10,7 @@ import pytest
 
 import policies.rules
 from tools.mockrun import OUTPUT_TEMPLATES
-from tools.tokens import AWS_PROVIDER, PROVIDER_PREFIX, ROOT_STACK, Token
+from tools.tokens import AWS_NATIVE_PROVIDER, AWS_PROVIDER, PROVIDER_PREFIX, ROOT_STACK, Token
 
 FORM = re.compile(r"^(?P<pkg>[a-z][a-z0-9]*):(?P<module>[a-z][a-z0-9]*)/(?P<name>[a-z][A-Za-z0-9]*):(?P<type>[A-Za-z][A-Za-z0-9]*)$")
 _RESOURCE = re.compile(r"super\(\w+, __self__\)\.__init__\(\s*'(aws:[^']+)'")
@@ -101,5 +101,6 @@ def test_policy_rule_type_constants_are_enum_members():
 
 def test_pulumi_builtin_types_are_not_tokens():
     assert AWS_PROVIDER == PROVIDER_PREFIX + "aws" == "pulumi:providers:aws"
+    assert AWS_NATIVE_PROVIDER == PROVIDER_PREFIX + "aws-native" == "pulumi:providers:aws-native"
     assert ROOT_STACK == "pulumi:pulumi:Stack"
-    assert not {AWS_PROVIDER, ROOT_STACK} & set(Token)
+    assert not {AWS_PROVIDER, AWS_NATIVE_PROVIDER, ROOT_STACK} & set(Token)
