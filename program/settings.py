@@ -140,17 +140,25 @@ def _boolean(raw: str) -> bool:
     return lowered == "true"
 
 
+def _json_config(raw: str, type_: type, allowed: str) -> Any:
+    """``raw`` parsed as JSON, which must be a ``type_`` (list, dict); else _Invalid(allowed)."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _Invalid(allowed) from None
+    if not isinstance(value, type_):
+        raise _Invalid(allowed)
+    return value
+
+
 def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0, *,
           number: Callable[[int], str] | None = None, unique: bool = False):
     """A JSON list of strings, each parsed by ``item``. ``number`` turns a number element into its
     string (or refuses it); without it numbers are refused. ``unique``: no element twice (ignoring case)."""
     def parse(raw: str) -> tuple:
         allowed = f"a list of {item_allowed}" + (f" with at least {min_items} item(s)" if min_items else "")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            raise _Invalid(allowed) from None
-        if not isinstance(value, list) or len(value) < min_items:
+        value = _json_config(raw, list, allowed)
+        if len(value) < min_items:
             raise _Invalid(allowed)
         parsed = []
         for index, element in enumerate(value):
@@ -200,12 +208,7 @@ def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
     "integrationTests"}`` objects; every problem of every entry at once."""
     allowed = ('a list of {"environment": <name>, "deployRoleArn": <role ARN>, "approval": true|false, '
                '"integrationTests": true|false} objects, in promotion order')
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise _Invalid(allowed) from None
-    if not isinstance(value, list):
-        raise _Invalid(allowed)
+    value = _json_config(raw, list, allowed)
     problems, targets, seen = [], [], set()
     known = {"environment", "deployRoleArn", "approval", "integrationTests"}
     for index, entry in enumerate(value):
@@ -272,12 +275,7 @@ def _packages(raw: str) -> tuple[tuple[str, str], ...]:
     offline preview). Which names are catalog entries is checked with the catalog."""
     allowed = ('an object {"<model_name>": "<versioned model package ARN>", ...} '
                '(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)')
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise _Invalid(allowed) from None
-    if not isinstance(value, dict):
-        raise _Invalid(allowed)
+    value = _json_config(raw, dict, allowed)
     problems = [f"{name!r}: {arn!r} is not a versioned model package ARN"
                 for name, arn in value.items() if not isinstance(arn, str) or not _MODEL_PACKAGE_ARN.match(arn)]
     if problems:
