@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,7 +29,15 @@ from moto.events.models import Rule
 from catalog.entries import S3Location
 from components.batch_pipeline import upload_pattern
 from components.workflow.batch import BatchDefinitionParams, build_batch_definition
-from tests.workflow.harness import ACCOUNT, REGION, ExecutionResult, SageMakerScenario, SageMakerSimulator, iris_rule
+from tests.workflow.harness import (
+    ACCOUNT,
+    REGION,
+    ExecutionResult,
+    SageMakerScenario,
+    SageMakerSimulator,
+    finish_execution,
+    iris_rule,
+)
 from tools.localaws.emulator import EmbeddedAws, LocalFunction
 
 BUCKET = "mlops-test-batch"
@@ -149,22 +156,10 @@ class BatchHarness:
 
     def run(self, execution_input: Any, scenario: SageMakerScenario | None = None, timeout: float = 60) -> ExecutionResult:
         self.sim.start(scenario or SageMakerScenario(predict=iris_rule))
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=f"run-{secrets.token_hex(4)}",
-                                  input=json.dumps(execution_input))["executionArn"]
-        deadline = time.monotonic() + timeout
-        while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-            if time.monotonic() > deadline:
-                sfn.stop_execution(executionArn=arn, error="HarnessTimeout")
-                raise AssertionError(f"execution still running after {timeout}s")
-            time.sleep(0.05)
-        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        return ExecutionResult(
-            status=description["status"],
-            output=json.loads(description["output"]) if description.get("output") else None,
-            error=description.get("error"), cause=description.get("cause"),
-            states=[e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e],
-            history=history)
+        arn = boto3.client("stepfunctions", region_name=REGION).start_execution(
+            stateMachineArn=self.state_machine_arn, name=f"run-{secrets.token_hex(4)}",
+            input=json.dumps(execution_input))["executionArn"]
+        return finish_execution(arn, timeout=timeout)
 
     def messages(self) -> list[tuple[str | None, str]]:
         return self.aws.published(self.topic_arn)

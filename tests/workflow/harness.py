@@ -115,6 +115,38 @@ class ExecutionResult:
         return found
 
 
+def entered_states(history: list[dict[str, Any]]) -> list[str]:
+    """The names of the states an execution's history entered, in order."""
+    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+
+def finish_execution(execution_arn: str, *, timeout: float,
+                     while_running: Callable[[], None] = lambda: None) -> ExecutionResult:
+    """Poll a started execution until it ends, calling `while_running` at every poll; after `timeout`
+    seconds stop it (error HarnessTimeout) and fail. Returns how it ended."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+
+    def history() -> list[dict[str, Any]]:
+        return sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+
+    deadline = time.monotonic() + timeout
+    while (description := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        while_running()
+        if time.monotonic() > deadline:
+            sfn.stop_execution(executionArn=execution_arn, error="HarnessTimeout")
+            raise AssertionError(f"execution still running after {timeout}s; states: {entered_states(history())}")
+        time.sleep(0.05)
+    events = history()
+    return ExecutionResult(
+        status=description["status"],
+        output=json.loads(description["output"]) if description.get("output") else None,
+        error=description.get("error"),
+        cause=description.get("cause"),
+        states=entered_states(events),
+        history=events,
+    )
+
+
 def definition_params(**overrides: Any) -> WorkflowDefinitionParams:
     """Realistic parameters for the test account, with tiny waits and retries."""
     fn = lambda name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"  # noqa: E731
@@ -337,33 +369,21 @@ class WorkflowHarness:
         execution_arn = sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=name or f"run-{secrets.token_hex(4)}", input=json.dumps(execution_input)
         )["executionArn"]
-        deadline = time.monotonic() + timeout
-        approved = False
-        while True:
-            description = sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] != "RUNNING":
-                break
-            if on_approval and not approved and len(self.approval_messages()) > approvals_before:
-                approved = True
-                on_approval(self)
-            if time.monotonic() > deadline:
-                sfn.stop_execution(executionArn=execution_arn, error="HarnessTimeout")
-                raise AssertionError(f"execution still running after {timeout}s; states: {self._states(sfn, execution_arn)}")
-            time.sleep(0.05)
-        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        return ExecutionResult(
-            status=description["status"],
-            output=json.loads(description["output"]) if description.get("output") else None,
-            error=description.get("error"),
-            cause=description.get("cause"),
-            states=[e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e],
-            history=history,
-        )
+        return self.finish(execution_arn, on_approval=on_approval, approvals_before=approvals_before, timeout=timeout)
 
-    @staticmethod
-    def _states(sfn, execution_arn: str) -> list[str]:
-        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    def finish(self, execution_arn: str, *, on_approval: Callable[[WorkflowHarness], Any] | None = None,
+               approvals_before: int = 0, timeout: float = 60.0) -> ExecutionResult:
+        """Drive a started execution to its end; `on_approval` runs once, when an approval e-mail beyond the
+        first `approvals_before` is out."""
+        decided = False
+
+        def decide_once() -> None:
+            nonlocal decided
+            if on_approval and not decided and len(self.approval_messages()) > approvals_before:
+                decided = True
+                on_approval(self)
+
+        return finish_execution(execution_arn, timeout=timeout, while_running=decide_once)
 
     # messages and approvals -----------------------------------------------------------------
     def messages(self) -> list[tuple[str | None, str]]:
@@ -411,5 +431,6 @@ def reject(comment: str = "accuracy on versicolor too low") -> Callable[[Workflo
 
 __all__ = [
     "ACCOUNT", "BASELINE_IMAGE", "REGION", "ENDPOINT_NAME", "INFERENCE_URL", "MODEL_PACKAGE_GROUP", "TEST_ROWS",
-    "ExecutionResult", "SageMakerScenario", "WorkflowHarness", "approve", "definition_params", "iris_rule", "reject",
+    "ExecutionResult", "SageMakerScenario", "WorkflowHarness", "approve", "definition_params", "entered_states",
+    "finish_execution", "iris_rule", "reject",
 ]

@@ -88,27 +88,6 @@ class UploadHarness(WorkflowHarness):
         """Put an object in the registry bucket, as a team uploading its model does; returns its version id."""
         return boto3.client("s3", region_name=REGION).put_object(Bucket=NAMES.bucket, Key=key, Body=body)["VersionId"]
 
-    def finish(self, execution_arn: str, *, on_approval=None, approvals_before: int = 0,
-               timeout: float = 60.0) -> ExecutionResult:
-        """Drive one execution to its end (deciding once its approval e-mail is out), as ``run`` does."""
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        deadline, decided = time.monotonic() + timeout, False
-        while (description := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-            if on_approval and not decided and len(self.approval_messages()) > approvals_before:
-                decided = True
-                on_approval(self)
-            if time.monotonic() > deadline:
-                sfn.stop_execution(executionArn=execution_arn, error="HarnessTimeout")
-                raise AssertionError(f"still running after {timeout}s: {self._states(sfn, execution_arn)}")
-            time.sleep(0.05)
-        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        return ExecutionResult(
-            status=description["status"],
-            output=json.loads(description["output"]) if description.get("output") else None,
-            error=description.get("error"), cause=description.get("cause"),
-            states=[e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e],
-            history=history)
-
     def upload_and_finish(self, entry: UploadEntry, *, scenario: SageMakerScenario | None = None,
                           on_approval=None) -> tuple[str, ExecutionResult]:
         self.sim.start(scenario or SageMakerScenario())
