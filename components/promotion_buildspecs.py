@@ -13,18 +13,7 @@ Which config key a package goes to, what stays pinned and which endpoint is test
 
 from __future__ import annotations
 
-# The deploy build: the Pulumi CLI, the program's requirements, then, on the target stack with the package
-# pinned for this run (the target stack's provider assumes its deployRoleArn):
-#   MODE=preview  `pulumi preview --diff` (the approver's change set: the build log, PREVIEW_URL) and the
-#                 changes as JSON, kept as the stage's output artifact;
-#   MODE=up       where an approval preceded it (APPROVED_PREVIEW names the preview's artifact), a new
-#                 preview must make exactly the approved changes, else nothing is deployed; then `pulumi up`,
-#                 and the stack's outputs must then show the package served.
-DEPLOY_BUILDSPEC = """\
-version: 0.2
-env:
-  shell: bash
-  exported-variables: [MODEL_PACKAGE_ARN, TARGET_STACK, PREVIEW_URL]
+_INSTALL_AND_LOGIN = """\
 phases:
   install:
     commands:
@@ -34,9 +23,37 @@ phases:
   build:
     commands:
       - export PATH="$HOME/.pulumi/bin:$PATH"
-      - export PREVIEW_URL="$CODEBUILD_BUILD_URL"
-      - pulumi login "$PULUMI_BACKEND_URL"
+{prepare}      - pulumi login "$PULUMI_BACKEND_URL"
       - pulumi stack select "$TARGET_STACK"
+"""
+
+
+def pulumi_stack_buildspec(*, prepare: str, deploy: str, env: str = "", tail: str = "") -> str:
+    """A bash buildspec that runs the program on one stack: the Pulumi CLI ``$PULUMI_VERSION`` and the
+    program's requirements installed, then the build commands ``prepare``, ``pulumi login
+    "$PULUMI_BACKEND_URL"``, ``pulumi stack select "$TARGET_STACK"`` and the build commands ``deploy``.
+    ``prepare`` and ``deploy`` are buildspec command lines (``      - ...``), ``env`` lines under ``env:``
+    after the shell, ``tail`` top-level sections after the phases. The promotion's and the provisioning
+    API's deploys share this frame."""
+    return ("version: 0.2\nenv:\n  shell: bash\n" + env + _INSTALL_AND_LOGIN.format(prepare=prepare) + deploy
+            + tail)
+
+
+# The deploy build: the Pulumi CLI, the program's requirements, then, on the target stack with the package
+# pinned for this run (the target stack's provider assumes its deployRoleArn):
+#   MODE=preview  `pulumi preview --diff` (the approver's change set: the build log, PREVIEW_URL) and the
+#                 changes as JSON, kept as the stage's output artifact;
+#   MODE=up       where an approval preceded it (APPROVED_PREVIEW names the preview's artifact), a new
+#                 preview must make exactly the approved changes, else nothing is deployed; then `pulumi up`,
+#                 and the stack's outputs must then show the package served.
+DEPLOY_BUILDSPEC = pulumi_stack_buildspec(
+    env="""\
+  exported-variables: [MODEL_PACKAGE_ARN, TARGET_STACK, PREVIEW_URL]
+""",
+    prepare="""\
+      - export PREVIEW_URL="$CODEBUILD_BUILD_URL"
+""",
+    deploy="""\
       - mkdir -p preview promotion
       - pulumi stack output --json > promotion/outputs.json
       - python3 pipeline/promotion_config.py deploy --plan "$PROMOTION_PLAN" --package "$MODEL_PACKAGE_ARN" --environment "$TARGET_STACK" --outputs promotion/outputs.json > promotion/config.txt
@@ -63,9 +80,12 @@ phases:
       - pulumi up --yes --non-interactive $POLICY
       - pulumi stack output --json > promotion/deployed.json
       - python3 pipeline/promotion_config.py verify --plan "$PROMOTION_PLAN" --package "$MODEL_PACKAGE_ARN" --environment "$TARGET_STACK" --outputs promotion/deployed.json
+""",
+    tail="""\
 artifacts:
   files: [preview/**/*]
-"""
+""",
+)
 
 # The integration tests: known records and expected answers, sent to the endpoint serving the promoted
 # package with the tester role (the trained model's endpoint and integration/cases; a catalog entry's

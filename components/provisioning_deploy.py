@@ -40,6 +40,7 @@ from components.names import CATALOG_DEPLOYS_PREFIX, CATALOG_STORE_PREFIX
 from components.notifications import publish_statements
 from components.pipeline_source import SOURCE_ARTIFACT, source_action, source_statements
 from components.promotion import BUILD_IMAGE, PULUMI_VERSION, pulumi_backend_statements, pulumi_build_variables
+from components.promotion_buildspecs import pulumi_stack_buildspec
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.specs import PipelineSource
 
@@ -191,25 +192,15 @@ class ProvisioningDeploy(pulumi.ComponentResource):
 # The deploy: the pinned Pulumi CLI and the program's requirements; a local copy of the catalog store for the
 # program to read (MLOPS_CATALOG_STORE: the snapshot this deploy provisions); pulumi up for the registry stack
 # with the policy pack (its provider assumes the stack's deployRoleArn); the stack's outputs recorded for GET.
-DEPLOY_BUILDSPEC = """\
-version: 0.2
-env:
-  shell: bash
-phases:
-  install:
-    commands:
-      - curl -fsSL https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION"
-      - export PATH="$HOME/.pulumi/bin:$PATH"
-      - python3 -m venv .venv && .venv/bin/pip install --quiet -r requirements.txt
-  build:
-    commands:
-      - export PATH="$HOME/.pulumi/bin:$PATH"
+DEPLOY_BUILDSPEC = pulumi_stack_buildspec(
+    prepare="""\
       - echo "deploying $TARGET_STACK for pipeline $PIPELINE_ID ($ACTION)"
       - mkdir -p catalog-store && aws s3 sync --delete "s3://$STORE_BUCKET/$STORE_PREFIX/" catalog-store/
       - export MLOPS_CATALOG_STORE="$PWD/catalog-store"
-      - pulumi login "$PULUMI_BACKEND_URL"
-      - pulumi stack select "$TARGET_STACK"
+""",
+    deploy="""\
       - pulumi up --yes --non-interactive --policy-pack policies --policy-pack-config "policies/config/$TARGET_STACK.json"
       - pulumi stack output --json > stack-outputs.json
       - aws s3 cp stack-outputs.json "s3://$STORE_BUCKET/$DEPLOYS_PREFIX/$TARGET_STACK.json"
-"""
+""",
+)
