@@ -144,7 +144,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
             f"{name}-logs", name=f"/aws/vendedlogs/states/{names.state_machine}",
             retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
         invoked = functions if a.deploy_endpoint else functions[:3]
-        role = self._state_machine_role(name, a, job_prefix, sagemaker_role.arn, group.arn, invoked)
+        role, policy = self._state_machine_role(name, a, job_prefix, sagemaker_role.arn, group.arn, invoked)
         machine = aws.sfn.StateMachine(
             f"{name}-state-machine", name=names.state_machine, type="STANDARD",
             role_arn=role.arn, definition=definition,
@@ -152,7 +152,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
             logging_configuration={"level": "ALL", "include_execution_data": False,
                                    "log_destination": pulumi.Output.concat(log_group.arn, ":*")},
             tracing_configuration={"enabled": True},
-            opts=child)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
 
         self.state_machine_arn = machine.arn
         self.state_machine_name = machine.name
@@ -197,12 +197,12 @@ class TrainingWorkflow(pulumi.ComponentResource):
 
     def _state_machine_role(self, name: str, a: TrainingWorkflowArgs, job_prefix: str,
                             sagemaker_role_arn: pulumi.Input[str], group_arn: pulumi.Input[str],
-                            functions: list) -> aws.iam.Role:
+                            functions: list) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         child = pulumi.ResourceOptions(parent=self)
         ctx, names = self._ctx, self._ctx.names
         arn = names.sagemaker_arn
         events = names.arn("events", "rule")
-        role, _ = service_role(
+        return service_role(
             name, role_name=f"{ctx.prefix}-training-workflow", description="Step Functions role of the training workflow",
             service="states.amazonaws.com", account_id=ctx.account, source_arn=names.state_machine_arn, opts=child,
             statements=[
@@ -235,4 +235,3 @@ class TrainingWorkflow(pulumi.ComponentResource):
                       [ctx.kms_key_arn]),
             *state_machine_logging_statements(),
             ])
-        return role

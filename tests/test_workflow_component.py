@@ -115,6 +115,13 @@ def test_logging_without_execution_data_and_tracing(run):
     assert logging["logDestination"] == log_group.outputs["arn"] + ":*"
 
 
+def test_the_state_machine_is_created_after_its_roles_policy(run):
+    # CreateStateMachine with logging checks that the role may deliver logs: the policy must exist first.
+    machine = run.one(Token.SFN_STATE_MACHINE)
+    policy = run.one(Token.IAM_ROLE_POLICY, f"mlops-{run.stack}-workflow-policy")
+    assert policy.urn in machine.dependencies
+
+
 def test_definition_uses_stack_settings(run):
     states = definition(run)["States"]
     assert states["RequestApproval"]["TimeoutSeconds"] == int(run.config["mlops:approvalTimeoutSeconds"])
