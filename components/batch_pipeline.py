@@ -30,6 +30,7 @@ from catalog.entries import S3Location
 from components.batch_access import BatchAccess, events_role_statements
 from components.context import StackContext
 from components.iam import service_role
+from components.state_machine import logged_state_machine
 from components.workflow.batch import BatchDefinitionParams, build_batch_definition
 
 
@@ -83,12 +84,6 @@ class BatchPipeline(pulumi.ComponentResource):
             description=f"SageMaker model and batch transform jobs of catalog entry {a.model_name}",
             service="sagemaker.amazonaws.com", account_id=ctx.account,
             statements=access.execution_role_statements(), opts=child)
-        machine_role, machine_policy = service_role(
-            f"{name}-sfn", role_name=names.catalog_batch_role(a.model_name, "sfn"),
-            description=f"Step Functions role of the batch pipeline of catalog entry {a.model_name}",
-            service="states.amazonaws.com", account_id=ctx.account,
-            source_arn=names.state_machine_arn_of(machine_name),
-            statements=access.state_machine_statements(execution_role.arn, a.notify_function_arn), opts=child)
 
         self.sagemaker_model_name = names.catalog_batch_model(a.model_name, a.model_package_arn)
         self.input_uri, self.output_uri = a.input.uri, a.output.uri
@@ -110,16 +105,11 @@ class BatchPipeline(pulumi.ComponentResource):
             accept=a.accept,
         )), indent=2))
 
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/vendedlogs/states/{machine_name}",
-            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
-        machine = aws.sfn.StateMachine(
-            f"{name}-state-machine", name=machine_name, type="STANDARD", role_arn=machine_role.arn,
-            definition=definition,
-            logging_configuration={"level": "ALL", "include_execution_data": False,
-                                   "log_destination": pulumi.Output.concat(log_group.arn, ":*")},
-            tracing_configuration={"enabled": True},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[machine_policy]))
+        machine = logged_state_machine(
+            name, ctx=ctx, machine_name=machine_name, definition=definition, role_base=f"{name}-sfn",
+            role_name=names.catalog_batch_role(a.model_name, "sfn"),
+            role_description=f"Step Functions role of the batch pipeline of catalog entry {a.model_name}",
+            statements=access.state_machine_statements(execution_role.arn, a.notify_function_arn), parent=self)
         self._triggers(name, a, machine.arn)
 
         self.state_machine_arn = machine.arn

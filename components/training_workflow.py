@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -28,6 +29,7 @@ from components.names import (
 from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.specs import TrainingSpec
+from components.state_machine import logged_state_machine
 from components.workflow.definition import build_definition
 from components.workflow.params import WorkflowDefinitionParams
 
@@ -140,19 +142,13 @@ class TrainingWorkflow(pulumi.ComponentResource):
             deploy_endpoint=a.deploy_endpoint,
         )), indent=2))
 
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/vendedlogs/states/{names.state_machine}",
-            retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
         invoked = functions if a.deploy_endpoint else functions[:3]
-        role, policy = self._state_machine_role(name, a, job_prefix, sagemaker_role.arn, group.arn, invoked)
-        machine = aws.sfn.StateMachine(
-            f"{name}-state-machine", name=names.state_machine, type="STANDARD",
-            role_arn=role.arn, definition=definition,
-            # Execution data stays out of the logs: the approval task's input carries the task token.
-            logging_configuration={"level": "ALL", "include_execution_data": False,
-                                   "log_destination": pulumi.Output.concat(log_group.arn, ":*")},
-            tracing_configuration={"enabled": True},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+        # Execution data stays out of the logs: the approval task's input carries the task token.
+        machine = logged_state_machine(
+            name, ctx=ctx, machine_name=names.state_machine, definition=definition, role_base=name,
+            role_name=f"{ctx.prefix}-training-workflow", role_description="Step Functions role of the training workflow",
+            statements=self._state_machine_statements(a, job_prefix, sagemaker_role.arn, group.arn, invoked),
+            parent=self)
 
         self.state_machine_arn = machine.arn
         self.state_machine_name = machine.name
@@ -195,17 +191,13 @@ class TrainingWorkflow(pulumi.ComponentResource):
             ])
         return role
 
-    def _state_machine_role(self, name: str, a: TrainingWorkflowArgs, job_prefix: str,
-                            sagemaker_role_arn: pulumi.Input[str], group_arn: pulumi.Input[str],
-                            functions: list) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-        child = pulumi.ResourceOptions(parent=self)
+    def _state_machine_statements(self, a: TrainingWorkflowArgs, job_prefix: str,
+                                  sagemaker_role_arn: pulumi.Input[str], group_arn: pulumi.Input[str],
+                                  functions: list) -> list[dict[str, Any]]:
         ctx, names = self._ctx, self._ctx.names
         arn = names.sagemaker_arn
         events = names.arn("events", "rule")
-        return service_role(
-            name, role_name=f"{ctx.prefix}-training-workflow", description="Step Functions role of the training workflow",
-            service="states.amazonaws.com", account_id=ctx.account, source_arn=names.state_machine_arn, opts=child,
-            statements=[
+        return [
             statement("TrainAndEvaluate",
                       ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
                        "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
@@ -234,4 +226,4 @@ class TrainingWorkflow(pulumi.ComponentResource):
             statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
                       [ctx.kms_key_arn]),
             *state_machine_logging_statements(),
-            ])
+        ]
