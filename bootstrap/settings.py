@@ -1,6 +1,7 @@
 """Typed, validated settings of one bootstrap stack (one AWS account).
 
-The same discipline as ``program/settings.py``: every key is declared in ``bootstrap/Pulumi.yaml`` (type,
+The same discipline as ``program/settings.py``, with the same parsers and key loop
+(``program/config_values.py``): every key is declared in ``bootstrap/Pulumi.yaml`` (type,
 description, default) and in ``KEYS`` below (how it is parsed); ``BootstrapSettings.from_raw`` is a pure
 function over the raw config strings and reports every problem at once, one line each, naming the key,
 the bad value and what is allowed, before any resource exists.
@@ -8,11 +9,27 @@ the bad value and what is allowed, before any resource exists.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from program.config_values import (
+    ACCOUNT,
+    ENVIRONMENT,
+    ENVIRONMENT_ALLOWED,
+    ConfigError,
+    Invalid,
+    Key,
+    cost_center,
+    environment_name,
+    json_value,
+    one_of,
+    owner_name,
+    parse_keys,
+    region_name,
+    string_value,
+)
 
 PROJECT = "mlops-bootstrap"
 MAIN_PROJECT = "mlops"
@@ -23,95 +40,54 @@ PULUMI_BACKENDS = ("none", "cloud", "s3")
 # own ``mlops-<environment>-*`` scope.
 RESERVED_ENVIRONMENTS = ("deployer", "github", "pulumi")
 
-_ACCOUNT = re.compile(r"^\d{12}$")
-_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
-_ENVIRONMENT_ALLOWED = "an environment name: 2 to 16 lowercase letters, digits or '-', starting with a letter"
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 # GitHub: owner 1-39 characters (letters, digits, '-'), repository name letters, digits, '.', '_', '-'.
 _GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _OIDC_PROVIDER_ARN = re.compile(
     r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """Bootstrap configuration is invalid. ``problems`` holds one line per bad key."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid bootstrap configuration:\n" + "\n".join(f"  - {p}" for p in problems))
-
-
-class _Invalid(Exception):
-    def __init__(self, allowed: str):
-        self.allowed = allowed
-
-
-def _string(pattern: re.Pattern[str], allowed: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip()
-        if not pattern.match(value):
-            raise _Invalid(allowed)
-        return value
-
-    return parse
-
-
-def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        if raw not in options:
-            raise _Invalid("one of " + ", ".join(options))
-        return raw
-
-    return parse
+    configuration = "bootstrap"
 
 
 def _account(raw: str) -> str:
     """A 12-digit account id. ``pulumi config set --path`` stores digits as a number, which arrives
     here as its decimal text; an id with leading zeros must be quoted, so a shorter number is refused."""
     value = raw.strip()
-    if not _ACCOUNT.match(value):
-        raise _Invalid("a 12-digit AWS account id (quote ids with leading zeros: \"012345678901\")")
+    if not ACCOUNT.match(value):
+        raise Invalid("a 12-digit AWS account id (quote ids with leading zeros: \"012345678901\")")
     return value
 
 
 def _environments(raw: str) -> tuple[str, ...]:
-    allowed = (f"a list of the program's environments deployed into this account, each {_ENVIRONMENT_ALLOWED}, "
+    allowed = (f"a list of the program's environments deployed into this account, each {ENVIRONMENT_ALLOWED}, "
                f"at least one, none repeated, none of {', '.join(RESERVED_ENVIRONMENTS)}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise _Invalid(allowed) from None
-    if not isinstance(value, list) or not value:
-        raise _Invalid(allowed)
-    bad = [v for v in value if not isinstance(v, str) or not _ENVIRONMENT.match(v) or v in RESERVED_ENVIRONMENTS]
+    value = json_value(raw, list, allowed)
+    if not value:
+        raise Invalid(allowed)
+    bad = [v for v in value if not isinstance(v, str) or not ENVIRONMENT.match(v) or v in RESERVED_ENVIRONMENTS]
     if bad or len(set(value)) != len(value):
-        raise _Invalid(allowed + (f"; {', '.join(map(repr, bad))} is not one" if bad else "; one is repeated"))
+        raise Invalid(allowed + (f"; {', '.join(map(repr, bad))} is not one" if bad else "; one is repeated"))
     return tuple(value)
-
-
-@dataclass(frozen=True)
-class Key:
-    parse: Callable[[str], Any]
-    optional: bool = False
-    """Absent or empty means "not set" (None)."""
 
 
 KEYS: dict[str, Key] = {
     "accountId": Key(_account),
-    "region": Key(_string(_REGION, "an AWS region name such as eu-west-1")),
-    "owner": Key(_string(_TAG_VALUE, "a team or person name (letters, digits, spaces and _.:/=+-@)")),
-    "costCenter": Key(_string(_TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")),
+    "region": Key(region_name),
+    "owner": Key(owner_name),
+    "costCenter": Key(cost_center),
     "environments": Key(_environments),
-    "registryEnvironment": Key(_string(_ENVIRONMENT, _ENVIRONMENT_ALLOWED)),
+    "registryEnvironment": Key(environment_name),
     "registryAccountId": Key(_account, optional=True),
-    "githubRepository": Key(_string(_GITHUB_REPOSITORY, "a GitHub repository as owner/name, or empty (no GitHub "
+    "githubRepository": Key(string_value(_GITHUB_REPOSITORY, "a GitHub repository as owner/name, or empty (no GitHub "
                                                         "roles)"), optional=True),
-    "githubOidcProviderArn": Key(_string(_OIDC_PROVIDER_ARN, "the ARN of this account's existing GitHub OIDC "
+    "githubOidcProviderArn": Key(string_value(_OIDC_PROVIDER_ARN, "the ARN of this account's existing GitHub OIDC "
                                                              "provider (arn:aws:iam::<account>:oidc-provider/"
                                                              "token.actions.githubusercontent.com), or empty "
                                                              "to create it"), optional=True),
-    "pulumiBackend": Key(_one_of(PULUMI_BACKENDS)),
+    "pulumiBackend": Key(one_of(PULUMI_BACKENDS)),
 }
 
 @dataclass(frozen=True)
@@ -149,21 +125,7 @@ class BootstrapSettings:
     @classmethod
     def from_raw(cls, raw: Mapping[str, str | None], *, stack: str) -> BootstrapSettings:
         """Parse and validate raw config strings (``{"accountId": "111111111111", ...}``, no namespace)."""
-        values: dict[str, Any] = {}
-        problems: list[str] = []
-        for key, spec in KEYS.items():
-            text = raw.get(key)
-            if text is None or (spec.optional and text.strip() == ""):
-                if spec.optional:
-                    values[key] = None
-                else:
-                    problems.append(f"{PROJECT}:{key} is missing: it is required "
-                                    f"(set it with `pulumi config set {key} <value>`)")
-                continue
-            try:
-                values[key] = spec.parse(text)
-            except _Invalid as invalid:
-                problems.append(f"{PROJECT}:{key} = {text!r} is invalid: expected {invalid.allowed}")
+        values, problems = parse_keys(raw, KEYS, PROJECT)
         unknown = sorted(set(raw) - set(KEYS))
         problems.extend(f"{PROJECT}:{key} is not a known setting (known: {', '.join(KEYS)})" for key in unknown)
         if not problems:

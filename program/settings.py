@@ -11,7 +11,6 @@ once, one line each, naming the key, the bad value and what is allowed, before a
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,22 @@ from components.specs import (
     TrainingSpec,
 )
 from program.catalog import DEFAULT_CATALOG_FILE, StackCatalog, catalog_store_objects, load_stack_catalog
+from program.config_values import (
+    ACCOUNT,
+    ENVIRONMENT,
+    ENVIRONMENT_ALLOWED,
+    ConfigError,
+    Invalid,
+    Key,
+    cost_center,
+    environment_name,
+    json_value,
+    one_of,
+    owner_name,
+    parse_keys,
+    region_name,
+    string_value,
+)
 
 PROJECT = "mlops"
 # auto: the stack trains (training pipeline, workflow, approval API) when it is the registry environment.
@@ -43,15 +58,10 @@ CRITERIA = ("gini", "entropy", "log_loss")
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
-_ENVIRONMENT_ALLOWED = "an environment name: 2 to 16 lowercase letters, digits or '-', starting with a letter"
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _CONNECTION_ARN = re.compile(
     r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
 _SAGEMAKER_INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.(x?large|\d+xlarge|medium|small|micro)$")
-_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 _REPOSITORY = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 _BRANCH = re.compile(r"^[\w./-]{1,255}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -68,40 +78,14 @@ _BACKEND_URL = re.compile(r"^(https://[\w.-]+(:\d+)?(/\S*)?|s3://[a-z0-9][a-z0-9
                           r"azblob://\S+|gs://\S+)$")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """Stack configuration is invalid. ``problems`` holds one line per bad key."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems))
-
-
-class _Invalid(Exception):
-    def __init__(self, allowed: str):
-        self.allowed = allowed
+    configuration = "stack"
 
 
 # ---------------------------------------------------------------------------------------------------
-# Parsers: raw string -> typed value, or _Invalid(what is allowed)
-
-
-def _string(pattern: re.Pattern[str] | None = None, allowed: str = "a non-empty string") -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip()
-        if not value or (pattern is not None and not pattern.match(value)):
-            raise _Invalid(allowed)
-        return value
-
-    return parse
-
-
-def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        if raw not in options:
-            raise _Invalid("one of " + ", ".join(options))
-        return raw
-
-    return parse
+# Parsers: raw string -> typed value, or Invalid(what is allowed)
 
 
 def _integer(minimum: int, maximum: int | None = None, choices: tuple[int, ...] | None = None):
@@ -111,9 +95,9 @@ def _integer(minimum: int, maximum: int | None = None, choices: tuple[int, ...] 
         try:
             value = int(raw.strip())
         except ValueError:
-            raise _Invalid(allowed) from None
+            raise Invalid(allowed) from None
         if value < minimum or (maximum is not None and value > maximum) or (choices and value not in choices):
-            raise _Invalid(allowed)
+            raise Invalid(allowed)
         return value
 
     return parse
@@ -125,9 +109,9 @@ def _number(minimum: float, maximum: float):
         try:
             value = float(raw.strip())
         except ValueError:
-            raise _Invalid(allowed) from None
+            raise Invalid(allowed) from None
         if not minimum <= value <= maximum:
-            raise _Invalid(allowed)
+            raise Invalid(allowed)
         return value
 
     return parse
@@ -136,19 +120,8 @@ def _number(minimum: float, maximum: float):
 def _boolean(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered not in ("true", "false"):
-        raise _Invalid("true or false")
+        raise Invalid("true or false")
     return lowered == "true"
-
-
-def _json_config(raw: str, type_: type, allowed: str) -> Any:
-    """``raw`` parsed as JSON, which must be a ``type_`` (list, dict); else _Invalid(allowed)."""
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise _Invalid(allowed) from None
-    if not isinstance(value, type_):
-        raise _Invalid(allowed)
-    return value
 
 
 def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0, *,
@@ -157,9 +130,9 @@ def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0, *,
     string (or refuses it); without it numbers are refused. ``unique``: no element twice (ignoring case)."""
     def parse(raw: str) -> tuple:
         allowed = f"a list of {item_allowed}" + (f" with at least {min_items} item(s)" if min_items else "")
-        value = _json_config(raw, list, allowed)
+        value = json_value(raw, list, allowed)
         if len(value) < min_items:
-            raise _Invalid(allowed)
+            raise Invalid(allowed)
         parsed = []
         for index, element in enumerate(value):
             if isinstance(element, float) and element.is_integer():
@@ -167,20 +140,20 @@ def _list(item: Callable[[str], Any], item_allowed: str, min_items: int = 0, *,
             if number is not None and isinstance(element, int) and not isinstance(element, bool):
                 try:
                     element = number(element)
-                except _Invalid as invalid:
-                    raise _Invalid(f"{allowed}; item {index}: {invalid.allowed}") from None
+                except Invalid as invalid:
+                    raise Invalid(f"{allowed}; item {index}: {invalid.allowed}") from None
             if not isinstance(element, str):
                 kinds = "a string" if number is None else "a string or a whole number"
-                raise _Invalid(f"{allowed}; item {index}: {element!r} is not {kinds}")
+                raise Invalid(f"{allowed}; item {index}: {element!r} is not {kinds}")
             try:
                 parsed.append(item(element))
-            except _Invalid:
-                raise _Invalid(f"{allowed}; {element!r} is not one") from None
+            except Invalid:
+                raise Invalid(f"{allowed}; {element!r} is not one") from None
         if unique:
             seen: set[str] = set()
             for element in parsed:
                 if str(element).lower() in seen:
-                    raise _Invalid(f"{allowed}, each once; {element!r} is listed twice")
+                    raise Invalid(f"{allowed}, each once; {element!r} is listed twice")
                 seen.add(str(element).lower())
         return tuple(parsed)
 
@@ -196,11 +169,11 @@ def _account_number(value: int) -> str:
         return str(value)
     if 0 <= value < 10**11:
         padded = f"{value:012d}"
-        raise _Invalid(f"the number {value} has {len(str(value))} digits, an account id has 12; if the id starts "
+        raise Invalid(f"the number {value} has {len(str(value))} digits, an account id has 12; if the id starts "
                        f"with 0, the zero was lost when it was stored as a number: write it as a quoted string in "
                        f'the stack file ("{padded}") or set it with `pulumi config set --path '
                        f"'allowedAccountIds[<index>]' {padded}` (the CLI keeps a value starting with 0 a string)")
-    raise _Invalid(f"the number {value} is not a 12-digit account id")
+    raise Invalid(f"the number {value} is not a 12-digit account id")
 
 
 def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
@@ -208,7 +181,7 @@ def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
     "integrationTests"}`` objects; every problem of every entry at once."""
     allowed = ('a list of {"environment": <name>, "deployRoleArn": <role ARN>, "approval": true|false, '
                '"integrationTests": true|false} objects, in promotion order')
-    value = _json_config(raw, list, allowed)
+    value = json_value(raw, list, allowed)
     problems, targets, seen = [], [], set()
     known = {"environment", "deployRoleArn", "approval", "integrationTests"}
     for index, entry in enumerate(value):
@@ -220,8 +193,8 @@ def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
         if unknown:
             problems.append(f"{where} has unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         environment, role = entry.get("environment"), entry.get("deployRoleArn")
-        if not isinstance(environment, str) or not _ENVIRONMENT.match(environment):
-            problems.append(f"{where}: environment = {environment!r} is invalid: expected {_ENVIRONMENT_ALLOWED}")
+        if not isinstance(environment, str) or not ENVIRONMENT.match(environment):
+            problems.append(f"{where}: environment = {environment!r} is invalid: expected {ENVIRONMENT_ALLOWED}")
         elif environment in seen:
             problems.append(f"{where}: environment {environment!r} is listed twice")
         else:
@@ -239,34 +212,24 @@ def _targets(raw: str) -> tuple[PromotionTargetSettings, ...]:
             targets.append(PromotionTargetSettings(str(environment), str(role), flags["approval"],
                                                    flags["integrationTests"]))
     if problems:
-        raise _Invalid(allowed + "; " + "; ".join(problems))
+        raise Invalid(allowed + "; " + "; ".join(problems))
     return tuple(targets)
 
 
 def _account_string(allowed: str) -> Callable[[str], str]:
     """A 12-digit account id; a shorter run of digits most likely lost its leading 0 in YAML."""
-    parse = _string(_ACCOUNT, allowed)
+    parse = string_value(ACCOUNT, allowed)
 
     def parse_account(raw: str) -> str:
         if raw.strip().isdigit() and len(raw.strip()) < 12:
-            raise _Invalid(f"{allowed} (an unquoted 012345678901 in a stack file is read as the number "
+            raise Invalid(f"{allowed} (an unquoted 012345678901 in a stack file is read as the number "
                            f"12345678901: quote an id that starts with 0)")
         return parse(raw)
 
     return parse_account
 
 
-_instance_type = _string(_SAGEMAKER_INSTANCE, "a SageMaker instance type such as ml.m5.large (must start with 'ml.')")
-
-
-@dataclass(frozen=True)
-class Key:
-    """One config key: how to parse it, and whether it may be absent (empty string) or is required."""
-
-    parse: Callable[[str], Any]
-    optional: bool = False
-    is_list: bool = False
-    """Set item by item: ``pulumi config set --path '<key>[0]' <value>``."""
+_instance_type = string_value(_SAGEMAKER_INSTANCE, "a SageMaker instance type such as ml.m5.large (must start with 'ml.')")
 
 
 def _packages(raw: str) -> tuple[tuple[str, str], ...]:
@@ -275,27 +238,27 @@ def _packages(raw: str) -> tuple[tuple[str, str], ...]:
     offline preview). Which names are catalog entries is checked with the catalog."""
     allowed = ('an object {"<model_name>": "<versioned model package ARN>", ...} '
                '(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)')
-    value = _json_config(raw, dict, allowed)
+    value = json_value(raw, dict, allowed)
     problems = [f"{name!r}: {arn!r} is not a versioned model package ARN"
                 for name, arn in value.items() if not isinstance(arn, str) or not _MODEL_PACKAGE_ARN.match(arn)]
     if problems:
-        raise _Invalid(f"{allowed}; " + "; ".join(problems[:10]))
+        raise Invalid(f"{allowed}; " + "; ".join(problems[:10]))
     return tuple(sorted(value.items()))
 
 
 KEYS: dict[str, Key] = {
     # identity and accounts
-    "environment": Key(_string(_ENVIRONMENT, _ENVIRONMENT_ALLOWED)),
-    "owner": Key(_string(_TAG_VALUE, "a team or person name (letters, digits, spaces and _.:/=+-@)")),
-    "costCenter": Key(_string(_TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")),
-    "region": Key(_string(_REGION, "an AWS region name such as eu-west-1")),
-    "allowedAccountIds": Key(_list(_string(_ACCOUNT, "12-digit AWS account ids"), "12-digit AWS account ids", 1,
+    "environment": Key(environment_name),
+    "owner": Key(owner_name),
+    "costCenter": Key(cost_center),
+    "region": Key(region_name),
+    "allowedAccountIds": Key(_list(string_value(ACCOUNT, "12-digit AWS account ids"), "12-digit AWS account ids", 1,
                                    number=_account_number, unique=True), is_list=True),
-    "deployRoleArn": Key(_string(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) or empty"),
+    "deployRoleArn": Key(string_value(_ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>) or empty"),
                          optional=True),
     "protect": Key(_boolean),
     "logRetentionDays": Key(_integer(1, choices=LOG_RETENTION_DAYS)),
-    "notificationEmails": Key(_list(_string(_EMAIL, "e-mail addresses"), "e-mail addresses", 1, unique=True),
+    "notificationEmails": Key(_list(string_value(_EMAIL, "e-mail addresses"), "e-mail addresses", 1, unique=True),
                               is_list=True),
     # training
     "trainingInstanceType": Key(_instance_type),
@@ -304,7 +267,7 @@ KEYS: dict[str, Key] = {
     "trainingMaxRuntimeSeconds": Key(_integer(60, 432000)),
     "trainingMaxDepth": Key(_integer(1, 64)),
     "trainingMinSamplesLeaf": Key(_integer(1, 1000)),
-    "trainingCriterion": Key(_one_of(CRITERIA)),
+    "trainingCriterion": Key(one_of(CRITERIA)),
     "transformInstanceType": Key(_instance_type),
     "minAccuracy": Key(_number(0.0, 1.0)),
     # approval
@@ -315,9 +278,9 @@ KEYS: dict[str, Key] = {
     "endpointMinCapacity": Key(_integer(1, 20)),
     "endpointMaxCapacity": Key(_integer(1, 40)),
     "endpointDataCapturePercent": Key(_integer(0, 100)),
-    "endpointDeploymentStrategy": Key(_one_of(DEPLOYMENT_STRATEGIES)),
-    "modelDeployment": Key(_one_of(MODEL_DEPLOYMENTS)),
-    "modelPackageArn": Key(_string(_MODEL_PACKAGE_ARN, "a versioned model package ARN "
+    "endpointDeploymentStrategy": Key(one_of(DEPLOYMENT_STRATEGIES)),
+    "modelDeployment": Key(one_of(MODEL_DEPLOYMENTS)),
+    "modelPackageArn": Key(string_value(_MODEL_PACKAGE_ARN, "a versioned model package ARN "
                                    "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>) "
                                    "or empty"), optional=True),
     "registryAccountId": Key(_account_string("the 12-digit account id holding the model package group, "
@@ -325,40 +288,40 @@ KEYS: dict[str, Key] = {
     "modelFeatureCount": Key(_integer(1, 10000)),
     # model monitoring
     "monitoringDataQuality": Key(_boolean),
-    "monitoringSchedule": Key(_string(_MONITORING_CRON, _MONITORING_CRON_ALLOWED)),
+    "monitoringSchedule": Key(string_value(_MONITORING_CRON, _MONITORING_CRON_ALLOWED)),
     "monitoringInstanceType": Key(_instance_type),
     "monitoringInstanceCount": Key(_integer(1, 100)),
     "monitoringVolumeSizeGb": Key(_integer(1, 16384)),
     "monitoringMaxRuntimeSeconds": Key(_integer(60, 86400)),
     "monitoringDriftThreshold": Key(_number(0.0, 1.0)),
     # inference API
-    "inferenceAuth": Key(_one_of(INFERENCE_AUTH_MODES)),
+    "inferenceAuth": Key(one_of(INFERENCE_AUTH_MODES)),
     "inferenceThrottleRateLimit": Key(_integer(1, 10000)),
     "inferenceThrottleBurstLimit": Key(_integer(1, 5000)),
     # model promotion (runs in the stack that owns the model registry)
-    "registryEnvironment": Key(_string(_ENVIRONMENT, _ENVIRONMENT_ALLOWED)),
-    "training": Key(_one_of(TRAINING_MODES)),
+    "registryEnvironment": Key(environment_name),
+    "training": Key(one_of(TRAINING_MODES)),
     "accountResources": Key(_boolean),
     "endpointTesterRole": Key(_boolean),
     "promotionTargets": Key(_targets),
-    "promotionBranch": Key(_string(_BRANCH, "a git branch name such as main")),
-    "promotionPulumiBackendUrl": Key(_string(_BACKEND_URL, "a Pulumi backend URL: https://api.pulumi.com, "
+    "promotionBranch": Key(string_value(_BRANCH, "a git branch name such as main")),
+    "promotionPulumiBackendUrl": Key(string_value(_BACKEND_URL, "a Pulumi backend URL: https://api.pulumi.com, "
                                              "s3://<bucket>[/<path>], azblob://... or gs://...")),
-    "promotionPulumiTokenSecretArn": Key(_string(_SECRET_ARN, "a Secrets Manager secret ARN "
+    "promotionPulumiTokenSecretArn": Key(string_value(_SECRET_ARN, "a Secrets Manager secret ARN "
                                                  "(arn:aws:secretsmanager:<region>:<account>:secret:<name>) or empty"),
                                          optional=True),
     # source of the training pipeline
-    "sourceProvider": Key(_one_of(SOURCE_PROVIDERS)),
-    "sourceRepository": Key(_string(_REPOSITORY, "a repository name such as my-org/my-repo"), optional=True),
-    "sourceBranch": Key(_string(_BRANCH, "a git branch name such as main")),
-    "sourceConnectionArn": Key(_string(_CONNECTION_ARN, "a CodeStar connection ARN "
+    "sourceProvider": Key(one_of(SOURCE_PROVIDERS)),
+    "sourceRepository": Key(string_value(_REPOSITORY, "a repository name such as my-org/my-repo"), optional=True),
+    "sourceBranch": Key(string_value(_BRANCH, "a git branch name such as main")),
+    "sourceConnectionArn": Key(string_value(_CONNECTION_ARN, "a CodeStar connection ARN "
                                        "(arn:aws:codestar-connections:<region>:<account>:connection/<uuid>)"),
                                optional=True),
-    "sourceBucket": Key(_string(_BUCKET, "an S3 bucket name"), optional=True),
-    "sourceObjectKey": Key(_string(None, "an S3 object key such as sources/model.zip"), optional=True),
+    "sourceBucket": Key(string_value(_BUCKET, "an S3 bucket name"), optional=True),
+    "sourceObjectKey": Key(string_value(None, "an S3 object key such as sources/model.zip"), optional=True),
     # model catalog
     "catalogPackages": Key(_packages),
-    "catalogFile": Key(_string(_CATALOG_FILE, "the path of the model catalog, a .json file, relative to the project "
+    "catalogFile": Key(string_value(_CATALOG_FILE, "the path of the model catalog, a .json file, relative to the project "
                                               "directory (letters, digits and _ . / -)")),
 }
 
@@ -497,22 +460,7 @@ class Settings:
                  provider_keys: Iterable[str] = ()) -> Settings:
         """Parse and validate raw config strings (``{"environment": "dev", ...}``, no namespace).
         ``provider_keys``: the keys set in the AWS provider's namespace (``region`` for ``aws:region``)."""
-        values: dict[str, Any] = {}
-        problems: list[str] = []
-        for key, spec in KEYS.items():
-            text = raw.get(key)
-            if text is None or (spec.optional and text.strip() == ""):
-                if spec.optional:
-                    values[key] = None
-                else:
-                    command = (f"pulumi config set --path '{key}[0]' <value>" if spec.is_list
-                               else f"pulumi config set {key} <value>")
-                    problems.append(f"{project}:{key} is missing: it is required (set it with `{command}`)")
-                continue
-            try:
-                values[key] = spec.parse(text)
-            except _Invalid as invalid:
-                problems.append(f"{project}:{key} = {text!r} is invalid: expected {invalid.allowed}")
+        values, problems = parse_keys(raw, KEYS, project)
         unknown = sorted(set(raw) - set(KEYS))
         problems.extend(f"{project}:{key} is not a known setting (known: see Pulumi.yaml)" for key in unknown)
         problems.extend(_provider_key_problem(key, project) for key in sorted(set(provider_keys)))
