@@ -1,7 +1,7 @@
 """Typed, validated settings of one bootstrap stack (one AWS account).
 
 The same discipline as ``program/settings.py``, with the same parsers and key loop
-(``program/config_values.py``): every key is declared in ``bootstrap/Pulumi.yaml`` (type,
+(``program/shared.py``): every key is declared in ``bootstrap/Pulumi.yaml`` (type,
 description, default) and in ``KEYS`` below (how it is parsed); ``BootstrapSettings.from_raw`` is a pure
 function over the raw config strings and reports every problem at once, one line each, naming the key,
 the bad value and what is allowed, before any resource exists.
@@ -14,22 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from program.config_values import (
-    ACCOUNT,
-    ENVIRONMENT,
-    ENVIRONMENT_ALLOWED,
-    ConfigError,
-    Invalid,
-    Key,
-    cost_center,
-    environment_name,
-    json_value,
-    one_of,
-    owner_name,
-    parse_keys,
-    region_name,
-    string_value,
-)
+from program import config_values as shared
 
 PROJECT = "mlops-bootstrap"
 MAIN_PROJECT = "mlops"
@@ -46,7 +31,7 @@ _OIDC_PROVIDER_ARN = re.compile(
     r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")
 
 
-class SettingsError(ConfigError):
+class SettingsError(shared.ConfigError):
     """Bootstrap configuration is invalid. ``problems`` holds one line per bad key."""
 
     configuration = "bootstrap"
@@ -56,39 +41,44 @@ def _account(raw: str) -> str:
     """A 12-digit account id. ``pulumi config set --path`` stores digits as a number, which arrives
     here as its decimal text; an id with leading zeros must be quoted, so a shorter number is refused."""
     value = raw.strip()
-    if not ACCOUNT.match(value):
-        raise Invalid("a 12-digit AWS account id (quote ids with leading zeros: \"012345678901\")")
+    if not shared.ACCOUNT.match(value):
+        raise shared.Invalid("a 12-digit AWS account id (quote ids with leading zeros: \"012345678901\")")
     return value
 
 
 def _environments(raw: str) -> tuple[str, ...]:
-    allowed = (f"a list of the program's environments deployed into this account, each {ENVIRONMENT_ALLOWED}, "
-               f"at least one, none repeated, none of {', '.join(RESERVED_ENVIRONMENTS)}")
-    value = json_value(raw, list, allowed)
+    allowed = (f"a list of the program's environments deployed into this account, each "
+               f"{shared.ENVIRONMENT_ALLOWED}, at least one, none repeated, none of {', '.join(RESERVED_ENVIRONMENTS)}")
+    value = shared.json_value(raw, list, allowed)
     if not value:
-        raise Invalid(allowed)
-    bad = [v for v in value if not isinstance(v, str) or not ENVIRONMENT.match(v) or v in RESERVED_ENVIRONMENTS]
+        raise shared.Invalid(allowed)
+    bad = [v for v in value
+           if not isinstance(v, str) or not shared.ENVIRONMENT.match(v) or v in RESERVED_ENVIRONMENTS]
     if bad or len(set(value)) != len(value):
-        raise Invalid(allowed + (f"; {', '.join(map(repr, bad))} is not one" if bad else "; one is repeated"))
+        raise shared.Invalid(allowed + (f"; {', '.join(map(repr, bad))} is not one" if bad else "; one is repeated"))
     return tuple(value)
 
 
-KEYS: dict[str, Key] = {
-    "accountId": Key(_account),
-    "region": Key(region_name),
-    "owner": Key(owner_name),
-    "costCenter": Key(cost_center),
-    "environments": Key(_environments),
-    "registryEnvironment": Key(environment_name),
-    "registryAccountId": Key(_account, optional=True),
-    "githubRepository": Key(string_value(_GITHUB_REPOSITORY, "a GitHub repository as owner/name, or empty (no GitHub "
-                                                        "roles)"), optional=True),
-    "githubOidcProviderArn": Key(string_value(_OIDC_PROVIDER_ARN, "the ARN of this account's existing GitHub OIDC "
-                                                             "provider (arn:aws:iam::<account>:oidc-provider/"
-                                                             "token.actions.githubusercontent.com), or empty "
-                                                             "to create it"), optional=True),
-    "pulumiBackend": Key(one_of(PULUMI_BACKENDS)),
+_github_repository = shared.string_value(_GITHUB_REPOSITORY, "a GitHub repository as owner/name, or empty (no GitHub "
+                                                             "roles)")
+_github_oidc_provider = shared.string_value(_OIDC_PROVIDER_ARN, "the ARN of this account's existing GitHub OIDC "
+                                                                "provider (arn:aws:iam::<account>:oidc-provider/"
+                                                                "token.actions.githubusercontent.com), or empty "
+                                                                "to create it")
+
+KEYS: dict[str, shared.Key] = {
+    "accountId": shared.Key(_account),
+    "region": shared.Key(shared.region_name),
+    "owner": shared.Key(shared.owner_name),
+    "costCenter": shared.Key(shared.cost_center),
+    "environments": shared.Key(_environments),
+    "registryEnvironment": shared.Key(shared.environment_name),
+    "registryAccountId": shared.Key(_account, optional=True),
+    "githubRepository": shared.Key(_github_repository, optional=True),
+    "githubOidcProviderArn": shared.Key(_github_oidc_provider, optional=True),
+    "pulumiBackend": shared.Key(shared.one_of(PULUMI_BACKENDS)),
 }
+
 
 @dataclass(frozen=True)
 class BootstrapSettings:
@@ -125,7 +115,7 @@ class BootstrapSettings:
     @classmethod
     def from_raw(cls, raw: Mapping[str, str | None], *, stack: str) -> BootstrapSettings:
         """Parse and validate raw config strings (``{"accountId": "111111111111", ...}``, no namespace)."""
-        values, problems = parse_keys(raw, KEYS, PROJECT)
+        values, problems = shared.parse_keys(raw, KEYS, PROJECT)
         unknown = sorted(set(raw) - set(KEYS))
         problems.extend(f"{PROJECT}:{key} is not a known setting (known: {', '.join(KEYS)})" for key in unknown)
         if not problems:

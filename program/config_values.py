@@ -46,7 +46,8 @@ class Key:
     """Set item by item: ``pulumi config set --path '<key>[0]' <value>``."""
 
 
-def parse_keys(raw: Mapping[str, str | None], keys: Mapping[str, Key], project: str) -> tuple[dict[str, Any], list[str]]:
+def parse_keys(raw: Mapping[str, str | None], keys: Mapping[str, Key],
+               project: str) -> tuple[dict[str, Any], list[str]]:
     """Every key of ``keys`` parsed from ``raw`` (an optional key absent or empty: None), and one line per
     key that is missing or invalid. Keys of ``raw`` that ``keys`` does not declare are the caller's."""
     values: dict[str, Any] = {}

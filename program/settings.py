@@ -229,7 +229,8 @@ def _account_string(allowed: str) -> Callable[[str], str]:
     return parse_account
 
 
-_instance_type = string_value(_SAGEMAKER_INSTANCE, "a SageMaker instance type such as ml.m5.large (must start with 'ml.')")
+_instance_type = string_value(_SAGEMAKER_INSTANCE,
+                              "a SageMaker instance type such as ml.m5.large (must start with 'ml.')")
 
 
 def _packages(raw: str) -> tuple[tuple[str, str], ...]:
@@ -281,8 +282,8 @@ KEYS: dict[str, Key] = {
     "endpointDeploymentStrategy": Key(one_of(DEPLOYMENT_STRATEGIES)),
     "modelDeployment": Key(one_of(MODEL_DEPLOYMENTS)),
     "modelPackageArn": Key(string_value(_MODEL_PACKAGE_ARN, "a versioned model package ARN "
-                                   "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>) "
-                                   "or empty"), optional=True),
+                                        "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>) "
+                                        "or empty"), optional=True),
     "registryAccountId": Key(_account_string("the 12-digit account id holding the model package group, "
                                              "or empty for this stack's account"), optional=True),
     "modelFeatureCount": Key(_integer(1, 10000)),
@@ -306,23 +307,23 @@ KEYS: dict[str, Key] = {
     "promotionTargets": Key(_targets),
     "promotionBranch": Key(string_value(_BRANCH, "a git branch name such as main")),
     "promotionPulumiBackendUrl": Key(string_value(_BACKEND_URL, "a Pulumi backend URL: https://api.pulumi.com, "
-                                             "s3://<bucket>[/<path>], azblob://... or gs://...")),
-    "promotionPulumiTokenSecretArn": Key(string_value(_SECRET_ARN, "a Secrets Manager secret ARN "
-                                                 "(arn:aws:secretsmanager:<region>:<account>:secret:<name>) or empty"),
+                                                  "s3://<bucket>[/<path>], azblob://... or gs://...")),
+    "promotionPulumiTokenSecretArn": Key(string_value(_SECRET_ARN, "a Secrets Manager secret ARN (arn:aws:"
+                                                      "secretsmanager:<region>:<account>:secret:<name>) or empty"),
                                          optional=True),
     # source of the training pipeline
     "sourceProvider": Key(one_of(SOURCE_PROVIDERS)),
     "sourceRepository": Key(string_value(_REPOSITORY, "a repository name such as my-org/my-repo"), optional=True),
     "sourceBranch": Key(string_value(_BRANCH, "a git branch name such as main")),
     "sourceConnectionArn": Key(string_value(_CONNECTION_ARN, "a CodeStar connection ARN "
-                                       "(arn:aws:codestar-connections:<region>:<account>:connection/<uuid>)"),
+                                            "(arn:aws:codestar-connections:<region>:<account>:connection/<uuid>)"),
                                optional=True),
     "sourceBucket": Key(string_value(_BUCKET, "an S3 bucket name"), optional=True),
     "sourceObjectKey": Key(string_value(None, "an S3 object key such as sources/model.zip"), optional=True),
     # model catalog
     "catalogPackages": Key(_packages),
-    "catalogFile": Key(string_value(_CATALOG_FILE, "the path of the model catalog, a .json file, relative to the project "
-                                              "directory (letters, digits and _ . / -)")),
+    "catalogFile": Key(string_value(_CATALOG_FILE, "the path of the model catalog, a .json file, relative to the "
+                                                   "project directory (letters, digits and _ . / -)")),
 }
 
 
