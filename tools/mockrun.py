@@ -95,6 +95,17 @@ def _api_id(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:10]
 
 
+def _named(service: str, resource: str, *, regional: bool = True) -> Template:
+    """A resource AWS names as given: ``arn:aws:<service>:<region>:<account>:<resource><name>`` (no region
+    for a global service) and its name."""
+    def template(name: str, inputs: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
+        region = ctx.region if regional else ""
+        return {"arn": f"arn:aws:{service}:{region}:{ctx.account}:{resource}{_physical(name, inputs)}",
+                "name": _physical(name, inputs)}
+
+    return template
+
+
 OUTPUT_TEMPLATES: dict[str, Template] = {
     Token.KMS_KEY: lambda n, i, c: {
         "arn": f"arn:aws:kms:{c.region}:{c.account}:key/{n}-0000", "keyId": f"{n}-0000"},
@@ -102,23 +113,19 @@ OUTPUT_TEMPLATES: dict[str, Template] = {
     Token.S3_BUCKET: lambda n, i, c: {
         "arn": f"arn:aws:s3:::{_physical(n, i, 'bucket')}", "bucket": _physical(n, i, "bucket"),
         "bucketRegionalDomainName": f"{_physical(n, i, 'bucket')}.s3.{c.region}.amazonaws.com"},
-    Token.IAM_ROLE: lambda n, i, c: {
-        "arn": f"arn:aws:iam::{c.account}:role/{_physical(n, i)}", "name": _physical(n, i)},
-    Token.IAM_POLICY: lambda n, i, c: {
-        "arn": f"arn:aws:iam::{c.account}:policy/{_physical(n, i)}", "name": _physical(n, i)},
+    Token.IAM_ROLE: _named("iam", "role/", regional=False),
+    Token.IAM_POLICY: _named("iam", "policy/", regional=False),
     Token.SNS_TOPIC: lambda n, i, c: {"arn": f"arn:aws:sns:{c.region}:{c.account}:{_physical(n, i)}"},
     Token.SQS_QUEUE: lambda n, i, c: {
         "arn": f"arn:aws:sqs:{c.region}:{c.account}:{_physical(n, i)}",
         "url": f"https://sqs.{c.region}.amazonaws.com/{c.account}/{_physical(n, i)}"},
-    Token.CLOUDWATCH_LOG_GROUP: lambda n, i, c: {
-        "arn": f"arn:aws:logs:{c.region}:{c.account}:log-group:{_physical(n, i)}", "name": _physical(n, i)},
+    Token.CLOUDWATCH_LOG_GROUP: _named("logs", "log-group:"),
     Token.LAMBDA_FUNCTION: lambda n, i, c: {
         "arn": f"arn:aws:lambda:{c.region}:{c.account}:function:{_physical(n, i)}",
         "name": _physical(n, i),
         "invokeArn": f"arn:aws:apigateway:{c.region}:lambda:path/2015-03-31/functions/"
                      f"arn:aws:lambda:{c.region}:{c.account}:function:{_physical(n, i)}/invocations"},
-    Token.SFN_STATE_MACHINE: lambda n, i, c: {
-        "arn": f"arn:aws:states:{c.region}:{c.account}:stateMachine:{_physical(n, i)}", "name": _physical(n, i)},
+    Token.SFN_STATE_MACHINE: _named("states", "stateMachine:"),
     Token.ECR_REPOSITORY: lambda n, i, c: {
         "arn": f"arn:aws:ecr:{c.region}:{c.account}:repository/{_physical(n, i)}",
         "repositoryUrl": f"{c.account}.dkr.ecr.{c.region}.amazonaws.com/{_physical(n, i)}",
@@ -137,19 +144,12 @@ OUTPUT_TEMPLATES: dict[str, Template] = {
     Token.SAGEMAKER_MODEL_PACKAGE_GROUP: lambda n, i, c: {
         "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:model-package-group/"
                f"{_physical(n, i, 'modelPackageGroupName')}"},
-    Token.SAGEMAKER_ENDPOINT: lambda n, i, c: {
-        "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:endpoint/{_physical(n, i)}", "name": _physical(n, i)},
-    Token.SAGEMAKER_ENDPOINT_CONFIGURATION: lambda n, i, c: {
-        "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:endpoint-config/{_physical(n, i)}",
-        "name": _physical(n, i)},
-    Token.SAGEMAKER_MODEL: lambda n, i, c: {
-        "arn": f"arn:aws:sagemaker:{c.region}:{c.account}:model/{_physical(n, i)}", "name": _physical(n, i)},
-    Token.CODEPIPELINE_PIPELINE: lambda n, i, c: {
-        "arn": f"arn:aws:codepipeline:{c.region}:{c.account}:{_physical(n, i)}", "name": _physical(n, i)},
-    Token.CODEBUILD_PROJECT: lambda n, i, c: {
-        "arn": f"arn:aws:codebuild:{c.region}:{c.account}:project/{_physical(n, i)}", "name": _physical(n, i)},
-    Token.CLOUDWATCH_EVENT_RULE: lambda n, i, c: {
-        "arn": f"arn:aws:events:{c.region}:{c.account}:rule/{_physical(n, i)}", "name": _physical(n, i)},
+    Token.SAGEMAKER_ENDPOINT: _named("sagemaker", "endpoint/"),
+    Token.SAGEMAKER_ENDPOINT_CONFIGURATION: _named("sagemaker", "endpoint-config/"),
+    Token.SAGEMAKER_MODEL: _named("sagemaker", "model/"),
+    Token.CODEPIPELINE_PIPELINE: _named("codepipeline", ""),
+    Token.CODEBUILD_PROJECT: _named("codebuild", "project/"),
+    Token.CLOUDWATCH_EVENT_RULE: _named("events", "rule/"),
 }
 
 
