@@ -14,6 +14,11 @@ import pulumi_aws_native as aws_native
 from program.settings import Settings
 
 
+def _session_name(settings: Settings) -> str:
+    """The deploy role's session name (CloudTrail shows it): which program and stack acted."""
+    return f"pulumi-{settings.project}-{settings.stack}"
+
+
 def create_provider(settings: Settings) -> aws.Provider:
     """One provider per stack. Every component receives it through ``ResourceOptions(providers=...)``.
 
@@ -23,10 +28,8 @@ def create_provider(settings: Settings) -> aws.Provider:
     """
     assume_roles = None
     if settings.deploy_role_arn:
-        assume_roles = [aws.ProviderAssumeRoleArgs(
-            role_arn=settings.deploy_role_arn,
-            session_name=f"pulumi-{settings.project}-{settings.stack}",
-        )]
+        assume_roles = [aws.ProviderAssumeRoleArgs(role_arn=settings.deploy_role_arn,
+                                                   session_name=_session_name(settings))]
     return aws.Provider(
         f"aws-{settings.environment}",
         region=settings.region,
@@ -40,10 +43,8 @@ def create_native_provider(settings: Settings) -> aws_native.Provider:
     """The aws-native provider, with the same region, account guard, role and tags as ``create_provider``'s."""
     assume_role = None
     if settings.deploy_role_arn:
-        assume_role = aws_native.ProviderAssumeRoleArgs(
-            role_arn=settings.deploy_role_arn,
-            session_name=f"pulumi-{settings.project}-{settings.stack}",
-        )
+        assume_role = aws_native.ProviderAssumeRoleArgs(role_arn=settings.deploy_role_arn,
+                                                        session_name=_session_name(settings))
     return aws_native.Provider(
         f"aws-native-{settings.environment}",
         region=settings.region,
