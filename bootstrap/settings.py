@@ -109,8 +109,8 @@ class BootstrapSettings:
     @property
     def tags(self) -> dict[str, str]:
         """Tags of every resource: Environment is the bootstrap stack (the account's role: tooling, prod, ...)."""
-        return {"Environment": self.stack, "Project": MAIN_PROJECT, "Owner": self.owner,
-                "CostCenter": self.cost_center, "ManagedBy": "pulumi"}
+        return shared.resource_tags(environment=self.stack, project=MAIN_PROJECT, owner=self.owner,
+                                    cost_center=self.cost_center)
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, str | None], *, stack: str) -> BootstrapSettings:

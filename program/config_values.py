@@ -1,7 +1,7 @@
 """What the program's settings (``program/settings.py``) and the bootstrap's (``bootstrap/settings.py``)
 share: the error that lists every problem, the declared key, the parsers (raw config string -> typed
-value, or ``Invalid(what is allowed)``), the loop that applies them to every key, and the values both
-programs accept alike (account ids, environment names, regions, tag values).
+value, or ``Invalid(what is allowed)``), the loop that applies them to every key, the values both
+programs accept alike (account ids, environment names, regions, tag values) and the tags they derive.
 """
 
 from __future__ import annotations
@@ -104,3 +104,9 @@ environment_name = string_value(ENVIRONMENT, ENVIRONMENT_ALLOWED)
 region_name = string_value(REGION, "an AWS region name such as eu-west-1")
 owner_name = string_value(TAG_VALUE, "a team or person name (letters, digits, spaces and _.:/=+-@)")
 cost_center = string_value(TAG_VALUE, "a cost-center code (letters, digits, spaces and _.:/=+-@)")
+
+
+def resource_tags(*, environment: str, project: str, owner: str, cost_center: str) -> dict[str, str]:
+    """The tags every resource carries (the provider's ``default_tags``; the policy pack requires them)."""
+    return {"Environment": environment, "Project": project, "Owner": owner, "CostCenter": cost_center,
+            "ManagedBy": "pulumi"}

@@ -41,6 +41,7 @@ from program.config_values import (
     owner_name,
     parse_keys,
     region_name,
+    resource_tags,
     string_value,
 )
 
@@ -448,13 +449,8 @@ class Settings:
     @property
     def tags(self) -> dict[str, str]:
         """The tags every resource carries, through the provider's ``default_tags``."""
-        return {
-            "Environment": self.environment,
-            "Project": self.project,
-            "Owner": self.owner,
-            "CostCenter": self.cost_center,
-            "ManagedBy": "pulumi",
-        }
+        return resource_tags(environment=self.environment, project=self.project, owner=self.owner,
+                             cost_center=self.cost_center)
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, str | None], *, stack: str, project: str = PROJECT,
