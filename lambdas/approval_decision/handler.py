@@ -316,30 +316,13 @@ def _decide(link: links.LinkParams, record: dict, fields: dict[str, str], deadli
     if not deadline.allows(DEPENDENCY_WORST + SEND_WORST + DEPENDENCY_WORST):
         raise Refusal(503, "Temporarily unavailable", "The approval service is answering slowly. Nothing was changed; please try again in a minute.", {"Retry-After": "60"})
 
-    table = aws.require_env("APPROVALS_TABLE")
     now = time.time()
     decision = Decision(status=STATUS_FOR[link.decision], approver=approver, comment=comment,
                         decided_at=datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                         send_id=secrets.token_hex(8))
     try:
-        _dynamodb().update_item(
-            TableName=table,
-            Key={"id": {"S": link.approval_id}},
-            UpdateExpression=("SET #status = :sending, decision = :decision, approver = :approver, #comment = :comment, "
-                              "decidedAt = :decidedAt, sendId = :sendId"),
-            ConditionExpression="#status = :pending AND expiresAt >= :now",
-            ExpressionAttributeNames={"#status": "status", "#comment": "comment"},
-            ExpressionAttributeValues={
-                ":sending": {"S": "sending"},
-                ":pending": {"S": "pending"},
-                ":decision": {"S": decision.status},
-                ":approver": {"S": approver},
-                ":comment": {"S": comment},
-                ":decidedAt": {"S": decision.decided_at},
-                ":sendId": {"S": decision.send_id},
-                ":now": {"N": str(int(now))},
-            },
-        )
+        _write_sending(link.approval_id, decision, decision.send_id,
+                       condition="#status = :pending AND expiresAt >= :now", now={"N": str(int(now))})
     except ClientError as exc:
         if aws.error_code(exc) != "ConditionalCheckFailedException":
             raise
@@ -474,23 +457,32 @@ def _closed(link: links.LinkParams, decision: Decision, code: str) -> dict:
     raise Refusal(410, "No longer waiting", "The workflow is no longer waiting for this decision: the approval timed out, the execution was stopped, or it already moved on. Nothing was decided.")
 
 
+def _write_sending(approval_id: str, decision: Decision, send_id: str, *, condition: str,
+                   **values: dict[str, str]) -> None:
+    """Record `decision` as being sent (status "sending", attempt `send_id`) where `condition` holds; `values`
+    are the condition's further placeholders (``now`` for ``:now``)."""
+    _dynamodb().update_item(
+        TableName=aws.require_env("APPROVALS_TABLE"),
+        Key={"id": {"S": approval_id}},
+        UpdateExpression=("SET #status = :sending, decision = :decision, approver = :approver, #comment = :comment, "
+                          "decidedAt = :decidedAt, sendId = :sendId"),
+        ConditionExpression=condition,
+        ExpressionAttributeNames={"#status": "status", "#comment": "comment"},
+        ExpressionAttributeValues={
+            ":sending": {"S": "sending"}, ":pending": {"S": "pending"}, ":decision": {"S": decision.status},
+            ":approver": {"S": decision.approver}, ":comment": {"S": decision.comment},
+            ":decidedAt": {"S": decision.decided_at}, ":sendId": {"S": send_id},
+            **{f":{name}": value for name, value in values.items()},
+        },
+    )
+
+
 def _keep_sending(approval_id: str, decision: Decision) -> None:
     """After an attempt whose fate is unknown the record must say "sending", even if a concurrent request
     that saw only refusals has just put it back to pending."""
     try:
-        _dynamodb().update_item(
-            TableName=aws.require_env("APPROVALS_TABLE"),
-            Key={"id": {"S": approval_id}},
-            UpdateExpression=("SET #status = :sending, decision = :decision, approver = :approver, #comment = :comment, "
-                              "decidedAt = :decidedAt, sendId = :sendId"),
-            ConditionExpression="#status = :pending OR (#status = :sending AND decision = :decision)",
-            ExpressionAttributeNames={"#status": "status", "#comment": "comment"},
-            ExpressionAttributeValues={
-                ":sending": {"S": "sending"}, ":pending": {"S": "pending"}, ":decision": {"S": decision.status},
-                ":approver": {"S": decision.approver}, ":comment": {"S": decision.comment},
-                ":decidedAt": {"S": decision.decided_at}, ":sendId": {"S": secrets.token_hex(8)},
-            },
-        )
+        _write_sending(approval_id, decision, secrets.token_hex(8),
+                       condition="#status = :pending OR (#status = :sending AND decision = :decision)")
     except (ClientError, BotoCoreError) as exc:
         if aws.error_code(exc) != "ConditionalCheckFailedException":  # else: settled meanwhile
             log.error("could not keep the record as sending", approvalId=approval_id, error=aws.error_code(exc))
