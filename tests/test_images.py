@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,15 @@ def test_a_preview_never_imports_sagemaker(stack):
     assert result.returncode == 0, result.stderr[-2000:]
     count, loaded = result.stdout.strip().splitlines()[-1].split(" ", 1)
     assert int(count) > 100 and loaded == "[]"
+
+
+def _pinned(requirements: Path) -> set[str]:
+    return {line.split("==")[0].strip().lower() for line in requirements.read_text().splitlines()
+            if "==" in line and not line.lstrip().startswith("#")}
+
+
+def test_sagemaker_core_is_a_generator_dependency_only():
+    """Nothing `pulumi up` runs imports it (the test above): the deploy does not install it."""
+    assert "sagemaker-core" not in _pinned(ROOT / "requirements.txt")
+    assert "sagemaker-core" in _pinned(ROOT / "requirements-dev.txt")
+    assert DOCUMENT["generated_from"] == f"sagemaker-core=={version('sagemaker-core')}"
