@@ -52,7 +52,8 @@ def compare(ref: str, stacks: list[str], *, runs: int, python: str, target: floa
     env = dict(os.environ)
     this = f"this tree ({ROOT.name})"
     results: dict[tuple[str, str], list[Timing]] = {}
-    imports: dict[str, list[Timing]] = {"python -c pass": [], IMPORT_PROBE: []}
+    imports: dict[str, list[Timing]] = {"pass": [], IMPORT_PROBE: []}
+    """Python code -> its runs (``python -c CODE``)."""
     try:
         with tempfile.TemporaryDirectory(prefix="bench-against-") as scratch:
             trees = {f"{ref} (git archive)": extract(ref, Path(scratch)), this: ROOT}
@@ -90,7 +91,7 @@ def compare(ref: str, stacks: list[str], *, runs: int, python: str, target: floa
         print(f"  {stack:<8} {'ratio this / ' + ref:<32} {medians[this][0] / medians[before][0]:8.2f} "
               f"{medians[this][1] / medians[before][1]:8.2f}")
         met = met and medians[this][0] < target
-    bare, probe = _median(imports["python -c pass"]), _median(imports[IMPORT_PROBE])
+    bare, probe = _median(imports["pass"]), _median(imports[IMPORT_PROBE])
     print(f"  import of sagemaker-core's image_uris alone: {probe[0] - bare[0]:.2f} s wall, "
           f"{probe[1] - bare[1]:.2f} s CPU (medians, minus a bare interpreter's {bare[0]:.2f} s)")
     print(f"  target (wall median of this tree < {target:g} s on every stack): {'met' if met else 'not met'}")
