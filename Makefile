@@ -55,7 +55,7 @@ lock: $(VENV)/.installed ## recompile requirements-dev.lock after editing a requ
 	$(UV) pip compile requirements-dev.txt --output-file $(LOCK) --generate-hashes --universal \
 		--python-version 3.11 $(if $(UPGRADE),--upgrade)
 
-catalog-files: $(VENV)/.installed ## regenerate catalog/builtin_frameworks.json (from sagemaker-core) and the catalog's JSON Schema
+catalog-files: $(VENV)/.installed ## regenerate catalog/builtin_frameworks.json and program/sagemaker_images.json (from sagemaker-core) and the catalog's JSON Schema
 	$(PY) -m tools.catalog_files
 
 clean: ## remove the virtualenv, the tools' caches and make run's work files (.run/)

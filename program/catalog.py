@@ -6,10 +6,10 @@ this module adds what needs the program's context:
 - the topology's environments (the stack files present, plus this stack's environment), which
   per-environment values must name;
 - this stack's region, in which built-in images and KMS keys must exist;
-- the built-in algorithms' image URIs, resolved with sagemaker-core's ``image_uris`` for this region
-  (never a hand-written table of registry accounts) when a component asks for one
-  (`StackCatalog.builtin_image`): the import takes seconds, so loading the catalog (every preview) uses
-  the shipped table for the region check and never imports it.
+- the built-in algorithms' image URIs for this region and the entry's instance type when a component
+  asks for one (`StackCatalog.builtin_image`), from ``program/images.py``: the URIs sagemaker-core's
+  ``image_uris`` gives (never a hand-written table of registry accounts), generated into a JSON file by
+  ``make catalog-files`` so that no preview or deploy imports sagemaker-core.
 
 The catalog is the file plus the catalog store, the entries the provisioning API accepted
 (``catalog/store.py``): where the store is read from is ``catalog_store_objects``'s rule.
@@ -27,10 +27,10 @@ from pathlib import Path
 from catalog.entries import Catalog, ModelEntry
 from catalog.store import read_directory, stored_entries
 from catalog.validate import CatalogError, load_catalog_file, merge_stored
+from program.images import builtin_image_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CATALOG_FILE = "mlops-config.json"
-IMAGE_SCOPE = "inference"
 OFFLINE_VARIABLE = "MLOPS_OFFLINE"
 """Set to 1 by ``tools.mockrun``: the program looks nothing up in AWS."""
 STORE_VARIABLE = "MLOPS_CATALOG_STORE"
@@ -53,7 +53,7 @@ class StackCatalog:
     region: str | None = None
 
     def builtin_image(self, model_name: str) -> str:
-        """The inference image URI of a built-in entry in this stack's region, resolved by sagemaker-core with
+        """The inference image URI of a built-in entry in this stack's region, chosen as sagemaker-core does with
         the entry's instance type (which also refuses e.g. a GPU instance for an image without GPU support);
         raises ``CatalogError`` naming the entry when there is none. Entries with ``model_package_name``
         take the package's image and are not asked here."""
@@ -71,24 +71,15 @@ def topology_environments(root: Path = ROOT, current: str | None = None) -> tupl
     return tuple(sorted(names))
 
 
-def builtin_image_uri(framework: str, version: str, region: str, instance_type: str) -> str:
-    """The SageMaker inference image of a built-in algorithm (ValueError where there is none)."""
-    from sagemaker.core import image_uris
-
-    return image_uris.retrieve(framework=framework, region=region, version=version, image_scope=IMAGE_SCOPE,
-                               instance_type=instance_type)
-
-
 def _builtin_image(entry: ModelEntry, environment: str, region: str, source: str) -> str:
     framework = entry.value_for("model_framework", environment)
     version = entry.value_for("model_framework_version", environment)
     instance = entry.value_for("inference_instance", environment)
     try:
         return builtin_image_uri(framework, version, region, instance)
-    except ValueError as error:  # its first sentence; the rest advises upgrading the SDK
-        reason = str(error).split(". ")[0][:200]
+    except ValueError as error:
         raise CatalogError([f"{source}: {entry.label}: model_framework {framework!r} version {version!r} has no "
-                            f"inference image for {instance} in {region} (sagemaker-core: {reason})"]) from None
+                            f"inference image for {instance} in {region} ({error})"]) from None
 
 
 def _names_framework(entry: ModelEntry) -> bool:

@@ -171,8 +171,8 @@ def test_the_stack_region_must_have_the_builtin_image(tmp_path):
     assert "model_framework 'lda' version '1' has no SageMaker image in af-south-1, where dev deploys" in problem
 
 
-def test_sagemaker_core_checks_the_instance_type_too(tmp_path):
-    """The table is per region; when the image is resolved sagemaker-core also knows which images serve
+def test_the_instance_type_is_checked_too(tmp_path):
+    """The table is per region; the images (program/images.py, from sagemaker-core) also say which serve
     which processors (xgboost 0.90-1 has no GPU image, Graviton serves only some versions)."""
     body = framework_body("byom_realtime_builtin") | {"inference_instance": "ml.p3.2xlarge"}
     stack_catalog = load_stack_catalog(write(tmp_path, catalog(body)), environment="dev", region="eu-west-1")
@@ -180,8 +180,8 @@ def test_sagemaker_core_checks_the_instance_type_too(tmp_path):
         stack_catalog.builtin_image("testmodel")
     (problem,) = error.value.problems
     assert problem.endswith("pipelines[0] (model_name 'testmodel'): model_framework 'xgboost' version '0.90-1' has no "
-                            "inference image for ml.p3.2xlarge in eu-west-1 (sagemaker-core: Unsupported processor: "
-                            "gpu)")
+                            "inference image for ml.p3.2xlarge in eu-west-1 (xgboost 0.90-1 has no image for "
+                            "ml.p3.2xlarge (a gpu instance); it has images for cpu instances)")
 
 
 def test_loading_the_catalog_never_imports_sagemaker_core():

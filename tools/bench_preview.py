@@ -2,6 +2,11 @@
 
     .venv/bin/python -m tools.bench_preview                      # 5 runs each, stack dev, this Python
     .venv/bin/python -m tools.bench_preview --runs 3 --python /tmp/other-venv/bin/python
+    .venv/bin/python -m tools.bench_preview --against main --stack dev --stack staging   # before/after
+
+``--against REF`` compares two versions of the program instead (``tools/bench_against.py``): this
+working tree against git ``REF``, same Python and environment, runs interleaved, per stack, plus the
+import time of sagemaker-core alone; see there.
 
 Runs ``python -m tools.preview --stack STACK`` (the whole preview, the policy pack's process included)
 ``--runs`` times with ``PYTHONDONTWRITEBYTECODE=1``, as many CI images set it, interleaved with as many
@@ -49,6 +54,17 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def time_command(command: list[str], *, cwd: Path, env: dict[str, str]) -> Timing:
+    """Run ``command`` once; RuntimeError with the end of its stderr when it fails."""
+    cpu_before, started = _children_cpu(), time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            check=False)
+    timing = Timing(wall=time.perf_counter() - started, cpu=_children_cpu() - cpu_before)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[1:])} failed (exit {result.returncode}): {result.stderr.strip()[-500:]}")
+    return timing
+
+
 def time_preview(python: str, stack: str, *, pycache_prefix: str | None) -> Timing:
     """One preview; ``pycache_prefix`` None: with PYTHONDONTWRITEBYTECODE=1, else the baseline."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
@@ -56,26 +72,30 @@ def time_preview(python: str, stack: str, *, pycache_prefix: str | None) -> Timi
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     else:
         env["PYTHONPYCACHEPREFIX"] = pycache_prefix
-    cpu_before, started = _children_cpu(), time.perf_counter()
-    result = subprocess.run([python, "-m", "tools.preview", "--stack", stack], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
-    timing = Timing(wall=time.perf_counter() - started, cpu=_children_cpu() - cpu_before)
-    if result.returncode != 0:
-        raise RuntimeError(f"the preview failed (exit {result.returncode}): {result.stderr.strip()[-500:]}")
-    return timing
+    return time_command([python, "-m", "tools.preview", "--stack", stack], cwd=ROOT, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench_preview",
                                      description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="previews per variant (medians reported), 1-20")
-    parser.add_argument("--stack", default="dev", help="the stack to preview")
+    parser.add_argument("--stack", action="append", help="the stack to preview (repeatable; default dev)")
+    parser.add_argument("--against", metavar="REF",
+                        help="compare this working tree with git REF instead (runs interleaved, per stack)")
     parser.add_argument("--python", default=sys.executable,
                         help="the virtualenv's Python that runs the preview (default: this one)")
     parser.add_argument("--target", type=float, default=5.0, help="seconds the median with the variable must stay under")
     args = parser.parse_args(argv)
     if not 1 <= args.runs <= 20:
         parser.error("keep --runs between 1 and 20")
+    stacks = args.stack or ["dev"]
+    if args.against:
+        from tools.bench_against import compare
+
+        return compare(args.against, stacks, runs=args.runs, python=args.python, target=args.target)
+    if len(stacks) > 1:
+        parser.error("give one --stack without --against")
+    args.stack = stacks[0]
 
     with_label, base_label = "PYTHONDONTWRITEBYTECODE=1", "baseline (warm cache)"
     timings: dict[str, list[Timing]] = {with_label: [], base_label: []}

@@ -1,12 +1,16 @@
 """The model catalog's generated files, and the check that they are current.
 
-    python -m tools.catalog_files           # rewrite both files (make catalog-files)
+    python -m tools.catalog_files           # rewrite the files (make catalog-files)
     python -m tools.catalog_files --check   # exit 1 naming each file that differs from what would be written
 
+- ``program/sagemaker_images.json`` (``tools/sagemaker_images.py``): the AWS-owned image URIs the program
+  runs (built-in algorithms per version, instance class and region; Model Monitor's analyzer and
+  Clarify per region), as sagemaker-core's ``image_uris`` gives them: ``program/images.py`` reads it, so
+  neither a preview nor a deploy imports sagemaker-core, a dependency of this generator only;
 - ``catalog/builtin_frameworks.json``: which SageMaker built-in algorithms (``model_framework``) have an
-  inference image for which versions in which regions, as sagemaker-core's ``image_uris`` says. The
-  stdlib validator (``catalog/validate.py``) reads it, so the provisioning Lambda needs no sagemaker-core;
-  the program checks the same pairs with sagemaker-core itself (``program/catalog.py``).
+  inference image for which versions in which regions (those of the CPU images above). The stdlib
+  validator (``catalog/validate.py``) reads it, so the provisioning Lambda needs no sagemaker-core;
+  the program then takes the image for the entry's instance type (``program/catalog.py``).
 - ``catalog/mlops-config.schema.json``: the JSON Schema for editors, built from the validator's own field
   table (patterns, required and allowed fields per type, frameworks) so that the two cannot disagree on
   what JSON Schema can express.
@@ -18,18 +22,17 @@ the shipped files equal what this module produces.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import sys
-from collections.abc import Iterator
-from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
 from catalog import validate as v
 from catalog.entries import SUPPORTED_TYPES
-from program.catalog import IMAGE_SCOPE, builtin_image_uri
+from program.images import IMAGE_SCOPE
+from tools import sagemaker_images
+from tools.sagemaker_images import INSTANCE_CLASSES, images_document
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORKS_FILE = v.FRAMEWORKS_FILE
@@ -43,63 +46,27 @@ BUILTIN_ALGORITHMS = (
 """The SageMaker built-in algorithms: their inference images serve a ``model.tar.gz`` with no code of
 yours, which is what ``byom_*_builtin`` means in the AWS MLOps Framework. Framework containers
 (sklearn, pytorch, tensorflow, ...) need your inference script: bring those as a custom image."""
-PROBE_INSTANCE_TYPE = "ml.m5.large"
-"""image_uris needs an instance type to choose CPU or GPU images where a version has both."""
+PROBE_INSTANCE_TYPE = INSTANCE_CLASSES["cpu"]
+"""image_uris needs an instance type to choose CPU or GPU images where a version has both: the table
+lists the regions of the CPU images."""
 
 
 # ---------------------------------------------------------------------------------------------------
-# builtin_frameworks.json from sagemaker-core
-
-
-@contextlib.contextmanager
-def _cached_endpoint_resolver() -> Iterator[None]:
-    """sagemaker-core re-reads botocore's endpoints.json (~0.1 s) on every ``retrieve``; one resolver for
-    the whole run makes the ~1000 look-ups take seconds instead of minutes. Restored afterwards.
-    (``_botocore_resolver`` is private: sagemaker-core is pinned, and the test suite runs this.)"""
-    from sagemaker.core import common_utils
-
-    original = common_utils._botocore_resolver
-    resolver = original()
-    common_utils._botocore_resolver = lambda: resolver
-    try:
-        yield
-    finally:
-        common_utils._botocore_resolver = original
-
-
-def _candidate_regions(image_uris: Any, framework: str) -> set[str]:
-    regions: set[str] = set()
-    for subtree in image_uris._iter_config_subtrees(framework, IMAGE_SCOPE):
-        regions.update(subtree.get("registries", {}))
-        for config in subtree.get("versions", {}).values():
-            regions.update(config.get("registries", {}))
-    return regions
+# builtin_frameworks.json from sagemaker-core (through program/sagemaker_images.json's document)
 
 
 def frameworks_table() -> dict[str, Any]:
-    """framework -> version -> sorted regions in which sagemaker-core resolves an inference image."""
-    from sagemaker.core import image_uris
-
+    """framework -> version -> sorted regions in which sagemaker-core resolves an inference image for a CPU
+    instance (``PROBE_INSTANCE_TYPE``): the regions of the images in ``program/sagemaker_images.json``."""
+    document = images_document(BUILTIN_ALGORITHMS)
     table: dict[str, dict[str, list[str]]] = {}
-    with _cached_endpoint_resolver():
-        for framework in BUILTIN_ALGORITHMS:
-            regions = sorted(_candidate_regions(image_uris, framework))
-            versions: dict[str, list[str]] = {}
-            for version in image_uris.list_versions(framework, IMAGE_SCOPE):
-                found = []
-                for region in regions:
-                    try:
-                        builtin_image_uri(framework, version, region, PROBE_INSTANCE_TYPE)
-                    except ValueError:
-                        continue
-                    found.append(region)
-                if found:
-                    versions[version] = found
-            table[framework] = versions
+    for framework, versions in document["builtin_algorithms"].items():
+        table[framework] = {version: sorted(document["registries"][images["cpu"]["registries"]])
+                            for version, images in versions.items() if "cpu" in images}
     return {
         "description": "SageMaker built-in algorithms with an inference image, per version and region. Generated "
                        "by `python -m tools.catalog_files` from sagemaker-core; do not edit.",
-        "generated_from": f"sagemaker-core=={installed_version('sagemaker-core')}",
+        "generated_from": document["generated_from"],
         "image_scope": IMAGE_SCOPE,
         "frameworks": table,
     }
@@ -215,9 +182,11 @@ def render(document: dict[str, Any]) -> str:
 
 
 def expected_files() -> dict[Path, str]:
-    """What both files should hold (the schema lists the frameworks of the freshly generated table)."""
+    """What the files should hold (the schema lists the frameworks of the freshly generated table)."""
     table = frameworks_table()
-    return {FRAMEWORKS_FILE: render(table), SCHEMA_FILE: render(schema_document(sorted(table["frameworks"])))}
+    images_file, images_text = sagemaker_images.expected_file(BUILTIN_ALGORITHMS)
+    return {FRAMEWORKS_FILE: render(table), SCHEMA_FILE: render(schema_document(sorted(table["frameworks"]))),
+            images_file: images_text}
 
 
 def main(argv: list[str] | None = None) -> int:
