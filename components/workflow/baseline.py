@@ -17,12 +17,17 @@ after a data quality baseline carries it the same way (program/monitoring.py rea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JsonPath", "Value", "DATASET_FORMAT", "processing_job_parameters", "baseline_result",
-           "data_quality_metrics", "SYNC_RULE"]
+from components.workflow.states import SAGEMAKER_TRANSIENT_ERRORS
+from components.workflow.steps import State
+from components.workflow.tasks import RetryParams, task
+
+__all__ = ["JsonPath", "Value", "DATASET_FORMAT", "BaselineJobSpec", "processing_job_parameters", "baseline_task",
+           "baseline_result", "data_quality_metrics", "SYNC_RULE"]
 
 # The training rows are "label,f1,...,fn" without a header. Model Monitor's analyzer lines a captured
 # record up as (output, inputs...) when the output columns come first ("START"), so the training label
@@ -30,9 +35,44 @@ __all__ = ["JsonPath", "Value", "DATASET_FORMAT", "processing_job_parameters", "
 DATASET_FORMAT = '{"csv": {"header": false, "output_columns_position": "START"}}'
 INPUT_PATH = "/opt/ml/processing/input/baseline_dataset_input"
 OUTPUT_PATH = "/opt/ml/processing/output"
+ANALYZER_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[\w./-]+(:[\w.-]+)?$")
+"""An ECR image URI, the tag optional (sagemaker-core names the analyzer image without one)."""
 SYNC_RULE = "StepFunctionsGetEventsForSageMakerProcessingJobsRule"
 """The rule Step Functions manages in the account to learn when a ``createProcessingJob.sync`` job ends
 (AWS's "IAM policies for Amazon SageMaker AI" for Step Functions: PutTargets, PutRule, DescribeRule on it)."""
+
+
+@dataclass(frozen=True)
+class BaselineJobSpec:
+    """How a baseline job runs (its defaults are the training workflow's): the analyzer image of the region,
+    the key of its volume and output, one instance of ``instance_type`` with a ``volume_gb`` volume, at most
+    ``max_runtime_seconds``, without network access."""
+
+    image_uri: str
+    kms_key_arn: str
+    instance_type: str = "ml.m5.large"
+    volume_gb: int = 20
+    max_runtime_seconds: int = 3600
+    network_isolation: bool = True
+
+    def problems(self) -> list[str]:
+        """What is wrong with the values, each with the field, the value and what is allowed."""
+        bad = []
+        if not (isinstance(self.image_uri, str) and ANALYZER_IMAGE.match(self.image_uri)):
+            bad.append(f"image_uri={self.image_uri!r} is not allowed: use an ECR image URI "
+                       "(<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>])")
+        if not (isinstance(self.kms_key_arn, str) and self.kms_key_arn.startswith("arn:")):
+            bad.append(f"kms_key_arn={self.kms_key_arn!r} is not allowed: use a KMS key ARN (arn:...)")
+        if not (isinstance(self.instance_type, str) and self.instance_type.startswith("ml.")):
+            bad.append(f"instance_type={self.instance_type!r} is not allowed: use a SageMaker instance type such "
+                       "as ml.m5.large")
+        for name in ("volume_gb", "max_runtime_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad.append(f"{name}={value!r} is not allowed: use a whole number >= 1")
+        if not isinstance(self.network_isolation, bool):
+            bad.append(f"network_isolation={self.network_isolation!r} is not allowed: use true or false")
+        return bad
 
 
 @dataclass(frozen=True)
@@ -121,6 +161,26 @@ def processing_job_parameters(
         "NetworkConfig": {"EnableNetworkIsolation": network_isolation},
         "Tags": [dict(tag) for tag in tags],
     }
+
+
+def baseline_task(p: RetryParams, name: str, spec: BaselineJobSpec, *, job_name: Value, role_arn: Value,
+                  dataset: Value, output: Value, tags: Sequence[Mapping[str, str]], comment: str,
+                  environment: Mapping[str, str] | None = None, result_path: str = "$.baseline") -> State:
+    """The Task state ``name`` (without its transition) that runs one baseline job as ``spec`` says
+    (``processing_job_parameters``), retries SageMaker's transient errors, and puts ``baseline_result`` at
+    ``result_path``; a failed job is caught to the step's failure state (``STEP_ERRORS[name]``)."""
+    return task(
+        p, name, "arn:aws:states:::sagemaker:createProcessingJob.sync",
+        processing_job_parameters(
+            job_name=job_name, role_arn=role_arn, image_uri=spec.image_uri, dataset=dataset, output=output,
+            instance_type=spec.instance_type, volume_gb=spec.volume_gb, max_runtime_seconds=spec.max_runtime_seconds,
+            kms_key_arn=spec.kms_key_arn, network_isolation=spec.network_isolation, environment=environment,
+            tags=tags),
+        retry_on=SAGEMAKER_TRANSIENT_ERRORS,
+        comment=comment,
+        result_selector=baseline_result(),
+        result_path=result_path,
+    )
 
 
 def baseline_result() -> dict[str, str]:

@@ -12,7 +12,7 @@ so the baseline travels with the package to every environment that serves it (do
 from __future__ import annotations
 
 from components.names import BASELINE_FOLDER
-from components.workflow.baseline import JsonPath, baseline_result, data_quality_metrics, processing_job_parameters
+from components.workflow.baseline import BaselineJobSpec, JsonPath, baseline_task, data_quality_metrics
 from components.workflow.params import WorkflowDefinitionParams
 from components.workflow.states import SAGEMAKER_SDK_TRANSIENT_ERRORS, SAGEMAKER_TRANSIENT_ERRORS, S
 from components.workflow.steps import Stage, State, Step, step
@@ -146,19 +146,15 @@ def training_states(p: WorkflowDefinitionParams) -> Stage:
             "The evaluate function returned no boolean passed and no numeric accuracy: {}",
             "States.JsonToString($.evaluation.report)",
         ),
-        S.BASELINE: step(task(
-            p, S.BASELINE, "arn:aws:states:::sagemaker:createProcessingJob.sync",
-            processing_job_parameters(
-                job_name=JsonPath("$.run.name"), role_arn=p.sagemaker_role_arn, image_uri=p.baseline_image_uri,
-                dataset=JsonPath("$.run.trainingData"),
-                output=JsonPath(f"States.Format('{p.output_prefix}/{BASELINE_FOLDER}/{{}}', $.run.name)"),
-                instance_type=p.baseline_instance_type, volume_gb=p.baseline_volume_gb,
-                max_runtime_seconds=p.baseline_max_runtime_seconds, kms_key_arn=p.kms_key_arn,
-                network_isolation=p.network_isolation, tags=[{"Key": "CommitId", "Value.$": "$.run.commitId"}]),
-            retry_on=sm,
+        S.BASELINE: step(baseline_task(
+            p, S.BASELINE,
+            BaselineJobSpec(image_uri=p.baseline_image_uri, kms_key_arn=p.kms_key_arn,
+                            instance_type=p.baseline_instance_type, volume_gb=p.baseline_volume_gb,
+                            max_runtime_seconds=p.baseline_max_runtime_seconds, network_isolation=p.network_isolation),
+            job_name=JsonPath("$.run.name"), role_arn=p.sagemaker_role_arn, dataset=JsonPath("$.run.trainingData"),
+            output=JsonPath(f"States.Format('{p.output_prefix}/{BASELINE_FOLDER}/{{}}', $.run.name)"),
+            tags=[{"Key": "CommitId", "Value.$": "$.run.commitId"}],
             comment="Model Monitor's data quality baseline of the training data (statistics.json, constraints.json).",
-            result_selector=baseline_result(),
-            result_path="$.baseline",
         )),
         S.REGISTER_MODEL: step(task(
             p, S.REGISTER_MODEL, "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
