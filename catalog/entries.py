@@ -20,7 +20,7 @@ IMAGE_BUILDER_TYPE = "byom_image_builder"
 SUPPORTED_TYPES = (*REALTIME_TYPES, *BATCH_TYPES, IMAGE_BUILDER_TYPE)
 
 _MODEL_COMMON = ("pipeline_type", "model_name", "inference_instance", "inference_instance_count", "content_type",
-                 "accept", "model_artifact_location", "model_package_name", "kms_key_arn")
+                 "accept", "model_artifact_location", "model_package_name", "kms_key_arn", "baseline_data")
 _BUILTIN = ("model_framework", "model_framework_version")
 _CUSTOM = ("custom_image_uri",)
 _REALTIME = ("data_capture_location", "endpoint_name")
@@ -136,6 +136,10 @@ class ModelEntry(_Entry):
     """A versioned model package ARN; instead of the image and artifact fields."""
     kms_key_arn: EnvValue[str] | None = None
     """None: the stack's own key."""
+    baseline_data: EnvValue[S3Location] | None = None
+    """Headerless CSV training data, label first (an S3 prefix): the upload registration baselines it with
+    Model Monitor's analyzer and registers the package with that baseline (its value for the registry
+    environment, where uploads are registered); None: the package has no baseline."""
     data_capture_location: EnvValue[S3Location] | None = None
     endpoint_name: EnvValue[str] | None = None
     batch_inference_data: EnvValue[S3Location] | None = None

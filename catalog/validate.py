@@ -342,6 +342,7 @@ FIELDS: dict[str, _Field] = {
     "batch_inference_data": _Field(_s3_location(1024)),
     "batch_job_output_location": _Field(_s3_location(1024)),
     "batch_schedule": _Field(_schedule),
+    "baseline_data": _Field(_s3_location(1024)),
     "kms_key_arn": _Field(_text(KMS_KEY_ARN, 2048, "a KMS key ARN: arn:aws:kms:<region>:<account>:key/<key id>")),
     "custom_algorithm_docker": _Field(_object_key(".zip", "images/iris-tree.zip"), per_environment=False),
     "ecr_repo_name": _Field(_text(ECR_REPOSITORY, ECR_REPOSITORY_MAX,
@@ -584,6 +585,9 @@ def _check_model_source(kind: str, body: Mapping[str, Any], report: Callable[[st
         if given:
             report(f"model_package_name and {', '.join(given)} exclude each other: give the model package (its "
                    f"image and artifact come from the registry) or {' + '.join(model_keys)}, not both")
+        if "baseline_data" in body:
+            report("baseline_data is only for an uploaded model (model_artifact_location): a registered "
+                   "package (model_package_name) already carries its baseline, or none; leave baseline_data out")
     elif not given:
         report(f"the model is missing: {kind} needs {' + '.join(model_keys)}, or model_package_name")
     else:

@@ -20,7 +20,13 @@ from typing import Any
 import pulumi
 
 from catalog.entries import S3Location
-from components.iam import pass_role_statement, state_machine_logging_statements, statement
+from components.iam import (
+    pass_role_statement,
+    read_location_statements,
+    state_machine_logging_statements,
+    statement,
+    unique_inputs,
+)
 from components.names import Names
 
 SYNC_RULE = "StepFunctionsGetEventsForSageMakerTransformJobsRule"
@@ -59,15 +65,12 @@ class BatchAccess:
         job_prefix = names.catalog_batch_job_prefix(self.model_name)
         statements = [
             # The input location may be one object (the framework's file form) or a prefix.
-            statement("ListInput", ["s3:ListBucket"], [names.s3_arn(source.bucket)],
-                      condition={"StringLike": {"s3:prefix": [source.prefix, f"{source.prefix}/*"]}}),
-            statement("ReadInput", ["s3:GetObject"],
-                      [names.s3_arn(source.bucket, source.prefix), names.s3_arn(source.bucket, f"{source.prefix}/*")]),
+            *read_location_statements("ListInput", "ReadInput", source),
             statement("WriteOutput", ["s3:PutObject", "s3:AbortMultipartUpload"],
                       [names.s3_arn(target.bucket, f"{target.prefix}/*")]),
             statement("ReadModelArtifact", ["s3:GetObject"], list(self.artifact_arns)),
             statement("DecryptThroughS3", ["kms:Decrypt"],
-                      _unique([*self.data_key_arns, *self.artifact_key_arns]), condition=self._via_s3()),
+                      unique_inputs([*self.data_key_arns, *self.artifact_key_arns]), condition=self._via_s3()),
             statement("EncryptOutputThroughS3", ["kms:GenerateDataKey", "kms:Encrypt"], [self.job_key_arn],
                       condition=self._via_s3()),
         ]
@@ -113,15 +116,6 @@ class BatchAccess:
             statement("DescribeJobKey", ["kms:DescribeKey"], [self.job_key_arn]),
             *state_machine_logging_statements(),
         ]
-
-
-def _unique(items: Sequence[pulumi.Input[str]]) -> list[pulumi.Input[str]]:
-    """``items`` without repeats: equal strings, or the same Output (different Outputs cannot be compared)."""
-    seen: list[pulumi.Input[str]] = []
-    for item in items:
-        if not any(item is other or (isinstance(item, str) and item == other) for other in seen):
-            seen.append(item)
-    return seen
 
 
 def events_role_statements(state_machine_arn: pulumi.Input[str]) -> list[dict[str, Any]]:

@@ -104,10 +104,14 @@ class CatalogNames:
         return self.catalog_name(model_name, "batch", limit=BATCH_JOB_PREFIX_MAX)
 
     def catalog_batch_job_arn_pattern(self, model_name: str) -> str:
-        """The entry's transform jobs and no other's: ``?`` matches one character, so the pattern covers
-        exactly ``<prefix>-`` plus a run id, never the jobs of an entry whose prefix merely starts alike."""
-        prefix = self.catalog_batch_job_prefix(model_name)
-        return self.sagemaker_arn(f"transform-job/{prefix}-{'?' * BATCH_RUN_ID_LENGTH}".lower())
+        """The entry's transform jobs and no other's (``run_job_arn_pattern``)."""
+        return self.run_job_arn_pattern("transform-job", self.catalog_batch_job_prefix(model_name))
+
+    def run_job_arn_pattern(self, job_type: str, prefix: str) -> str:
+        """The jobs named ``<prefix>-<run id>`` (32 hex digits) and no other's: ``?`` matches one character, so
+        the pattern covers exactly ``<prefix>-`` plus a run id, never the jobs of an entry whose prefix merely
+        starts alike. Lower case: SageMaker writes its ARNs so, and IAM compares them as written."""
+        return self.sagemaker_arn(f"{job_type}/{prefix}-{'?' * BATCH_RUN_ID_LENGTH}".lower())
 
     def catalog_batch_model(self, model_name: str, model_package_arn: str) -> str:
         """The SageMaker model the entry's pipeline builds from ``model_package_arn``:
@@ -158,6 +162,22 @@ class CatalogNames:
 
     def catalog_endpoint_model_role_arn(self, model_name: str) -> str:
         return self.role_arn(self.catalog_endpoint_model_role(model_name))
+    # --- model catalog: baselines of uploaded models (``baseline_data``) ---------------------------------
+
+    def catalog_baseline_job_prefix(self, model_name: str) -> str:
+        """Every baseline job of the entry is ``<prefix>-<32 hex digits>`` (63 at most)."""
+        return self.catalog_name(model_name, "baseline", limit=BATCH_JOB_PREFIX_MAX)
+
+    def catalog_baseline_job_arn_pattern(self, model_name: str) -> str:
+        return self.run_job_arn_pattern("processing-job", self.catalog_baseline_job_prefix(model_name))
+
+    def catalog_baseline_role(self, model_name: str) -> str:
+        """The role the entry's baseline jobs run as: reads its baseline_data, writes its baseline folder."""
+        return self.catalog_name(model_name, "baseline", limit=IAM_ROLE_NAME_MAX)
+
+    def catalog_baseline_role_arn(self, model_name: str) -> str:
+        return self.role_arn(self.catalog_baseline_role(model_name))
+
     def catalog_upload_rule(self, model_name: str) -> str:
         """The EventBridge rule that starts the registration when the entry's model_artifact_location is
         uploaded (rule names: at most 64 characters)."""

@@ -8,6 +8,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from catalog.entries import S3Location
+from components.names import Names
+
 
 def statement(sid: str, actions: Sequence[str], resources: Sequence[pulumi.Input[str]],
               condition: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -71,4 +74,24 @@ def state_machine_logging_statements() -> list[dict[str, Any]]:
                                   "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], ["*"]),
         statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                               "xray:GetSamplingTargets"], ["*"]),
+    ]
+
+
+def unique_inputs(items: Sequence[pulumi.Input[str]]) -> list[pulumi.Input[str]]:
+    """``items`` without repeats: equal strings, or the same Output (different Outputs cannot be compared)."""
+    seen: list[pulumi.Input[str]] = []
+    for item in items:
+        if not any(item is other or (isinstance(item, str) and item == other) for other in seen):
+            seen.append(item)
+    return seen
+
+
+def read_location_statements(list_sid: str, read_sid: str, location: S3Location) -> list[dict[str, Any]]:
+    """List and read one S3 location, one object (the framework's file form) or a prefix: ``s3:ListBucket``
+    only for keys under it, ``s3:GetObject`` on it and below it."""
+    bucket, prefix = location.bucket, location.prefix
+    return [
+        statement(list_sid, ["s3:ListBucket"], [Names.s3_arn(bucket)],
+                  condition={"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}),
+        statement(read_sid, ["s3:GetObject"], [Names.s3_arn(bucket, prefix), Names.s3_arn(bucket, f"{prefix}/*")]),
     ]

@@ -3,11 +3,14 @@
 In the registry stack, for every catalog entry that brings its own artifact (``model_artifact_location``):
 
     its model package group (``Names.catalog_package_group``)
+    its baseline job role, where it has ``baseline_data`` (reads only that, writes only its baseline folder)
     an EventBridge rule: "Object Created" in the stack bucket for exactly the entry's key
       -> input transformer: the entry's model name, group, image, content types and instance types,
-         the bucket, the key and the object's S3 version id
+         the bucket, the key and the object's S3 version id (and, for an entry with ``baseline_data``,
+         its baseline job: ``components.upload_baseline``)
       -> the registration state machine (one per stack, every entry's rule starts it;
-         definition: ``components.upload_definition``): CreateModelPackage (PendingManualApproval) ->
+         definition: ``components.upload_definition``): [Baseline of baseline_data ->]
+         CreateModelPackage (PendingManualApproval[, the baseline as DriftCheckBaselines]) ->
          the training workflow's signed-link approval -> Approved / Rejected -> notify
 
 An Approved package then starts the promotion like a trained one (``components.promotion``: its rule
@@ -25,10 +28,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from catalog.entries import S3Location
 from components.context import StackContext
 from components.iam import service_role, state_machine_logging_statements, statement
 from components.model_registry import registry_policy_document
+from components.names import Names
+from components.upload_baseline import baseline_job_input, baseline_role_statements, baseline_run_statements
 from components.upload_definition import RegistrationParams, build_definition
+from components.workflow.baseline import BaselineJobSpec
 
 OBJECT_CREATED = "Object Created"
 
@@ -49,6 +56,11 @@ class UploadEntry:
     """The entry's inference instance types in every environment it reaches."""
     realtime: bool
     """Real-time entries list the instance types as endpoint types, batch entries as transform types."""
+    baseline_data: S3Location | None = None
+    """The entry's ``baseline_data`` (headerless CSV, label first): the registration baselines it and
+    registers the package with that baseline; None: no baseline."""
+    data_key_arn: str | None = None
+    """The entry's ``kms_key_arn``: may encrypt its baseline_data (besides the stack key)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,8 @@ class ModelUploadArgs:
     consumer_account_ids: tuple[str, ...] = ()
     """The promotion targets' other accounts: each group is shared with them by the trained group's
     resource policy (``registry_policy_document``: describe, list, create models; no approving)."""
+    baseline_image_uri: str | None = None
+    """Model Monitor's analyzer image of the region: required when an entry has ``baseline_data``."""
 
 
 def upload_event_pattern(bucket: str, key: str) -> dict[str, Any]:
@@ -82,11 +96,16 @@ def package_specification(entry: UploadEntry) -> dict[str, list[str]]:
             instances: list(entry.instance_types)}
 
 
-def upload_input_transformer(entry: UploadEntry, group_name: str) -> dict[str, Any]:
-    """The rule target's input transformer: the registration's input for one upload of ``entry``."""
-    template = {"modelName": entry.model_name, "modelPackageGroupName": group_name, "imageUri": entry.image_uri,
-                "bucket": "<bucket>", "key": "<key>", "versionId": "<versionId>",
-                "specification": package_specification(entry)}
+def upload_input_transformer(entry: UploadEntry, group_name: str, names: Names | None = None) -> dict[str, Any]:
+    """The rule target's input transformer: the registration's input for one upload of ``entry`` (``names``:
+    the registry stack's, for an entry with ``baseline_data``)."""
+    template: dict[str, Any] = {
+        "modelName": entry.model_name, "modelPackageGroupName": group_name, "imageUri": entry.image_uri,
+        "bucket": "<bucket>", "key": "<key>", "versionId": "<versionId>", "specification": package_specification(entry)}
+    if entry.baseline_data is not None:
+        if names is None:
+            raise ValueError(f"{entry.model_name} has baseline_data: its baseline job's names are needed")
+        template["baselineJob"] = baseline_job_input(names, entry.model_name, entry.baseline_data)
     return {"input_paths": {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key",
                             "versionId": "$.detail.object.version-id"},
             "input_template": json.dumps(template)}
@@ -114,6 +133,10 @@ class ModelUpload(pulumi.ComponentResource):
         super().__init__("mlops:catalog:ModelUpload", name, None, opts)
         ctx, names = args.ctx, args.ctx.names
         child = pulumi.ResourceOptions(parent=self)
+        baselined = [e for e in args.entries if e.baseline_data is not None]
+        if baselined and not args.baseline_image_uri:
+            raise ValueError(f"{', '.join(e.model_name for e in baselined)} have baseline_data: give "
+                             "baseline_image_uri (Model Monitor's analyzer image of the region)")
         machine_name, machine_arn = names.catalog_registration_state_machine, names.catalog_registration_state_machine_arn
 
         groups = {
@@ -130,6 +153,16 @@ class ModelUpload(pulumi.ComponentResource):
                                                              args.consumer_account_ids, names),
                     opts=child)
 
+        baseline_roles = [
+            service_role(
+                f"{name}-{e.model_name}-baseline", role_name=names.catalog_baseline_role(e.model_name),
+                description=f"Model Monitor baseline of {e.model_name}'s baseline_data, when a model is uploaded",
+                service="sagemaker.amazonaws.com", account_id=ctx.account, opts=child,
+                statements=baseline_role_statements(
+                    names, e.model_name, e.baseline_data, [ctx.kms_key_arn, *([e.data_key_arn] if e.data_key_arn else [])],
+                    ctx.kms_key_arn))[1]
+            for e in baselined if e.baseline_data is not None]
+
         logs = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/vendedlogs/states/{machine_name}", retention_in_days=ctx.log_retention_days,
             kms_key_id=ctx.kms_key_arn, opts=child)
@@ -141,10 +174,14 @@ class ModelUpload(pulumi.ComponentResource):
                 [g.arn for g in groups.values()],
                 [names.sagemaker_arn(f"model-package/{names.catalog_package_group(e.model_name)}/*")
                  for e in args.entries],
-                [args.approval_request_function_arn, args.notify_function_arn]))
-        definition = pulumi.Output.all(args.approval_request_function_arn, args.notify_function_arn).apply(
+                [args.approval_request_function_arn, args.notify_function_arn])
+            + (baseline_run_statements(names, [e.model_name for e in baselined], ctx.kms_key_arn) if baselined else []))
+        definition = pulumi.Output.all(args.approval_request_function_arn, args.notify_function_arn,
+                                       ctx.kms_key_arn).apply(
             lambda arns: json.dumps(build_definition(RegistrationParams(
                 approval_request_function_arn=arns[0], notify_function_arn=arns[1],
+                baseline=BaselineJobSpec(image_uri=args.baseline_image_uri, kms_key_arn=arns[2])
+                if baselined and args.baseline_image_uri else None,
                 approval_timeout_seconds=args.approval_timeout_seconds)), indent=2))
         machine = aws.sfn.StateMachine(
             f"{name}-state-machine", name=machine_name, type="STANDARD", role_arn=role.arn, definition=definition,
@@ -152,7 +189,7 @@ class ModelUpload(pulumi.ComponentResource):
             logging_configuration={"level": "ALL", "include_execution_data": False,
                                    "log_destination": pulumi.Output.concat(logs.arn, ":*")},
             tracing_configuration={"enabled": True},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *baseline_roles]))
 
         events_role, _ = service_role(
             f"{name}-events", role_name=f"{ctx.prefix}-byom-upload-events",
@@ -167,7 +204,7 @@ class ModelUpload(pulumi.ComponentResource):
             aws.cloudwatch.EventTarget(
                 f"{name}-{e.model_name}-target", rule=rule.name, arn=machine.arn, role_arn=events_role.arn,
                 input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
-                    **upload_input_transformer(e, names.catalog_package_group(e.model_name))),
+                    **upload_input_transformer(e, names.catalog_package_group(e.model_name), names)),
                 retry_policy={"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[groups[e.model_name]]))
 

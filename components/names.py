@@ -45,6 +45,10 @@ BASELINE_FOLDER = "baselines"
 BASELINE_PREFIX = f"{WORKFLOW_PREFIX}/{BASELINE_FOLDER}"
 """The training workflow's data quality baselines, one folder per run (``statistics.json``,
 ``constraints.json``); the registered package names them as its drift check baselines."""
+CATALOG_BASELINE_PREFIX = f"{BASELINE_PREFIX}/{CATALOG_INFIX}"
+"""Uploaded catalog models' baselines (``baseline_data``): one folder per entry (``catalog_baseline_folder``),
+one below it per uploaded version; inside the training workflow's prefix, so whoever reads the packages'
+baselines reads both."""
 MONITORING_PREFIX = "monitoring"
 """What the endpoints' monitors write: one folder per endpoint, one below it per monitor type."""
 CATALOG_STORE_PREFIX = "catalog/pipelines"
@@ -268,6 +272,12 @@ class Names(CatalogNames):
         """A real-time catalog entry's monitors, by ``catalog_name`` whatever its endpoint_name: ``...-monitor`` (role)."""
         return MonitorNames(role=self.catalog_name(model_name, "monitor", limit=IAM_ROLE_NAME_MAX),
                             owner=(self.prefix, CATALOG_INFIX, model_name))
+
+    @staticmethod
+    def catalog_baseline_folder(model_name: str) -> str:
+        """The key prefix of an uploaded entry's baselines in the registry bucket:
+        ``workflow/baselines/byom/<model_name>``."""
+        return f"{CATALOG_BASELINE_PREFIX}/{model_name}"
 
     def processing_job_console_url(self) -> str:
         """The SageMaker console's processing job page, without the job's name (append it)."""

@@ -30,6 +30,7 @@ from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.specs import TrainingSpec
 from components.state_machine import logged_state_machine
+from components.workflow.baseline import SYNC_RULE as PROCESSING_SYNC_RULE
 from components.workflow.definition import build_definition
 from components.workflow.params import WorkflowDefinitionParams
 
@@ -221,7 +222,7 @@ class TrainingWorkflow(pulumi.ComponentResource):
             statement("SyncJobEvents", ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
                       [f"{events}/StepFunctionsGetEventsForSageMakerTrainingJobsRule",
                        f"{events}/StepFunctionsGetEventsForSageMakerTransformJobsRule",
-                       f"{events}/StepFunctionsGetEventsForSageMakerProcessingJobsRule"]),
+                       f"{events}/{PROCESSING_SYNC_RULE}"]),
             statement("InvokeWorkflowFunctions", ["lambda:InvokeFunction"], functions),
             statement("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
                       [ctx.kms_key_arn]),

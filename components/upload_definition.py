@@ -4,6 +4,11 @@ of its catalog entry's group and goes through the same signed-link approval as a
     CheckUpload → ResolvePackage → RegisterModel (CreateModelPackage, PendingManualApproval)
     → RequestApproval (.waitForTaskToken) → ApproveModelPackage → NotifySuccess → BuildResult → Succeeded
 
+    where an entry has ``baseline_data`` (the params' ``baseline``): ResolvePackage → CheckBaselineData →
+    Baseline (Model Monitor's analyzer over baseline_data, processing job .sync) → RegisterModelWithBaseline
+    (the same package, with the baseline as DriftCheckBaselines and ModelMetrics) → RequestApproval → ...
+    a failed baseline job → BaselineFailed → NotifyFailure → Failed (nothing registered)
+
     an upload without an S3 version id → UploadNotVersioned → NotifyFailure → Failed
     rejection / approval timeout / request not sent → MarkModelPackageRejected → NotifyFailure → Failed
     any other error → <Step>Failed (ModelRegistrationFailed, ...) → NotifyFailure → Failed
@@ -18,7 +23,13 @@ Input (one per upload; the entry's EventBridge rule builds it, ``components.mode
      "imageUri": "<ECR image>", "bucket": "<registry bucket>", "key": "<model_artifact_location>",
      "versionId": "<the uploaded object's S3 version id>",
      "specification": {"SupportedContentTypes": [...], "SupportedResponseMIMETypes": [...],
-                       "SupportedRealtimeInferenceInstanceTypes" or "SupportedTransformInstanceTypes": [...]}}
+                       "SupportedRealtimeInferenceInstanceTypes" or "SupportedTransformInstanceTypes": [...]},
+     "baselineJob": {"jobPrefix": "<the entry's baseline job prefix>", "roleArn": "<its baseline role>",
+                     "data": "s3://<baseline_data>", "output": "s3://<registry bucket>/workflow/baselines/byom/<model>"}}
+
+``baselineJob`` only for an entry with ``baseline_data``. Its job is ``<jobPrefix>-<MD5 of the execution>``; it
+writes under ``<output>/<upload id>``, the upload id being the package's ``ClientToken`` (one per group and
+uploaded version), so a repeated delivery of the same upload registers the same package with the same baseline.
 
 **The artifact's version.** A package records its artifact as ``ModelDataUrl`` (botocore's
 ``ModelPackageContainerDefinition``: an ``s3://`` or ``https://`` URL of one object; ``ModelDataSource``'s
@@ -38,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.workflow.approval import approval_states
+from components.workflow.baseline import BaselineJobSpec, JsonPath, baseline_task, data_quality_metrics
 from components.workflow.finish import step_failure_states
 from components.workflow.states import SAGEMAKER_SDK_TRANSIENT_ERRORS, S
 from components.workflow.steps import Stage, State, Step, chain, goto, step
@@ -47,6 +59,8 @@ __all__ = ["RegistrationParams", "UNVERSIONED_ERROR", "main_path", "build_defini
 
 UNVERSIONED_ERROR = "UploadNotVersioned"
 _ARTIFACT = "States.Format('s3://{}/{}', $.bucket, $.key)"
+# One id per group and uploaded version: the package's ClientToken and the folder of its baseline.
+_UPLOAD_ID = "States.Hash(States.Format('{}/{}', $.modelPackageGroupName, $.versionId), 'MD5')"
 # What the approval e-mail and page say about the model (the approval request's `upload`).
 UPLOADED_MODEL = {"upload": {"modelName.$": "$.upload.modelName", "artifact.$": "$.upload.artifact",
                              "versionId.$": "$.upload.versionId"}}
@@ -60,6 +74,9 @@ class RegistrationParams:
     """The approval API's request function (the training workflow's: one approval)."""
     notify_function_arn: str
     """The notification function (the training workflow's)."""
+    baseline: BaselineJobSpec | None = None
+    """How the baseline jobs of entries with ``baseline_data`` run; None: no entry has it, and the definition
+    has no baseline states."""
     approval_timeout_seconds: int = 86400
     retry_interval_seconds: int = 5
     retry_max_attempts: int = 3
@@ -76,14 +93,21 @@ class RegistrationParams:
         if isinstance(self.retry_backoff_rate, bool) or not isinstance(self.retry_backoff_rate, (int, float)) \
                 or self.retry_backoff_rate < 1:
             problems.append(f"retry_backoff_rate={self.retry_backoff_rate!r} is not allowed: use a number >= 1.0")
+        if self.baseline is not None:
+            problems += [f"baseline.{problem}" for problem in self.baseline.problems()]
         if problems:
             raise ValueError("invalid registration definition parameters: " + "; ".join(problems))
 
 
-def main_path() -> tuple[str, ...]:
-    """The states an approved upload enters, in order."""
-    return (S.CHECK_UPLOAD, S.RESOLVE_PACKAGE, S.REGISTER_MODEL, S.REQUEST_APPROVAL, S.APPROVE_PACKAGE,
-            S.NOTIFY_SUCCESS, S.BUILD_RESULT, S.SUCCEEDED)
+def main_path(p: RegistrationParams | None = None, *, baselined: bool = False) -> tuple[str, ...]:
+    """The states an approved upload enters, in order: of an entry without ``baseline_data`` (the order the
+    definition is chained in), or with it (``baselined``)."""
+    checks: tuple[str, ...] = (S.CHECK_UPLOAD, S.RESOLVE_PACKAGE)
+    if baselined or (p is not None and p.baseline is not None):
+        checks += (S.CHECK_BASELINE,)
+    register = (S.BASELINE, S.REGISTER_WITH_BASELINE) if baselined else (S.REGISTER_MODEL,)
+    return (*checks, *register, S.REQUEST_APPROVAL, S.APPROVE_PACKAGE, S.NOTIFY_SUCCESS, S.BUILD_RESULT,
+            S.SUCCEEDED)
 
 
 def _upload_states(p: RegistrationParams) -> Stage:
@@ -123,23 +147,58 @@ def _upload_states(p: RegistrationParams) -> Stage:
             },
             "ResultPath": "$.upload",
         }),
-        S.REGISTER_MODEL: step(task(
-            p, S.REGISTER_MODEL, "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
-            {
-                "ModelPackageGroupName.$": "$.modelPackageGroupName",
-                "ModelPackageDescription.$": ("States.Format('Uploaded for the catalog entry {}; the S3 version is "
-                                              "CustomerMetadataProperties.ArtifactVersionId', $.modelName)"),
-                "ModelApprovalStatus": "PendingManualApproval",
-                "InferenceSpecification.$": "States.JsonMerge($.specification, $.upload.inference, false)",
-                "MetadataProperties": {"GeneratedBy.$": "$$.Execution.Id"},
-                "CustomerMetadataProperties": {"ModelName.$": "$.modelName", "ArtifactVersionId.$": "$.versionId"},
-                # One package per group and uploaded version, however often the event is delivered.
-                "ClientToken.$": "States.Hash(States.Format('{}/{}', $.modelPackageGroupName, $.versionId), 'MD5')",
-            },
-            retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
-            result_selector={"arn.$": "$.ModelPackageArn"},
-            result_path="$.modelPackage",
-        )),
+        S.REGISTER_MODEL: step(_register(p, S.REGISTER_MODEL)),
+    }
+
+
+def _register(p: RegistrationParams, name: str, *, baselined: bool = False) -> State:
+    """CreateModelPackage of the upload (PendingManualApproval); ``baselined``: with the Baseline step's
+    result as the package's DriftCheckBaselines and ModelMetrics, as the training workflow registers."""
+    return task(
+        p, name, "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
+        {
+            "ModelPackageGroupName.$": "$.modelPackageGroupName",
+            "ModelPackageDescription.$": ("States.Format('Uploaded for the catalog entry {}; the S3 version is "
+                                          "CustomerMetadataProperties.ArtifactVersionId', $.modelName)"),
+            "ModelApprovalStatus": "PendingManualApproval",
+            "InferenceSpecification.$": "States.JsonMerge($.specification, $.upload.inference, false)",
+            "MetadataProperties": {"GeneratedBy.$": "$$.Execution.Id"},
+            **(data_quality_metrics("$.baseline") if baselined else {}),
+            "CustomerMetadataProperties": {"ModelName.$": "$.modelName", "ArtifactVersionId.$": "$.versionId",
+                                           **({"BaselineJob.$": "$.baseline.jobName"} if baselined else {})},
+            # One package per group and uploaded version, however often the event is delivered.
+            "ClientToken.$": _UPLOAD_ID,
+        },
+        retry_on=SAGEMAKER_SDK_TRANSIENT_ERRORS,
+        result_selector={"arn.$": "$.ModelPackageArn"},
+        result_path="$.modelPackage",
+    )
+
+
+def _baseline_states(p: RegistrationParams, spec: BaselineJobSpec) -> Stage:
+    """CheckBaselineData → Baseline → RegisterModelWithBaseline → RequestApproval, for entries with
+    ``baseline_data`` (their input has ``baselineJob``); the others go on to RegisterModel."""
+    job = "$.baselineJob"
+
+    def check_baseline(next_state: str) -> State:
+        return {
+            "Type": "Choice",
+            "Comment": "Entries with baseline_data: baseline it, and register the package with that baseline.",
+            "Choices": [{"Variable": job, "IsPresent": True, "Next": S.BASELINE}],
+            "Default": next_state,
+        }
+
+    return {
+        S.CHECK_BASELINE: Step(check_baseline),
+        S.BASELINE: goto(baseline_task(
+            p, S.BASELINE, spec,
+            job_name=JsonPath(f"States.Format('{{}}-{{}}', {job}.jobPrefix, States.Hash($$.Execution.Id, 'MD5'))"),
+            role_arn=JsonPath(f"{job}.roleArn"), dataset=JsonPath(f"{job}.data"),
+            output=JsonPath(f"States.Format('{{}}/{{}}', {job}.output, {_UPLOAD_ID})"),
+            tags=[{"Key": "ModelName", "Value.$": "$.modelName"}],
+            comment="Model Monitor's data quality baseline of the entry's baseline_data (statistics.json, constraints.json).",
+        ), S.REGISTER_WITH_BASELINE),
+        S.REGISTER_WITH_BASELINE: goto(_register(p, S.REGISTER_WITH_BASELINE, baselined=True), S.REQUEST_APPROVAL),
     }
 
 
@@ -171,8 +230,9 @@ def _finish_states(p: RegistrationParams) -> Stage:
 
 def build_definition(p: RegistrationParams) -> dict[str, Any]:
     """The registration state machine's definition as a JSON-serialisable dict."""
-    path = main_path()
-    stages = (_upload_states(p), approval_states(p, UPLOADED_MODEL), _finish_states(p))
+    path = main_path(p)
+    stages = (_upload_states(p), *([_baseline_states(p, p.baseline)] if p.baseline else []),
+              approval_states(p, UPLOADED_MODEL), _finish_states(p))
     states = chain(stages, path)
     states.update(step_failure_states(states))
     return {

@@ -2,8 +2,9 @@
 
 - ``build_catalog_upload`` (the registry stack): for every model entry that brings its own artifact
   (``model_artifact_location``, not ``model_package_name``), its model package group and the rule that
-  registers an upload of its key; one registration state machine that asks the training workflow's
-  signed-link approval (``components.model_upload``).
+  registers an upload of its key; one registration state machine that baselines the entry's
+  ``baseline_data`` where it has one and asks the training workflow's signed-link approval
+  (``components.model_upload``).
 - ``promoted_catalog_groups``: what the promotion needs to carry an Approved package of such a group to
   the environments the entry reaches (``components.promotion``).
 
@@ -23,6 +24,7 @@ from components.context import StackContext
 from components.model_upload import ModelUpload, ModelUploadArgs, UploadEntry
 from components.names import Names
 from components.promotion_stages import CatalogGroup
+from program.images import model_monitor_image_uri
 from program.settings import Settings
 from program.topology import promotion_targets, registry_names
 
@@ -57,7 +59,10 @@ def _upload_entry(settings: Settings, entry: ModelEntry) -> UploadEntry:
         model_name=entry.model_name, artifact_key=str(entry.value_for("model_artifact_location", environment)),
         image_uri=image, content_types=tuple(entry.content_type.values()),
         response_types=tuple(entry.accept.values()), instance_types=tuple(entry.inference_instance.values()),
-        realtime=entry.realtime)
+        realtime=entry.realtime,
+        # Baselined where the upload is registered: the registry environment's value.
+        baseline_data=entry.value_for("baseline_data", environment),
+        data_key_arn=entry.value_for("kms_key_arn", environment))
 
 
 def consumer_accounts(settings: Settings) -> tuple[str, ...]:
@@ -71,13 +76,16 @@ def build_catalog_upload(ctx: StackContext, settings: Settings, approval_request
     entries = uploaded_entries(settings)
     if not entries or not settings.trains:
         return {}
+    uploads = tuple(_upload_entry(settings, e) for e in entries)
+    baselines = any(u.baseline_data is not None for u in uploads)
     upload = ModelUpload(
         f"{ctx.prefix}-byom-upload",
-        ModelUploadArgs(ctx, entries=tuple(_upload_entry(settings, e) for e in entries),
+        ModelUploadArgs(ctx, entries=uploads,
                         approval_request_function_arn=approval_request_function_arn,
                         notify_function_arn=notify_function_arn,
                         approval_timeout_seconds=settings.approval_timeout_seconds,
-                        consumer_account_ids=consumer_accounts(settings)),
+                        consumer_account_ids=consumer_accounts(settings),
+                        baseline_image_uri=model_monitor_image_uri(settings.region) if baselines else None),
         opts=ctx.opts)
     return {"catalogPackageGroups": pulumi.Output.from_input(upload.group_names),
             "catalogRegistrationStateMachineArn": upload.state_machine_arn}

@@ -25,6 +25,8 @@ from moto.events.models import EventPattern  # noqa: E402
 
 from components.model_upload import upload_event_pattern  # noqa: E402
 from components.upload_definition import RegistrationParams, build_definition  # noqa: E402
+from components.workflow.baseline import BaselineJobSpec  # noqa: E402
+from program.images import model_monitor_image_uri  # noqa: E402
 from tests.conftest import policy_statements  # noqa: E402
 
 UPLOADED = ("iris-xgboost", "iris-tree", "iris-xgboost-batch")  # the shipped entries with model_artifact_location
@@ -32,6 +34,8 @@ ACCOUNT = "111111111111"
 SAGEMAKER = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}"
 MACHINE = f"arn:aws:states:eu-west-1:{ACCOUNT}:stateMachine:mlops-dev-byom-registration"
 BUCKET = f"mlops-dev-{ACCOUNT}-eu-west-1"
+BASELINE_RUN_SIDS = ("RunBaselineJobs", "PassBaselineRoles", "SyncBaselineJobEvents", "LetSageMakerUseStackKey",
+                     "DescribeStackKey")
 
 
 def upload(run, role: str):
@@ -92,7 +96,12 @@ def test_the_rule_passes_the_entry_and_the_uploaded_object_to_the_registration(s
         "bucket": "<bucket>", "key": "<key>", "versionId": "<versionId>",
         "specification": {"SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
                           # every environment's instance type: the package serves dev, staging and prod
-                          "SupportedRealtimeInferenceInstanceTypes": ["ml.t2.medium", "ml.m5.large", "ml.c5.xlarge"]}}
+                          "SupportedRealtimeInferenceInstanceTypes": ["ml.t2.medium", "ml.m5.large", "ml.c5.xlarge"]},
+        # baseline_data: the entry's baseline job (tests/test_catalog_upload_baseline.py)
+        "baselineJob": {"jobPrefix": "mlops-dev-byom-iris-t-24668536",
+                        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-byom-iris-tree-baseline",
+                        "data": f"s3://{BUCKET}/data/train",
+                        "output": f"s3://{BUCKET}/workflow/baselines/byom/iris-tree"}}
     builtin = json.loads(upload(dev, "iris-xgboost-batch-target").inputs["inputTransformer"]["inputTemplate"])
     # built-in: the algorithm's image resolved by sagemaker-core for the region at deploy time
     assert builtin["imageUri"].endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1")
@@ -104,15 +113,18 @@ def test_the_registration_state_machine_is_the_real_definition_with_exactly_its_
     machine = upload(dev, "state-machine").inputs
     request = dev.named("mlops-dev-approval-request-function").outputs["arn"]
     notify = dev.named("mlops-dev-workflow-notify-function").outputs["arn"]
+    key = dev.named("mlops-dev-foundation-key").outputs["arn"]
+    analyzer = model_monitor_image_uri("eu-west-1")
     assert json.loads(machine["definition"]) == build_definition(RegistrationParams(
-        approval_request_function_arn=request, notify_function_arn=notify, approval_timeout_seconds=14400))
+        approval_request_function_arn=request, notify_function_arn=notify, approval_timeout_seconds=14400,
+        baseline=BaselineJobSpec(image_uri=analyzer, kms_key_arn=key)))
     assert machine["roleArn"] == upload(dev, "registration-role").outputs["arn"]
     assert machine["loggingConfiguration"]["includeExecutionData"] is False  # the approval input has the token
     groups = [f"{SAGEMAKER}:model-package-group/mlops-dev-byom-{m}-models" for m in UPLOADED]
     packages = [f"{SAGEMAKER}:model-package/mlops-dev-byom-{m}-models/*" for m in UPLOADED]
     s = statements_of(dev, "mlops-dev-byom-upload-registration-policy")
     assert set(s) == {"RegisterUploadedModels", "DecideUploadedModels", "RequestApprovalAndNotify", "DeliverLogs",
-                      "Tracing"}
+                      "Tracing", *BASELINE_RUN_SIDS}  # the shipped uploaded entries have baseline_data
     assert s["RegisterUploadedModels"]["Action"] == ["sagemaker:CreateModelPackage"]
     assert s["RegisterUploadedModels"]["Resource"] == groups + packages
     assert s["DecideUploadedModels"]["Action"] == ["sagemaker:UpdateModelPackage"]
@@ -174,14 +186,17 @@ def test_without_catalog_uploads_the_promotion_is_as_before(run_stack, tmp_path)
     assert run.outputs["catalogPackages"] == {} and not [r for r in run.resources if "byom" in r.name]
 
 
-def test_the_registration_definition_passes_statelint(tmp_path):
+@pytest.mark.parametrize("baseline", [None, BaselineJobSpec(
+    image_uri=f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer",
+    kms_key_arn=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k")], ids=["without-baselines", "with-baselines"])
+def test_the_registration_definition_passes_statelint(tmp_path, baseline):
     import subprocess
     import sys
 
     path = tmp_path / "registration.json"
     path.write_text(json.dumps(build_definition(RegistrationParams(
         approval_request_function_arn=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:a",
-        notify_function_arn=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:n"))))
+        notify_function_arn=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:n", baseline=baseline))))
     result = subprocess.run([sys.executable, "-m", "statelint", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
@@ -190,6 +205,11 @@ def test_the_registration_definition_passes_statelint(tmp_path):
     ({"approval_request_function_arn": "approval-request"}, "approval_request_function_arn='approval-request'"),
     ({"approval_timeout_seconds": 0}, "approval_timeout_seconds=0"),
     ({"retry_backoff_rate": 0.5}, "retry_backoff_rate=0.5"),
+    ({"baseline": BaselineJobSpec(image_uri="analyzer:latest", kms_key_arn=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k")},
+     "baseline.image_uri='analyzer:latest' is not allowed: use an ECR image URI"),
+    ({"baseline": BaselineJobSpec(image_uri=f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/a", kms_key_arn="key",
+                                  volume_gb=0)},
+     "baseline.kms_key_arn='key' is not allowed: use a KMS key ARN .*; baseline.volume_gb=0 is not allowed"),
 ])
 def test_bad_registration_parameters_are_refused_by_name(bad, says):
     values = {"approval_request_function_arn": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:a",

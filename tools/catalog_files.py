@@ -105,6 +105,7 @@ def _field_schemas(frameworks: list[str]) -> dict[str, dict[str, Any]]:
         "endpoint_name": _string(v.SAGEMAKER_NAME.pattern, v.SAGEMAKER_NAME_MAX),
         "batch_inference_data": _string(s3, 1024),
         "batch_job_output_location": _string(s3, 1024),
+        "baseline_data": _string(s3, 1024),
         "batch_schedule": _string(r"^(rate\([1-9][0-9]{0,5} (minutes?|hours?|days?)\)|cron\([^ ()]+( [^ ()]+){5}\))$",
                                   v.SCHEDULE_MAX),
         "kms_key_arn": _string(v.KMS_KEY_ARN.pattern, 2048),
@@ -131,7 +132,9 @@ def _entry_schema(kind: str) -> dict[str, Any]:
         model = list(v.MODEL_KEYS["builtin" if kind.endswith("_builtin") else "custom"])
         schema["oneOf"] = [
             {"required": model, "not": {"required": ["model_package_name"]}},
-            {"required": ["model_package_name"], "not": {"anyOf": [{"required": [k]} for k in model]}},
+            # baseline_data is baselined on upload: a registered package brings its own baseline, or none.
+            {"required": ["model_package_name"],
+             "not": {"anyOf": [{"required": [k]} for k in (*model, "baseline_data")]}},
         ]
     return schema
 

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.workflow.baseline import ANALYZER_IMAGE, BaselineJobSpec
+
 __all__ = ["WorkflowDefinitionParams"]
 
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _RUN_ID_LENGTH = 32  # MD5 hex digest
 _MAX_PREFIX_LENGTH = 63 - 1 - _RUN_ID_LENGTH
-_ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[\w./-]+(:[\w.-]+)?$")
 _PLACEHOLDER = re.compile(r"[{}'\\]")  # characters that States.Format string literals must escape
 
 
@@ -99,13 +100,13 @@ class WorkflowDefinitionParams:
     network_isolation: bool = True
     """Run the training job, the model and the baseline job without outbound network access (none needs it)."""
 
-    baseline_instance_type: str = "ml.m5.large"
+    baseline_instance_type: str = BaselineJobSpec.instance_type
     """Instance type of the baseline processing job (Model Monitor's analyzer over the training data)."""
 
-    baseline_volume_gb: int = 20
+    baseline_volume_gb: int = BaselineJobSpec.volume_gb
     """Size of the baseline job's ML storage volume (KMS-encrypted)."""
 
-    baseline_max_runtime_seconds: int = 3600
+    baseline_max_runtime_seconds: int = BaselineJobSpec.max_runtime_seconds
     """StoppingCondition.MaxRuntimeInSeconds of the baseline job."""
 
     metric_name: str = "validation:accuracy"
@@ -175,7 +176,7 @@ class WorkflowDefinitionParams:
             _is_text(k) and isinstance(v, str) for k, v in self.default_hyperparameters.items()
         ):
             bad("default_hyperparameters", "use a mapping of non-empty string names to string values (SageMaker passes hyperparameters as strings)")
-        if not _is_text(self.baseline_image_uri) or not _ECR_IMAGE.match(self.baseline_image_uri):
+        if not _is_text(self.baseline_image_uri) or not ANALYZER_IMAGE.match(self.baseline_image_uri):
             bad("baseline_image_uri", "use an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>])")
         for name in ("training_instance_type", "transform_instance_type", "endpoint_instance_type", "baseline_instance_type"):
             if not _is_text(getattr(self, name)) or not getattr(self, name).startswith("ml."):

@@ -70,6 +70,8 @@ class S:
     CHECK_UPLOAD = "CheckUpload"
     UPLOAD_NOT_VERSIONED = "UploadNotVersioned"
     RESOLVE_PACKAGE = "ResolvePackage"
+    CHECK_BASELINE = "CheckBaselineData"
+    REGISTER_WITH_BASELINE = "RegisterModelWithBaseline"
     # One Pass per step error (see STEP_ERRORS): the state is named after the error it sets.
     TRAINING_FAILED = "TrainingFailed"
     MODEL_CREATION_FAILED = "ModelCreationFailed"
@@ -92,6 +94,7 @@ STEP_ERRORS: dict[str, str] = {
     S.EVALUATE_MODEL: S.EVALUATION_FAILED,
     S.BASELINE: S.BASELINE_FAILED,
     S.REGISTER_MODEL: S.REGISTRATION_FAILED,
+    S.REGISTER_WITH_BASELINE: S.REGISTRATION_FAILED,
     S.APPROVE_PACKAGE: S.APPROVAL_UPDATE_FAILED,
     S.CREATE_ENDPOINT_CONFIG: S.DEPLOYMENT_FAILED,
     S.FIND_ENDPOINT: S.DEPLOYMENT_FAILED,

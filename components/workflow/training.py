@@ -12,19 +12,13 @@ so the baseline travels with the package to every environment that serves it (do
 from __future__ import annotations
 
 from components.names import BASELINE_FOLDER
+from components.workflow.baseline import BaselineJobSpec, JsonPath, baseline_task, data_quality_metrics
 from components.workflow.params import WorkflowDefinitionParams
 from components.workflow.states import SAGEMAKER_SDK_TRANSIENT_ERRORS, SAGEMAKER_TRANSIENT_ERRORS, S
 from components.workflow.steps import Stage, State, Step, step
 from components.workflow.tasks import failure_pass, lambda_task, task
 
-__all__ = ["training_states", "BASELINE_DATASET_FORMAT"]
-
-# The training rows are "label,f1,...,fn" without a header. Model Monitor's analyzer lines a captured
-# record up as (output, inputs...) when the output columns come first ("START"), so the training label
-# and the endpoint's prediction are the same column (_c0) and the features the next ones (_c1...).
-BASELINE_DATASET_FORMAT = '{"csv": {"header": false, "output_columns_position": "START"}}'
-_BASELINE_INPUT = "/opt/ml/processing/input/baseline_dataset_input"
-_BASELINE_OUTPUT = "/opt/ml/processing/output"
+__all__ = ["training_states"]
 
 
 def training_states(p: WorkflowDefinitionParams) -> Stage:
@@ -152,49 +146,15 @@ def training_states(p: WorkflowDefinitionParams) -> Stage:
             "The evaluate function returned no boolean passed and no numeric accuracy: {}",
             "States.JsonToString($.evaluation.report)",
         ),
-        S.BASELINE: step(task(
-            p, S.BASELINE, "arn:aws:states:::sagemaker:createProcessingJob.sync",
-            {
-                "ProcessingJobName.$": "$.run.name",
-                "RoleArn": p.sagemaker_role_arn,
-                "AppSpecification": {"ImageUri": p.baseline_image_uri},
-                "Environment": {
-                    "dataset_format": BASELINE_DATASET_FORMAT,
-                    "dataset_source": _BASELINE_INPUT,
-                    "output_path": _BASELINE_OUTPUT,
-                    "publish_cloudwatch_metrics": "Disabled",
-                },
-                "ProcessingInputs": [{
-                    "InputName": "baseline_dataset_input",
-                    "S3Input": {"S3Uri.$": "$.run.trainingData", "LocalPath": _BASELINE_INPUT, "S3DataType": "S3Prefix",
-                                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"},
-                }],
-                "ProcessingOutputConfig": {
-                    "Outputs": [{
-                        "OutputName": "monitoring_output",
-                        "S3Output": {"S3Uri.$": f"States.Format('{p.output_prefix}/{BASELINE_FOLDER}/{{}}', $.run.name)",
-                                     "LocalPath": _BASELINE_OUTPUT, "S3UploadMode": "EndOfJob"},
-                    }],
-                    "KmsKeyId": p.kms_key_arn,
-                },
-                "ProcessingResources": {"ClusterConfig": {
-                    "InstanceCount": 1,
-                    "InstanceType": p.baseline_instance_type,
-                    "VolumeSizeInGB": p.baseline_volume_gb,
-                    "VolumeKmsKeyId": p.kms_key_arn,
-                }},
-                "StoppingCondition": {"MaxRuntimeInSeconds": p.baseline_max_runtime_seconds},
-                "NetworkConfig": {"EnableNetworkIsolation": p.network_isolation},
-                "Tags": [{"Key": "CommitId", "Value.$": "$.run.commitId"}],
-            },
-            retry_on=sm,
+        S.BASELINE: step(baseline_task(
+            p, S.BASELINE,
+            BaselineJobSpec(image_uri=p.baseline_image_uri, kms_key_arn=p.kms_key_arn,
+                            instance_type=p.baseline_instance_type, volume_gb=p.baseline_volume_gb,
+                            max_runtime_seconds=p.baseline_max_runtime_seconds, network_isolation=p.network_isolation),
+            job_name=JsonPath("$.run.name"), role_arn=p.sagemaker_role_arn, dataset=JsonPath("$.run.trainingData"),
+            output=JsonPath(f"States.Format('{p.output_prefix}/{BASELINE_FOLDER}/{{}}', $.run.name)"),
+            tags=[{"Key": "CommitId", "Value.$": "$.run.commitId"}],
             comment="Model Monitor's data quality baseline of the training data (statistics.json, constraints.json).",
-            result_selector={
-                "jobName.$": "$.ProcessingJobName",
-                "statistics.$": "States.Format('{}/statistics.json', $.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri)",
-                "constraints.$": "States.Format('{}/constraints.json', $.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri)",
-            },
-            result_path="$.baseline",
         )),
         S.REGISTER_MODEL: step(task(
             p, S.REGISTER_MODEL, "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
@@ -211,8 +171,7 @@ def training_states(p: WorkflowDefinitionParams) -> Stage:
                 },
                 "MetadataProperties": {"CommitId.$": "$.run.commitId", "GeneratedBy.$": "$$.Execution.Id"},
                 # The baseline travels with the package: monitors of every endpoint serving it read these.
-                "DriftCheckBaselines": {"ModelDataQuality": _data_quality_sources()},
-                "ModelMetrics": {"ModelDataQuality": _data_quality_sources()},
+                **data_quality_metrics("$.baseline"),
                 "CustomerMetadataProperties": {
                     "accuracy.$": "States.Format('{}', $.evaluation.report.accuracy)",
                     "transformOutput.$": "$.transform.outputPath",
@@ -226,10 +185,3 @@ def training_states(p: WorkflowDefinitionParams) -> Stage:
         )),
     }
 
-
-def _data_quality_sources() -> dict[str, dict[str, str]]:
-    """The baseline job's two files as the registry's MetricsSource shapes."""
-    return {
-        "Statistics": {"ContentType": "application/json", "S3Uri.$": "$.baseline.statistics"},
-        "Constraints": {"ContentType": "application/json", "S3Uri.$": "$.baseline.constraints"},
-    }

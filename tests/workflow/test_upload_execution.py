@@ -19,12 +19,23 @@ from typing import Any
 import boto3
 import pytest
 
+from catalog.entries import S3Location
 from components.model_upload import UploadEntry, upload_event_pattern, upload_input_transformer
 from components.names import Names
 from components.promotion import approved_package_event_pattern, trigger_definition
-from components.upload_definition import UNVERSIONED_ERROR, RegistrationParams, build_definition
+from components.upload_definition import UNVERSIONED_ERROR, RegistrationParams, build_definition, main_path
+from components.workflow.baseline import BaselineJobSpec
 from components.workflow.states import S
-from tests.workflow.harness import ACCOUNT, REGION, ExecutionResult, SageMakerScenario, WorkflowHarness
+from tests.workflow.harness import (
+    ACCOUNT,
+    BASELINE_IMAGE,
+    DATA_BUCKET,
+    REGION,
+    TEST_ROWS,
+    ExecutionResult,
+    SageMakerScenario,
+    WorkflowHarness,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -37,10 +48,21 @@ TREE = UploadEntry(model_name="iris-tree", artifact_key="models/iris-tree/model.
 BATCH = UploadEntry(model_name="iris-batch", artifact_key="models/iris-batch/model.tar.gz", image_uri=IMAGE,
                     content_types=("text/csv",), response_types=("text/csv",), instance_types=("ml.m5.large",),
                     realtime=False)
+# An entry with baseline_data: the harness's training rows (headerless CSV, label first).
+MONITORED = UploadEntry(model_name="iris-monitored", artifact_key="models/iris-monitored/model.tar.gz", image_uri=IMAGE,
+                        content_types=("text/csv",), response_types=("text/csv",), instance_types=("ml.m5.large",),
+                        realtime=True, baseline_data=S3Location(DATA_BUCKET, "iris/train"))
+ENTRIES = (TREE, BATCH, MONITORED)
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+PARAMS = RegistrationParams(approval_request_function_arn=f"{FN}mlops-test-approval-request",
+                            notify_function_arn=f"{FN}mlops-test-notify", approval_timeout_seconds=600,
+                            baseline=BaselineJobSpec(image_uri=BASELINE_IMAGE, kms_key_arn=KEY),
+                            retry_interval_seconds=1, retry_max_attempts=1, retry_backoff_rate=1.0)
 TRAINED_GROUP = "mlops-test-iris"
 PROMOTION = "mlops-dev-promotion"
 
-REGISTERED = [S.CHECK_UPLOAD, S.RESOLVE_PACKAGE, S.REGISTER_MODEL, S.REQUEST_APPROVAL]
+# An entry without baseline_data: checked for one, registered as before.
+REGISTERED = [S.CHECK_UPLOAD, S.RESOLVE_PACKAGE, S.CHECK_BASELINE, S.REGISTER_MODEL, S.REQUEST_APPROVAL]
 
 
 class UploadHarness(WorkflowHarness):
@@ -55,18 +77,15 @@ class UploadHarness(WorkflowHarness):
         s3.put_bucket_versioning(Bucket=NAMES.bucket, VersioningConfiguration={"Status": "Enabled"})
         s3.put_bucket_notification_configuration(Bucket=NAMES.bucket,
                                                  NotificationConfiguration={"EventBridgeConfiguration": {}})
-        params = RegistrationParams(approval_request_function_arn=f"{FN}mlops-test-approval-request",
-                                    notify_function_arn=f"{FN}mlops-test-notify", approval_timeout_seconds=600,
-                                    retry_interval_seconds=1, retry_max_attempts=1, retry_backoff_rate=1.0)
         self.registration_arn = sfn.create_state_machine(
-            name=NAMES.catalog_registration_state_machine, definition=json.dumps(build_definition(params)),
+            name=NAMES.catalog_registration_state_machine, definition=json.dumps(build_definition(PARAMS)),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/{NAMES.catalog_registration_state_machine}")["stateMachineArn"]
-        for entry in (TREE, BATCH):
+        for entry in ENTRIES:
             group = NAMES.catalog_package_group(entry.model_name)
             sagemaker.create_model_package_group(ModelPackageGroupName=group)
             rule = NAMES.catalog_upload_rule(entry.model_name)
             events.put_rule(Name=rule, EventPattern=json.dumps(upload_event_pattern(NAMES.bucket, entry.artifact_key)))
-            transformer = upload_input_transformer(entry, group)
+            transformer = upload_input_transformer(entry, group, NAMES)
             events.put_targets(Rule=rule, Targets=[{
                 "Id": "registration", "Arn": self.registration_arn, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events",
                 "InputTransformer": {"InputPathsMap": transformer["input_paths"],
@@ -74,7 +93,7 @@ class UploadHarness(WorkflowHarness):
         self.trigger_arn = sfn.create_state_machine(
             name=f"{PROMOTION}-trigger", definition=json.dumps(trigger_definition(PROMOTION)),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/trigger")["stateMachineArn"]
-        groups = [TRAINED_GROUP, *(NAMES.catalog_package_group(e.model_name) for e in (TREE, BATCH))]
+        groups = [TRAINED_GROUP, *(NAMES.catalog_package_group(e.model_name) for e in ENTRIES)]
         events.put_rule(Name="mlops-dev-model-approved", EventPattern=json.dumps(approved_package_event_pattern(*groups)))
         events.put_targets(Rule="mlops-dev-model-approved", Targets=[
             {"Id": "trigger", "Arn": self.trigger_arn, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events"}])
@@ -204,8 +223,8 @@ def test_a_failed_registration_ends_in_a_named_failure_and_a_notification(harnes
     _, result = harness.upload_and_finish(BATCH, scenario=SageMakerScenario(throttled={"CreateModelPackage": 5}))
 
     assert result.status == "FAILED"
-    assert result.states == [S.CHECK_UPLOAD, S.RESOLVE_PACKAGE, S.REGISTER_MODEL, S.REGISTRATION_FAILED,
-                             S.NOTIFY_FAILURE, S.FAILED]
+    assert result.states == [S.CHECK_UPLOAD, S.RESOLVE_PACKAGE, S.CHECK_BASELINE, S.REGISTER_MODEL,
+                             S.REGISTRATION_FAILED, S.NOTIFY_FAILURE, S.FAILED]
     assert result.error == S.REGISTRATION_FAILED and "Rate exceeded" in (result.cause or "")
     assert packages(BATCH) == [] and harness.lambdas.calls("approval_request") == []
     (failure,) = mails(harness, f"Model upload failed ({S.REGISTRATION_FAILED}): iris-batch")
@@ -232,3 +251,74 @@ def test_an_upload_without_a_version_is_refused_by_name(harness):
     assert result.states == [S.CHECK_UPLOAD, S.UPLOAD_NOT_VERSIONED, S.NOTIFY_FAILURE, S.FAILED]
     assert "must be versioned" in result.cause and packages(TREE) == []
     assert len(mails(harness, f"Model upload failed ({UNVERSIONED_ERROR}): iris-tree")) == 1
+
+
+# --- baseline_data: the package is registered with its baseline, as a trained one --------------------------
+
+
+def processing_jobs() -> list[str]:
+    return [j["ProcessingJobName"] for j in sagemaker().list_processing_jobs()["ProcessingJobSummaries"]]
+
+
+def read_s3(uri: str) -> str:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+
+def test_an_entry_with_baseline_data_is_registered_with_its_baseline(harness):
+    version, result = harness.upload_and_finish(MONITORED, on_approval=lambda h: h.decide("approve"))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.states == list(main_path(PARAMS, baselined=True))
+    # Model Monitor's analyzer over the entry's baseline_data, as the entry's role, into its own folder.
+    job = result.task_parameters(S.BASELINE)
+    prefix = NAMES.catalog_baseline_job_prefix("iris-monitored")
+    assert job["ProcessingJobName"].startswith(f"{prefix}-") and len(job["ProcessingJobName"]) == len(prefix) + 33
+    assert processing_jobs() == [job["ProcessingJobName"]]
+    assert job["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/mlops-dev-byom-iris-monitored-baseline"
+    assert job["AppSpecification"] == {"ImageUri": BASELINE_IMAGE}
+    assert job["ProcessingInputs"][0]["S3Input"]["S3Uri"] == f"s3://{DATA_BUCKET}/iris/train"
+    assert job["NetworkConfig"] == {"EnableNetworkIsolation": True}
+    assert job["ProcessingOutputConfig"]["KmsKeyId"] == job["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
+    # The folder is the upload's: the package's ClientToken (one per group and uploaded version).
+    registration = result.task_parameters(S.REGISTER_WITH_BASELINE)
+    folder = f"s3://{NAMES.bucket}/workflow/baselines/byom/iris-monitored/{registration['ClientToken']}"
+    assert job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == folder
+    # The package carries the two files as the training workflow registers them.
+    (package,) = packages(MONITORED)
+    files = {"Statistics": f"{folder}/statistics.json", "Constraints": f"{folder}/constraints.json"}
+    sources = {kind: {"ContentType": "application/json", "S3Uri": uri} for kind, uri in files.items()}
+    assert package["DriftCheckBaselines"] == {"ModelDataQuality": sources}
+    assert package["ModelMetrics"] == {"ModelDataQuality": sources}
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert registration["CustomerMetadataProperties"] == {
+        "ModelName": "iris-monitored", "ArtifactVersionId": version, "BaselineJob": job["ProcessingJobName"]}
+    constraints = json.loads(read_s3(files["Constraints"]))
+    assert [f["name"] for f in constraints["features"]] == ["_c0", "_c1", "_c2", "_c3", "_c4"]  # label first
+    assert json.loads(read_s3(files["Statistics"]))["dataset"] == {"item_count": len(TEST_ROWS)}
+
+
+def test_a_failed_baseline_ends_in_a_named_failure_and_registers_nothing(harness):
+    reason = "ClientError: No S3 objects found under S3 URL given in input data source."
+    _, result = harness.upload_and_finish(MONITORED, scenario=SageMakerScenario(baseline_failure=reason))
+
+    assert result.status == "FAILED" and result.error == S.BASELINE_FAILED
+    assert result.states == [S.CHECK_UPLOAD, S.RESOLVE_PACKAGE, S.CHECK_BASELINE, S.BASELINE, S.BASELINE_FAILED,
+                             S.NOTIFY_FAILURE, S.FAILED]
+    assert json.loads(result.cause)["FailureReason"] == reason  # the DescribeProcessingJob output
+    assert packages(MONITORED) == [] and harness.lambdas.calls("approval_request") == []
+    (failure,) = mails(harness, f"Model upload failed ({S.BASELINE_FAILED}): iris-monitored")
+    assert "No S3 objects found" in failure and "nothing is promoted" in failure
+
+
+def test_an_entry_without_baseline_data_runs_no_baseline_and_registers_as_before(harness):
+    _, result = harness.upload_and_finish(TREE, on_approval=lambda h: h.decide("approve"))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.states == list(main_path(PARAMS))
+    assert processing_jobs() == []
+    (package,) = packages(TREE)
+    assert "DriftCheckBaselines" not in package and "ModelMetrics" not in package
+    assert set(result.task_parameters(S.REGISTER_MODEL)) == {
+        "ModelPackageGroupName", "ModelPackageDescription", "ModelApprovalStatus", "InferenceSpecification",
+        "MetadataProperties", "CustomerMetadataProperties", "ClientToken"}

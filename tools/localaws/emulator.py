@@ -49,6 +49,9 @@ moto 5.2.5 internals it patches (moto is pinned exactly: these are private), and
     no state machine targets, and S3's EventBridge notifications skip input transformers); other targets
     are left to moto. So an upload to a bucket with EventBridge notifications starts the registration of
     an uploaded model, and ``put_events`` of an approval event starts the promotion's trigger.
+13. ``Preprocessor.visitPayload_binding_value``: a Parameters key that is an ASL keyword with ``.$``
+    (``"RoleArn.$"``, which the grammar also knows as ``Credentials``' field) is a path binding, as on AWS;
+    moto's grammar lexes it as that keyword and kept it as a literal key with the path as its string value.
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.common.payload.payloadvalue.payloadbinding.payload_binding import (
+    PayloadBindingStringExpressionSimple,
+)
+from moto.stepfunctions.parser.asl.component.common.payload.payloadvalue.payloadvaluelit.payload_value_str import (
+    PayloadValueStr,
+)
 from moto.stepfunctions.parser.asl.component.common.string import string_expression
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -106,6 +115,8 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.jsonata import validations as jsonata_validations
 from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
+from moto.stepfunctions.parser.asl.parse.intrinsic.intrinsic_parser import IntrinsicParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -216,6 +227,28 @@ class SageMakerModel:
 
     def close(self) -> None:
         """Stop whatever the model started (processes, threads)."""
+
+
+_original_payload_binding_value = Preprocessor.visitPayload_binding_value
+
+
+def keyword_path_binding(preprocessor: Preprocessor, ctx: Any) -> Any:
+    """Item 13: ``"<Keyword>.$": "<path or intrinsic function>"`` in a payload is a binding, as any other
+    ``"<key>.$"``; everything else is parsed by moto."""
+    binding = _original_payload_binding_value(preprocessor, ctx)
+    value = binding.payload_value
+    if not (binding.field.endswith(".$") and isinstance(value, PayloadValueStr)):
+        return binding
+    text = value.val
+    expression: Any
+    if text.startswith("$$"):
+        expression = string_expression.StringContextPath(context_object_path=text)
+    elif text.startswith("$"):
+        expression = string_expression.StringJsonPath(json_path=text)
+    else:
+        function, _ = IntrinsicParser.parse(text)
+        expression = string_expression.StringIntrinsicFunction(intrinsic_function_derivation=text, function=function)
+    return PayloadBindingStringExpressionSimple(field=binding.field[:-2], string_expression_simple=expression)
 
 
 def runtime_error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, str], bytes]:
@@ -516,6 +549,7 @@ class EmbeddedAws:
                     rule.targets = kept
 
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
+        stack.enter_context(mock.patch.object(Preprocessor, "visitPayload_binding_value", keyword_path_binding))
         for module in (string_expression, jsonata_validations):
             stack.enter_context(mock.patch.object(module, "eval_jsonata_expression", eval_jsonata))
         stack.enter_context(mock.patch.object(SageMakerResponse, "call_action", call_action))
