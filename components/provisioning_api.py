@@ -60,6 +60,8 @@ class ProvisioningApiArgs:
     """Environment -> region, where built-in images and KMS keys must exist."""
     accounts: Mapping[str, str] = field(default_factory=dict)
     """Environment -> account, for the names GET reports per environment."""
+    status_role_arns: Mapping[str, str] = field(default_factory=dict)
+    """Environment -> its catalog status role (``CatalogStatus``): GET assumes it to report each environment."""
     file_pipelines: tuple[str, ...] = ()
     """Pipeline ids of the committed catalog file: the API refuses them (an entry lives in one place)."""
     stage_name: str = "v1"
@@ -88,6 +90,7 @@ class ProvisioningApi(pulumi.ComponentResource):
                 *catalog_store.write_statements(ctx.bucket_arn),
                 statement("ReadDeployOutputs", ["s3:GetObject"],
                           [catalog_store.deploy_outputs_arn(ctx.bucket_arn, names.environment)]),
+                *assume_status_statements(a.status_role_arns),
                 statement("StartDeploys", ["codepipeline:StartPipelineExecution", "codepipeline:GetPipelineExecution"],
                           [a.pipeline_arn]),
                 # The key statement also covers the store's objects, encrypted with the stack key.
@@ -166,6 +169,12 @@ class ProvisioningApi(pulumi.ComponentResource):
                                                 path_part=path, opts=child)
                   for path in ("provisionpipeline", "pipelinestatus")}
         return {"pipelines": pipelines, "pipelines/{model_name}": item, **compat}
+
+
+def assume_status_statements(status_role_arns: Mapping[str, str]) -> list[dict[str, object]]:
+    """``sts:AssumeRole`` on exactly the environments' catalog status roles (none: no statement)."""
+    roles = sorted(set(status_role_arns.values()))
+    return [statement("ReadEnvironmentsCatalogStatus", ["sts:AssumeRole"], roles)] if roles else []
 
 
 def _arn_path(path: str) -> str:
