@@ -58,7 +58,7 @@ class CatalogStatusArgs:
             raise ValueError(f"CatalogStatusArgs.endpoint_urls has no URL for {', '.join(missing)}: every endpoint "
                              "in endpoints needs its route on the inference API")
         size = len(json.dumps(status_document(self.ctx.names.environment, "x" * URL_BOUND, self.endpoints,
-                                              {m: "x" * URL_BOUND for m in self.endpoints},
+                                              dict.fromkeys(self.endpoints, "x" * URL_BOUND),
                                               self.batch_state_machine_arns)))
         if size > MAX_DOCUMENT_BYTES:
             raise ValueError(f"the catalog status of {self.ctx.prefix} would take up to {size} bytes "
