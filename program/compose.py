@@ -40,6 +40,7 @@ from program.topology import (
     baseline_reader_role_arns,
     catalog_artifact_grants,
     catalog_reader_role_arns,
+    catalog_store_reader_role_arns,
     package_reader_role_arns,
     promotion_targets,
     registry_names,
@@ -58,7 +59,8 @@ def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifi
                        model_reader_role_arns=package_reader_role_arns(settings),
                        artifact_grants=catalog_artifact_grants(settings),
                        key_reader_role_arns=catalog_reader_role_arns(settings),
-                       baseline_reader_role_arns=baseline_reader_role_arns(settings)),
+                       baseline_reader_role_arns=baseline_reader_role_arns(settings),
+                       catalog_store_reader_role_arns=catalog_store_reader_role_arns(settings)),
         opts=ctx.opts)
     notifications = Notifications(
         f"{names.prefix}-notifications",
