@@ -185,3 +185,33 @@ def test_a_malformed_status_document_is_unknown(env, pipeline, value):
     staging = get("testmodel")[1]["environments"]["staging"]
     assert staging["status"] == "unknown"
     assert staging["reason"] == f"{names.catalog_status_parameter} is not a catalog status document"
+
+
+def documented_sample() -> dict:
+    """The ``environments`` sample of docs/catalog.md ("What GET reports per environment")."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "catalog.md").read_text()
+    section = text[text.index("### What GET reports per environment"):]
+    block = section[section.index("```json") + len("```json"):section.index("```", section.index("```json") + 7)]
+    return json.loads("{" + block.strip() + "}")["environments"]
+
+
+def test_the_documented_sample_is_what_get_answers(env, pipeline, monkeypatch):
+    post(REALTIME)
+    dev, staging, prod = (names_of(env, e) for e in ("dev", "staging", "prod"))
+    for names in (staging, prod):
+        publish(env, names.environment, {"testmodel": names.catalog_endpoint_name("testmodel", f"{names.environment}-endpoint")})
+    create_endpoint(staging.account, "mlops-staging-staging-endpoint", status="Creating")
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.models import STSBackend
+
+    original = STSBackend.assume_role
+
+    def deny_dev(self, *args, **kwargs):
+        if kwargs.get("role_arn") == dev.catalog_status_role_arn:
+            raise STSClientError("AccessDenied", "not authorized")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(STSBackend, "assume_role", deny_dev)
+    assert get("testmodel")[1]["environments"] == documented_sample()
