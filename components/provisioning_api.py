@@ -16,7 +16,8 @@ The Lambda vendors ``catalog/`` (the validator, unchanged) and ``components/name
 ``components/catalog_names.py``); the program
 gives it the topology's environments and regions, the pipelines of the committed catalog file (an
 entry lives in one place) and the accounts of the environments. Its role may write only the catalog
-store and start only the provisioning pipeline. The stage logs access, traces and throttles
+store, start only the provisioning pipeline, and assume only the environments' catalog status roles
+(``components/catalog_status.py``: what GET reports per environment, read live). The stage logs access, traces and throttles
 (``logged_stage``); the exported managed policy allows exactly these six methods.
 """
 

@@ -4,7 +4,9 @@ API Gateway REST (v1 proxy events), every route IAM-authorised:
 
     POST   /pipelines, /provisionpipeline   one entry -> 202 {"pipeline_id", "status_url", ...} | 400 problems
     GET    /pipelines                       the stored pipelines
-    GET    /pipelines/{model_name}          one pipeline: entry, state, reason, per environment what is known
+    GET    /pipelines/{model_name}          one pipeline: entry, state, reason, and per environment, read live
+                                            (common/catalog_status.py): the endpoint's name, status and inference
+                                            URL, or the batch pipeline's last run; "unknown" with the reason
     POST   /pipelinestatus                  {"pipeline_id": ...}: the same
     DELETE /pipelines/{model_name}          retire it (kept as history; the deploy this starts removes it)
 
