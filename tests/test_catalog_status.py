@@ -87,3 +87,16 @@ def test_every_endpoint_needs_its_url():
     with pytest.raises(ValueError, match="endpoint_urls has no URL for b"):
         CatalogStatusArgs(_ctx(), reader_role_arn=API_ROLE, inference_url="u", endpoints={"a": "x", "b": "y"},
                           endpoint_urls={"a": "u"})
+
+
+def test_the_api_may_assume_exactly_the_roles_each_stack_creates_and_the_lambda_asks_for(stack_run):
+    dev = stack_run("dev")
+    variables = dev.named("mlops-dev-provisioning-handler-function").inputs["environment"]["variables"]
+    accounts, regions = json.loads(variables["ACCOUNTS"]), json.loads(variables["REGIONS"])
+    asked = sorted(Names(variables["PROJECT"], e, accounts[e], regions[e]).catalog_status_role_arn for e in accounts)
+    (granted,) = [s for s in policy_statements(dev.named("mlops-dev-provisioning-handler-policy").inputs["policy"])
+                  if s["Sid"] == "ReadEnvironmentsCatalogStatus"]
+    created = sorted(f"arn:aws:iam::{ACCOUNTS[stack]}:role/{status_of(stack_run(stack), stack)['role'].inputs['name']}"
+                     for stack in ("dev", "staging", "prod"))
+    assert granted["Action"] == ["sts:AssumeRole"]
+    assert granted["Resource"] == asked == created
