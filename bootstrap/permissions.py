@@ -16,7 +16,7 @@ service's ARNs carry the name. Where they cannot, the statement says why in its 
 - CodeStar connections: the program uses one a person created (``sourceConnectionArn``), any id.
 - SNS subscriptions (Unsubscribe, Get/SetSubscriptionAttributes), ``logs:DescribeLogGroups``, vended
   log deliveries, ``kms:ListAliases``, ``kms:CreateKey``, ``secretsmanager:GetRandomPassword`` and the
-  Describe calls of Application Auto Scaling have no resource type in the Service Authorization
+  Describe calls of Application Auto Scaling and ``ssm:DescribeParameters`` have no resource type in the Service Authorization
   Reference: ``Resource: "*"``, in statements of their own.
 
 No statement grants a ``*`` or ``service:*`` action; the tests check every action and every resource
@@ -119,6 +119,11 @@ def _storage(s: Scope) -> list[dict[str, Any]]:
         _statement("KeyAliases", ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
                    [*s.arns("kms", "alias/{prefix}"), *s.arns("kms", "alias/{prefix}-*")]),
         _statement("ListAliases", ["kms:ListAliases"], ["*"]),
+        # Each stack's catalog status (CatalogStatus: /mlops-<env>/catalog-status, SecureString with the stack key).
+        _statement("Parameters", ["ssm:PutParameter", "ssm:GetParameter", "ssm:GetParameters", "ssm:DeleteParameter",
+                                  "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"],
+                   s.arns("ssm", "parameter/{prefix}/*")),
+        _statement("DescribeParameters", ["ssm:DescribeParameters"], ["*"]),
     ]
 
 
@@ -329,6 +334,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws:dynamodb/table:Table": ("compute", "storage"),
     "aws:secretsmanager/secret:Secret": ("compute", "storage"),
     "aws:secretsmanager/secretVersion:SecretVersion": ("compute",),
+    "aws:ssm/parameter:Parameter": ("storage",),
     # Image, builds, pipelines
     "aws:ecr/repository:Repository": ("delivery", "storage"),
     "aws:ecr/repositoryPolicy:RepositoryPolicy": ("delivery",),

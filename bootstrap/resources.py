@@ -11,7 +11,8 @@
   one) and two roles the workflows assume: ``mlops-github-deploy`` (``AWS_DEPLOY_ROLE_ARN``; GitHub
   environments ``<environment>``; may only assume the deploy role) and ``mlops-github-preview``
   (``AWS_PREVIEW_ROLE_ARN``; GitHub environments ``<environment>-preview``; no write permission: the
-  preview runs the program with its own credentials, ``deployRoleArn`` cleared).
+  preview runs the program with its own credentials, ``deployRoleArn`` cleared). Both read the catalog
+  store (the registry stack's bucket, ``catalog/pipelines/``), which every run of the program reads.
 - ``pulumiBackend: cloud``: the Secrets Manager secret ``mlops/pulumi-access-token`` whose ARN is the
   registry stack's ``promotionPulumiTokenSecretArn`` (the value is put by hand, never through Pulumi).
 - ``pulumiBackend: s3``: a state bucket and a KMS key for ``--secrets-provider awskms://alias/mlops-pulumi``.
@@ -28,12 +29,13 @@ import pulumi_aws as aws
 
 from bootstrap.permissions import deployer_policies, preview_statements
 from bootstrap.settings import MAIN_PROJECT, BootstrapSettings, SettingsError
-from components.names import Names, account_root
+from components import catalog_store
+from components.names import Names, account_root, github_deploy_role, github_preview_role
 
 DEPLOY_ROLE = f"{MAIN_PROJECT}-deployer"
 """The role every stack's ``deployRoleArn`` names, in the stack's account."""
-GITHUB_DEPLOY_ROLE = f"{MAIN_PROJECT}-github-deploy"
-GITHUB_PREVIEW_ROLE = f"{MAIN_PROJECT}-github-preview"
+GITHUB_DEPLOY_ROLE = github_deploy_role(MAIN_PROJECT)
+GITHUB_PREVIEW_ROLE = github_preview_role(MAIN_PROJECT)
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"
 TOKEN_SECRET = f"{MAIN_PROJECT}/pulumi-access-token"
@@ -196,7 +198,20 @@ def _github_roles(settings: BootstrapSettings, names: Names,
         opts=opts)
     aws.iam.RolePolicy("github-preview-invokes", role=preview.id, policy=_document(*preview_statements()),
                        opts=opts)
+    for logical, role in (("github-deploy-read-catalog-store", deploy), ("github-preview-read-catalog-store", preview)):
+        aws.iam.RolePolicy(logical, role=role.id, policy=_document(*catalog_store_statements(settings)), opts=opts)
     return deploy, preview
+
+
+def catalog_store_statements(settings: BootstrapSettings) -> list[dict[str, Any]]:
+    """Both workflows run the program, whose catalog is the file plus the catalog store in the registry stack's
+    bucket (read with the workflow's own credentials, not the deploy role's): list and read the store, decrypt
+    it through S3 (the registry account's keys: the key's id is random; the bucket's policy and this role's
+    S3 grants bound what it decrypts). In another account than the registry's, the registry stack's bucket
+    and key policies grant these roles the same (``components/catalog_store.py``)."""
+    registry = registry_names(settings)
+    return [*catalog_store.read_statements(Names.s3_arn(registry.bucket)),
+            catalog_store.key_read_statement(registry.arn("kms", "key/*"), registry.region)]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import catalog_store
 from components.context import StackContext
 from components.iam import policy_document, service_role, statement
 from components.names import BASELINE_PREFIX, account_roots
@@ -40,6 +41,9 @@ class FoundationArgs:
     baseline_reader_role_arns: Sequence[str] = ()
     """Monitor roles in other accounts that may read the data quality baselines under
     ``workflow/baselines/`` (the packages' drift check baselines) and decrypt them through S3 only."""
+    catalog_store_reader_role_arns: Sequence[str] = ()
+    """Roles in other accounts that run the program (the GitHub workflows'): they list and read the catalog
+    store and decrypt it through S3 only (``components.catalog_store``'s grants)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ class Foundation(pulumi.ComponentResource):
                 "Action": "s3:GetObject", "Resource": pulumi.Output.concat(bucket.arn, f"/{BASELINE_PREFIX}/*"),
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": list(args.baseline_reader_role_arns)}},
             })
+        bucket_statements += catalog_store.bucket_policy_statements(bucket.arn, args.catalog_store_reader_role_arns)
         aws.s3.BucketPolicy(f"{name}-bucket-policy", bucket=bucket.id, policy=policy_document(*bucket_statements),
                             opts=child)
 
@@ -188,6 +193,7 @@ class Foundation(pulumi.ComponentResource):
                 "Condition": {"ArnEquals": {"aws:PrincipalArn": list(a.baseline_reader_role_arns)},
                               "StringEquals": {"kms:ViaService": f"s3.{names.region}.amazonaws.com"}},
             })
+        readers += catalog_store.key_policy_statements(names.region, a.catalog_store_reader_role_arns)
         return policy_document(
             {
                 "Sid": "AccountAdministersKeyThroughIam",

@@ -83,6 +83,21 @@ def s3_uri_arn(uri: str) -> str:
     return Names.s3_arn(bucket, key)
 
 
+def function_role(function_name: str) -> str:
+    """The execution role of a Lambda function (``PythonFunction``): ``<function>-fn``."""
+    return f"{function_name}-fn"
+
+
+def github_deploy_role(project: str) -> str:
+    """The role GitHub's deploy workflow assumes in each account (``AWS_DEPLOY_ROLE_ARN``, ``bootstrap/``)."""
+    return f"{project}-github-deploy"
+
+
+def github_preview_role(project: str) -> str:
+    """The role GitHub's pull-request preview assumes in each account (``AWS_PREVIEW_ROLE_ARN``, ``bootstrap/``)."""
+    return f"{project}-github-preview"
+
+
 def account_root(account: str) -> str:
     """The principal that stands for a whole account in resource and trust policies."""
     return f"arn:{PARTITION}:iam::{account}:root"
@@ -319,6 +334,36 @@ class Names(CatalogNames):
     def provisioning_function(self) -> str:
         """The provisioning API's Lambda (``lambdas/provisioning_api``)."""
         return f"{self.prefix}-provisioning-api"
+
+    @property
+    def provisioning_function_role_arn(self) -> str:
+        """Its execution role: the one principal every stack's catalog status role trusts."""
+        return self.role_arn(function_role(self.provisioning_function))
+
+    @property
+    def github_role_arns(self) -> tuple[str, ...]:
+        """The GitHub workflows' roles in this stack's account (deploy, preview): both run the program."""
+        return (self.role_arn(github_deploy_role(self.project)), self.role_arn(github_preview_role(self.project)))
+
+    # --- catalog status (every stack; the registry's provisioning API reads it) ----------------------
+
+    @property
+    def catalog_status_parameter(self) -> str:
+        """The SSM parameter where the stack publishes what its catalog entries run as (``CatalogStatus``)."""
+        return f"/{self.prefix}/catalog-status"
+
+    @property
+    def catalog_status_parameter_arn(self) -> str:
+        return self.arn("ssm", f"parameter{self.catalog_status_parameter}")
+
+    @property
+    def catalog_status_role(self) -> str:
+        """The role the registry's provisioning API assumes to read this stack's catalog status."""
+        return f"{self.prefix}-catalog-status"
+
+    @property
+    def catalog_status_role_arn(self) -> str:
+        return self.role_arn(self.catalog_status_role)
 
     @property
     def provisioning_events_function(self) -> str:

@@ -16,7 +16,8 @@ The Lambda vendors ``catalog/`` (the validator, unchanged) and ``components/name
 ``components/catalog_names.py``); the program
 gives it the topology's environments and regions, the pipelines of the committed catalog file (an
 entry lives in one place) and the accounts of the environments. Its role may write only the catalog
-store and start only the provisioning pipeline. The stage logs access, traces and throttles
+store, start only the provisioning pipeline, and assume only the environments' catalog status roles
+(``components/catalog_status.py``: what GET reports per environment, read live). The stage logs access, traces and throttles
 (``logged_stage``); the exported managed policy allows exactly these six methods.
 """
 
@@ -60,6 +61,8 @@ class ProvisioningApiArgs:
     """Environment -> region, where built-in images and KMS keys must exist."""
     accounts: Mapping[str, str] = field(default_factory=dict)
     """Environment -> account, for the names GET reports per environment."""
+    status_role_arns: Mapping[str, str] = field(default_factory=dict)
+    """Environment -> its catalog status role (``CatalogStatus``): GET assumes it to report each environment."""
     file_pipelines: tuple[str, ...] = ()
     """Pipeline ids of the committed catalog file: the API refuses them (an entry lives in one place)."""
     stage_name: str = "v1"
@@ -88,6 +91,7 @@ class ProvisioningApi(pulumi.ComponentResource):
                 *catalog_store.write_statements(ctx.bucket_arn),
                 statement("ReadDeployOutputs", ["s3:GetObject"],
                           [catalog_store.deploy_outputs_arn(ctx.bucket_arn, names.environment)]),
+                *assume_status_statements(a.status_role_arns),
                 statement("StartDeploys", ["codepipeline:StartPipelineExecution", "codepipeline:GetPipelineExecution"],
                           [a.pipeline_arn]),
                 # The key statement also covers the store's objects, encrypted with the stack key.
@@ -166,6 +170,12 @@ class ProvisioningApi(pulumi.ComponentResource):
                                                 path_part=path, opts=child)
                   for path in ("provisionpipeline", "pipelinestatus")}
         return {"pipelines": pipelines, "pipelines/{model_name}": item, **compat}
+
+
+def assume_status_statements(status_role_arns: Mapping[str, str]) -> list[dict[str, object]]:
+    """``sts:AssumeRole`` on exactly the environments' catalog status roles (none: no statement)."""
+    roles = sorted(set(status_role_arns.values()))
+    return [statement("ReadEnvironmentsCatalogStatus", ["sts:AssumeRole"], roles)] if roles else []
 
 
 def _arn_path(path: str) -> str:

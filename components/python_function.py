@@ -26,6 +26,7 @@ import pulumi_aws as aws
 
 from components.context import StackContext
 from components.iam import service_role, statement
+from components.names import function_role
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
@@ -116,7 +117,7 @@ class PythonFunction(pulumi.ComponentResource):
             f"{name}-logs", name=f"/aws/lambda/{args.function_name}",
             retention_in_days=ctx.log_retention_days, kms_key_id=ctx.kms_key_arn, opts=child)
         role, role_policy = service_role(
-            name, role_name=f"{args.function_name}-fn",
+            name, role_name=function_role(args.function_name),
             description=f"Execution role of the {args.function_name} Lambda function",
             service="lambda.amazonaws.com", account_id=ctx.account, source_arn=function_arn, opts=child,
             statements=[

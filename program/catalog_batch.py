@@ -35,8 +35,7 @@ def build_batch(ctx: StackContext, settings: Settings, packages: Mapping[str, st
     """A ``BatchPipeline`` per served batch entry reaching this stack (``packages``: what each serves,
     ``program.catalog_packages.served_packages``); the output ``catalogBatchPipelines``."""
     environment = settings.environment
-    served = [(entry, packages[entry.model_name]) for entry in settings.catalog.catalog.batch
-              if entry.reaches(environment) and entry.model_name in packages]
+    served = served_batch(settings, packages)
     if not served:
         return {}
     names = ctx.names
@@ -67,6 +66,12 @@ def build_batch(ctx: StackContext, settings: Settings, packages: Mapping[str, st
         pipelines[entry.model_name] = {"stateMachineArn": pipeline.state_machine_arn, "input": pipeline.input_uri,
                                        "output": pipeline.output_uri}
     return {"catalogBatchPipelines": pulumi.Output.from_input(pipelines)}
+
+
+def served_batch(settings: Settings, packages: Mapping[str, str]) -> list[tuple[ModelEntry, str]]:
+    """(entry, package) of each batch entry reaching this stack that serves a package, in catalog order."""
+    return [(entry, packages[entry.model_name]) for entry in settings.catalog.catalog.batch
+            if entry.reaches(settings.environment) and entry.model_name in packages]
 
 
 def _package_sources(ctx: StackContext, settings: Settings, registry: Names, entry: ModelEntry,

@@ -34,12 +34,13 @@ from program.catalog_upload import (
 from program.images import model_monitor_image_uri
 from program.monitoring import build_monitoring
 from program.provider import component_options, create_native_provider, create_provider
-from program.provisioning import build_provisioning
+from program.provisioning import build_catalog_status, build_provisioning
 from program.settings import Settings
 from program.topology import (
     baseline_reader_role_arns,
     catalog_artifact_grants,
     catalog_reader_role_arns,
+    catalog_store_reader_role_arns,
     package_reader_role_arns,
     promotion_targets,
     registry_names,
@@ -58,7 +59,8 @@ def shared_context(settings: Settings) -> tuple[StackContext, Foundation, Notifi
                        model_reader_role_arns=package_reader_role_arns(settings),
                        artifact_grants=catalog_artifact_grants(settings),
                        key_reader_role_arns=catalog_reader_role_arns(settings),
-                       baseline_reader_role_arns=baseline_reader_role_arns(settings)),
+                       baseline_reader_role_arns=baseline_reader_role_arns(settings),
+                       catalog_store_reader_role_arns=catalog_store_reader_role_arns(settings)),
         opts=ctx.opts)
     notifications = Notifications(
         f"{names.prefix}-notifications",
@@ -139,6 +141,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
     })
     outputs.update(build_images(ctx, settings))
     outputs.update(build_batch(ctx, settings, packages))
+    build_catalog_status(ctx, settings, inference_api, realtime, packages)  # read by the provisioning API
     outputs.update(catalog_upload)
     if training is not None:
         outputs.update({

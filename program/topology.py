@@ -107,3 +107,14 @@ def package_reader_role_arns(settings: Settings) -> tuple[str, ...]:
     serving a registered package (``model_package_name``)."""
     return model_reader_role_arns(settings) + tuple(
         role for entry, _, role in _catalog_readers(settings) if entry.model_package_name is not None)
+
+
+def catalog_store_reader_role_arns(settings: Settings) -> tuple[str, ...]:
+    """The GitHub workflows' roles (deploy and preview: both run the program, which reads the catalog store) of
+    the other accounts the registry stack promotes to; the registry's own account grants its roles by IAM
+    (``bootstrap/``). Matched by ``aws:PrincipalArn``: an account without GitHub roles gets nothing."""
+    if not settings.is_registry:
+        return ()
+    names = stack_names(settings)
+    accounts = sorted({t.names.account for t in promotion_targets(settings)} - {settings.account_id})
+    return tuple(arn for account in accounts for arn in names.of(settings.environment, account).github_role_arns)

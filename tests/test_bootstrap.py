@@ -274,19 +274,43 @@ def test_github_roles_trust_exactly_the_environments_the_workflows_run_in():
     assert sorted(preview_subjects) == sorted(f"repo:{repository}:environment:{s}-preview" for s in stacks)
 
 
-def test_the_deploy_workflow_role_may_only_assume_the_deploy_role():
+CATALOG_STORE_READ = [
+    {"Sid": "ListCatalogStore", "Effect": "Allow", "Action": ["s3:ListBucket"],
+     "Resource": ["arn:aws:s3:::mlops-dev-111111111111-eu-west-1"],
+     "Condition": {"StringLike": {"s3:prefix": ["catalog/pipelines/", "catalog/pipelines/*"]}}},
+    {"Sid": "ReadCatalogStore", "Effect": "Allow", "Action": ["s3:GetObject"],
+     "Resource": ["arn:aws:s3:::mlops-dev-111111111111-eu-west-1/catalog/pipelines/*"]},
+    {"Sid": "DecryptCatalogStore", "Effect": "Allow", "Action": ["kms:Decrypt"],
+     "Resource": ["arn:aws:kms:eu-west-1:111111111111:key/*"],
+     "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}},
+]
+"""What both GitHub roles of every account may read: the registry stack's (dev's) catalog store."""
+
+
+def github_policies(run, role: str) -> dict[str, list[dict]]:
+    return {p.name: statements(p.inputs["policy"]) for p in run.by_type(Token.IAM_ROLE_POLICY) if role in p.name}
+
+
+def test_the_deploy_workflow_role_may_only_assume_the_deploy_role_and_read_the_catalog_store():
     run = variant("staging")
-    policies = [r for r in run.by_type(Token.IAM_ROLE_POLICY) if "github-deploy" in r.name]
-    assert [json.loads(p.inputs["policy"])["Statement"] for p in policies] == [[{
-        "Sid": "AssumeDeployRole", "Effect": "Allow", "Action": ["sts:AssumeRole"],
-        "Resource": [run.outputs["deployRoleArn"]]}]]
+    assert github_policies(run, "github-deploy") == {
+        "github-deploy-assume-deployer": [{"Sid": "AssumeDeployRole", "Effect": "Allow", "Action": ["sts:AssumeRole"],
+                                           "Resource": [run.outputs["deployRoleArn"]]}],
+        "github-deploy-read-catalog-store": CATALOG_STORE_READ}
+
+
+@pytest.mark.parametrize("name", ["tooling", "staging", "prod", "single-account"])
+def test_both_github_roles_of_every_account_read_the_catalog_store_the_program_reads(name):
+    run = variant(name)
+    for role in ("github-deploy", "github-preview"):
+        assert github_policies(run, role)[f"{role}-read-catalog-store"] == CATALOG_STORE_READ
 
 
 def test_the_preview_role_writes_nothing_and_the_preview_runs_as_itself():
     run = variant("prod")
-    (policy,) = [r for r in run.by_type(Token.IAM_ROLE_POLICY) if "github-preview" in r.name]
-    actions = [a for s in json.loads(policy.inputs["policy"])["Statement"] for a in s["Action"]]
-    assert actions == ["secretsmanager:GetRandomPassword"]
+    actions = {name: [a for s in policy for a in s["Action"]] for name, policy in github_policies(run, "github-preview").items()}
+    assert actions == {"github-preview-invokes": ["secretsmanager:GetRandomPassword"],
+                       "github-preview-read-catalog-store": ["s3:ListBucket", "s3:GetObject", "kms:Decrypt"]}
     steps = _workflow("pull-request.yml")["jobs"]["preview"]["steps"]
     clear = next(i for i, s in enumerate(steps) if 'deployRoleArn ""' in s.get("run", ""))
     preview = next(i for i, s in enumerate(steps) if s.get("with", {}).get("command") == "preview")

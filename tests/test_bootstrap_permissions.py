@@ -146,6 +146,7 @@ UNSCOPED = {
     "DescribeLogGroupsAndDeliveries": "no resource type",
     "DescribeScaling": "no resource type",
     "RandomPassword": "no resource type",
+    "DescribeParameters": "no resource type",
     "ScalableTargets": "scalable target ids are random",
     "NotificationRules": "notification rule ids are random",
     "PassConnectionsToPipelines": "the connection is created by a person, any id; only to CodePipeline",

@@ -101,6 +101,11 @@ def test_the_api_role_writes_only_the_store_and_starts_only_its_deploy(stack_run
         ("ReadCatalogStore", ["s3:GetObject"], [f"arn:aws:s3:::{BUCKET}/catalog/pipelines/*"], None),
         ("WriteCatalogStore", ["s3:PutObject"], [f"arn:aws:s3:::{BUCKET}/catalog/pipelines/*"], None),
         ("ReadDeployOutputs", ["s3:GetObject"], [f"arn:aws:s3:::{BUCKET}/catalog/deploys/dev.json"], None),
+        # one status role per environment whose account the registry knows (test_catalog_status.py)
+        ("ReadEnvironmentsCatalogStatus", ["sts:AssumeRole"], [
+            "arn:aws:iam::111111111111:role/mlops-dev-catalog-status",
+            "arn:aws:iam::222222222222:role/mlops-staging-catalog-status",
+            "arn:aws:iam::333333333333:role/mlops-prod-catalog-status"], None),
         ("StartDeploys", ["codepipeline:StartPipelineExecution", "codepipeline:GetPipelineExecution"], [pipeline], None),
         ("NotifyFailures", ["sns:Publish"], [topic], None),
         ("UseStackKey", ["kms:Decrypt", "kms:GenerateDataKey"], [key], None),

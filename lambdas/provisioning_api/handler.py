@@ -4,7 +4,9 @@ API Gateway REST (v1 proxy events), every route IAM-authorised:
 
     POST   /pipelines, /provisionpipeline   one entry -> 202 {"pipeline_id", "status_url", ...} | 400 problems
     GET    /pipelines                       the stored pipelines
-    GET    /pipelines/{model_name}          one pipeline: entry, state, reason, per environment what is known
+    GET    /pipelines/{model_name}          one pipeline: entry, state, reason, and per environment, read live
+                                            (common/catalog_status.py): the endpoint's name, status and inference
+                                            URL, or the batch pipeline's last run; "unknown" with the reason
     POST   /pipelinestatus                  {"pipeline_id": ...}: the same
     DELETE /pipelines/{model_name}          retire it (kept as history; the deploy this starts removes it)
 
@@ -26,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from catalog.entries import ImageBuilderEntry, ModelEntry
 from catalog.store import FINISHED, object_name, record
 from catalog.validate import CatalogError, parse_document, pipeline_id, validate_entry
-from common import aws, provisioning, web
+from common import aws, catalog_status, provisioning, web
 from common.logs import get_logger
 from components.names import Names
 
@@ -266,8 +268,10 @@ def _reconciled(current: dict[str, Any]) -> dict[str, Any]:
 
 
 def _environments(current: dict[str, Any]) -> dict[str, Any]:
-    """What is known per environment the entry reaches: names from the entry and the program's naming
-    rule; for the registry stack, the outputs its last provisioning deploy recorded that name it."""
+    """What is known per environment the entry reaches: the names from the entry and the program's naming
+    rule, then what the environment's stack says live (``common.catalog_status``: endpoint status and
+    inference URL, or the batch pipeline's last run; ``unknown`` with the reason where it cannot be read);
+    for the registry stack, the outputs its last provisioning deploy recorded that name it."""
     environments, regions = _topology()
     try:
         entry = validate_entry(current["entry"], environments=environments, regions=regions)
@@ -277,24 +281,33 @@ def _environments(current: dict[str, Any]) -> dict[str, Any]:
     stack = aws.require_env("STACK")
     recorded = _recorded_outputs(stack)
     known: dict[str, Any] = {}
+    sources: dict[str, catalog_status.StatusSource] = {}
     for environment in environments:
         if not entry.reaches(environment):
             continue
         info: dict[str, Any] = {"deployed_by": "this API's deploy" if environment == stack else "promotion"}
+        names = (Names(aws.require_env("PROJECT"), environment, accounts[environment], regions[environment])
+                 if environment in accounts else None)
         if isinstance(entry, ModelEntry):
             if entry.realtime:
                 given = entry.value_for("endpoint_name", environment)
-                info["endpoint_name"] = (
-                    Names(aws.require_env("PROJECT"), environment, accounts[environment], regions[environment])
-                    .catalog_endpoint_name(entry.model_name, given) if environment in accounts else given)
+                info["endpoint_name"] = names.catalog_endpoint_name(entry.model_name, given) if names else given
             else:
                 info["batch_inference_data"] = str(entry.value_for("batch_inference_data", environment))
                 info["batch_job_output_location"] = str(entry.value_for("batch_job_output_location", environment))
+            if names is None:
+                info.update(catalog_status.unknown(f"the registry stack does not know the account of {environment}"))
+            else:
+                sources[environment] = catalog_status.StatusSource(
+                    names.catalog_status_role_arn, names.catalog_status_parameter, names.region)
         else:
             info["image"] = f"{entry.ecr_repo_name}:{entry.image_tag}"
         if environment == stack:
             info["deploy_outputs"] = _naming(recorded, current, entry)
         known[environment] = info
+    if isinstance(entry, ModelEntry):
+        for environment, live in catalog_status.read_all(sources, entry.model_name, entry.realtime).items():
+            known[environment].update(live)
     return known
 
 

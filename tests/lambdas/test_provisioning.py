@@ -198,7 +198,8 @@ def test_get_before_during_and_after_a_deploy(env, pipeline, boto):
     post(REALTIME)
     status, answer = get("testmodel")
     assert status == 200 and answer["state"] == "queued" and answer["entry"] == REALTIME
-    assert answer["environments"]["prod"] == {"deployed_by": "promotion", "endpoint_name": "mlops-prod-prod-endpoint"}  # inside the stack's names
+    prod = answer["environments"]["prod"]  # the name inside the stack's names; its live status: test_provisioning_status
+    assert (prod["deployed_by"], prod["endpoint_name"], prod["status"]) == ("promotion", "mlops-prod-prod-endpoint", "unknown")
     assert answer["environments"]["dev"]["deploy_outputs"] == "no deploy recorded yet"
     pipeline.advance()
     assert get("testmodel")[1]["state"] == "running"
