@@ -70,14 +70,17 @@ def monitor_statements(ctx: StackContext, *, capture_uri: pulumi.Input[str], rea
 
 def monitor_alarm(logical_name: str, ctx: StackContext, opts: pulumi.ResourceOptions, *, alarm_name: str,
                   description: pulumi.Input[str], threshold: float, comparison: str,
-                  **metric: Any) -> aws.cloudwatch.MetricAlarm:
-    """One alarm of a monitor, to the topic (and back to OK); ``metric`` is either ``namespace``,
-    ``metric_name``, ``dimensions`` and ``statistic``, or ``metric_queries``. No data (no execution yet,
-    nothing captured) is not an alarm: the rule on failed executions reports why."""
-    single = "metric_queries" not in metric
+                  namespace: str | None = None, metric_name: str | None = None,
+                  dimensions: dict[str, pulumi.Input[str]] | None = None, statistic: str | None = None,
+                  metric_queries: Sequence[aws.cloudwatch.MetricAlarmMetricQueryArgs] | None = None,
+                  ) -> aws.cloudwatch.MetricAlarm:
+    """One alarm of a monitor, to the topic (and back to OK): on one metric (``namespace``, ``metric_name``,
+    ``dimensions``, ``statistic``) or on ``metric_queries``. No data (no execution yet, nothing captured) is not
+    an alarm: the rule on failed executions reports why."""
     return aws.cloudwatch.MetricAlarm(
-        logical_name, name=alarm_name, alarm_description=description,
-        **({"period": ALARM_PERIOD_SECONDS} if single else {}), **metric,
+        logical_name, name=alarm_name, alarm_description=description, namespace=namespace, metric_name=metric_name,
+        dimensions=dimensions, statistic=statistic, metric_queries=metric_queries,
+        period=None if metric_queries else ALARM_PERIOD_SECONDS,
         evaluation_periods=1, datapoints_to_alarm=1, comparison_operator=comparison, threshold=threshold,
         treat_missing_data="notBreaching", alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=opts)
 
