@@ -333,3 +333,18 @@ def test_the_baseline_configurations_analyse_the_whole_dataset():
     explain = baseline_analysis_config(EXPLAIN_ANALYSIS, ENDPOINT)
     assert explain["methods"] == monitoring_analysis_config(EXPLAIN_ANALYSIS, ENDPOINT)["methods"]
     assert "probability_threshold" not in explain and "facet" not in explain
+
+
+def test_the_policy_pack_passes_the_monitors_and_refuses_them_unencrypted_or_networked(run):
+    from tools.policy_runner import run_policy_pack
+
+    assert run_policy_pack([r.as_dict() for r in run.resources], stack="staging") == []
+    bias = definition(run, BIAS)
+    broken = [r.as_dict() for r in run.resources if r is not bias]
+    bad = bias.as_dict()
+    bad["inputs"] = {**bias.inputs, "networkConfig": {"enableNetworkIsolation": False},
+                     "modelBiasJobOutputConfig": {**bias.inputs["modelBiasJobOutputConfig"], "kmsKeyId": ""}}
+    violations = run_policy_pack([*broken, bad], stack="staging")
+    assert sorted((v["policy"], v["name"]) for v in violations) == [
+        ("aws-sagemaker-monitoring-configure-kms", "clarify-model-bias-definition"),
+        ("aws-sagemaker-monitoring-enable-network-isolation", "clarify-model-bias-definition")]
