@@ -14,6 +14,9 @@ service's ARNs carry the name. Where they cannot, the statement says why in its 
   cover the region's REST APIs, keys and usage plans of the account (and the account's logging setting).
 - Application Auto Scaling targets and CodeStar notification rules have random ids: the account's.
 - CodeStar connections: the program uses one a person created (``sourceConnectionArn``), any id.
+- Cloud Control's resource operations (pulumi-aws-native's way to SageMaker's bias and explainability job
+  definitions) have no resource type; Cloud Control calls SageMaker with the deployer's own rights, which
+  name the job definitions (and allow creating them only isolated and KMS-encrypted).
 - SNS subscriptions (Unsubscribe, Get/SetSubscriptionAttributes), ``logs:DescribeLogGroups``, vended
   log deliveries, ``kms:ListAliases``, ``kms:CreateKey``, ``secretsmanager:GetRandomPassword`` and the
   Describe calls of Application Auto Scaling and ``ssm:DescribeParameters`` have no resource type in the Service Authorization
@@ -29,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.names import Names
+from components.names import MONITORING_CONFIG_PREFIX, Names
 
 # The services the program passes its own roles to (iam:PassedToService).
 PASSED_TO_SERVICES = (
@@ -231,9 +234,34 @@ def _compute(s: Scope) -> list[dict[str, Any]]:
     ]
 
 
-def _monitoring(s: Scope) -> list[dict[str, Any]]:
-    """Model Monitor: data quality job definitions and their schedules (their own policy: compute is full)."""
+def _clarify_monitors(s: Scope, kind: str, resource: str) -> list[dict[str, Any]]:
+    """One Clarify job definition type (``ModelBias``, ``model-bias-job-definition``): created only isolated from
+    the network and with KMS keys for its output and volume (what the policy pack requires), read, deleted."""
+    arns = s.arns("sagemaker", f"{resource}/{{prefix}}-*")
     return [
+        _statement(f"SageMaker{kind}MonitorsCreate", [f"sagemaker:Create{kind}JobDefinition"], arns, {
+            "Bool": {"sagemaker:NetworkIsolation": "true"},
+            "Null": {"sagemaker:OutputKmsKey": "false", "sagemaker:VolumeKmsKey": "false"}}),
+        _statement(f"SageMaker{kind}Monitors", [f"sagemaker:Describe{kind}JobDefinition",
+                                                 f"sagemaker:Delete{kind}JobDefinition", *SAGEMAKER_TAGS], arns),
+    ]
+
+
+def _monitoring(s: Scope) -> list[dict[str, Any]]:
+    """Model Monitor: data quality job definitions (pulumi-aws), bias and explainability job definitions
+    (pulumi-aws-native, through Cloud Control), their schedules and the monitors' analysis configurations
+    (their own policy: compute is full)."""
+    return [
+        # pulumi-aws-native acts through Cloud Control, which calls SageMaker with the deployer's own rights (the
+        # statements below); its resource operations have no resource type in the Service Authorization Reference.
+        _statement("CloudControlResources", [
+            "cloudformation:CreateResource", "cloudformation:GetResource", "cloudformation:UpdateResource",
+            "cloudformation:DeleteResource", "cloudformation:GetResourceRequestStatus"], ["*"]),
+        *_clarify_monitors(s, "ModelBias", "model-bias-job-definition"),
+        *_clarify_monitors(s, "ModelExplainability", "model-explainability-job-definition"),
+        _statement("MonitorConfigurations", ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:GetObjectTagging",
+                                             "s3:PutObjectTagging"],
+                   s.arns("s3", f"{{prefix}}-*/{MONITORING_CONFIG_PREFIX}/*", region=False, account=False)),
         _statement("SageMakerMonitors", [
             "sagemaker:CreateDataQualityJobDefinition", "sagemaker:DescribeDataQualityJobDefinition",
             "sagemaker:DeleteDataQualityJobDefinition", *SAGEMAKER_TAGS],
@@ -329,6 +357,9 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy": ("compute",),
     "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition": ("monitoring", "iam"),
     "aws:sagemaker/monitoringSchedule:MonitoringSchedule": ("monitoring",),
+    "aws-native:sagemaker:ModelBiasJobDefinition": ("monitoring", "iam"),
+    "aws-native:sagemaker:ModelExplainabilityJobDefinition": ("monitoring", "iam"),
+    "aws:s3/bucketObjectv2:BucketObjectv2": ("monitoring", "storage"),
     "aws:appautoscaling/target:Target": ("compute", "iam"),
     "aws:appautoscaling/policy:Policy": ("compute", "messaging"),
     "aws:dynamodb/table:Table": ("compute", "storage"),

@@ -18,20 +18,22 @@ and the catalog's real-time endpoints share it. Per endpoint:
   jobs whose ``MonitoringScheduleArn`` is this schedule's) that fail or complete with violations, with the
   endpoint, the monitor type and links to the execution and its report.
 
+The role's statements, the alarms' shape and the execution rules come from ``components/monitor_common.py``,
+which the Clarify monitors (``components/clarify_monitoring.py``) share.
+
 docs/monitoring.md says what is checked, where the reports land and how to read an alarm.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.context import StackContext
 from components.iam import service_role, statement
+from components.monitor_common import execution_events, monitor_alarm, monitor_statements
 from components.names import MONITORING_PREFIX, MonitorNames, s3_uri_arn
 from components.specs import MonitorSpec
 
@@ -115,38 +117,16 @@ class EndpointMonitoring(pulumi.ComponentResource):
 
     def _role(self, name: str) -> aws.iam.Role:
         a, ctx = self._args, self._ctx
-        endpoint, names = a.endpoint.name, ctx.names
         capture_keys = [a.endpoint.capture_key_arn] if a.endpoint.capture_key_arn else []
-        capture = pulumi.Output.from_input(a.endpoint.capture_uri).apply(s3_uri_arn)
-        capture_bucket = capture.apply(lambda arn: arn.split("/", 1)[0])
-        capture_prefix = pulumi.Output.from_input(a.endpoint.capture_uri).apply(
-            lambda uri: uri[len("s3://"):].partition("/")[2].rstrip("/"))
-        via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}}
         role, _ = service_role(
             f"{name}-monitor", role_name=a.endpoint.monitors.role,
-            description=f"Model Monitor executions of {endpoint}", service="sagemaker.amazonaws.com",
-            account_id=ctx.account, opts=self._child, statements=[
-                statement("ListCapturedData", ["s3:ListBucket"], [capture_bucket],
-                          condition={"StringLike": {"s3:prefix": [capture_prefix.apply(lambda p: f"{p}/*")]}}),
-                statement("ReadCapturedData", ["s3:GetObject"], [pulumi.Output.concat(capture, "/*")]),
-                statement("ReadBaseline", ["s3:GetObject"],
-                          [s3_uri_arn(a.endpoint.statistics_uri), s3_uri_arn(a.endpoint.constraints_uri)]),
-                statement("WriteReports", ["s3:PutObject"],
-                          [pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{endpoint}/*")]),
-                statement("DecryptThroughS3", ["kms:Decrypt"],
-                          [ctx.kms_key_arn, *capture_keys, a.endpoint.baseline_key_arn],
-                          condition=via_s3),
-                statement("EncryptReportsThroughS3", ["kms:GenerateDataKey"], [ctx.kms_key_arn], condition=via_s3),
-                # The job's ML storage volume: SageMaker asks for a grant on the stack key for the instance.
-                statement("EncryptJobVolume", ["kms:CreateGrant"], [ctx.kms_key_arn], condition={
-                    "StringEquals": {"kms:ViaService": f"sagemaker.{ctx.region}.amazonaws.com"},
-                    "Bool": {"kms:GrantIsForAWSResource": "true"}}),
-                statement("WriteJobLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                          [names.log_group_arn("/aws/sagemaker/ProcessingJobs:*")]),
-                # PutMetricData has no resource-level permission; the namespace condition scopes it.
-                statement("PublishMonitorMetrics", ["cloudwatch:PutMetricData"], ["*"],
-                          condition={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}),
-            ])
+            description=f"Model Monitor executions of {a.endpoint.name}", service="sagemaker.amazonaws.com",
+            account_id=ctx.account, opts=self._child, statements=monitor_statements(
+                ctx, capture_uri=a.endpoint.capture_uri,
+                reads=[statement("ReadBaseline", ["s3:GetObject"],
+                                 [s3_uri_arn(a.endpoint.statistics_uri), s3_uri_arn(a.endpoint.constraints_uri)])],
+                reports_arn=pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{a.endpoint.name}"),
+                decrypt_keys=[*capture_keys, a.endpoint.baseline_key_arn], metrics_namespace=METRICS_NAMESPACE))
         return role
 
     def _data_quality(self, name: str, role: aws.iam.Role) -> aws.sagemaker.MonitoringSchedule:
@@ -183,52 +163,22 @@ class EndpointMonitoring(pulumi.ComponentResource):
         a, ctx = self._args, self._ctx
         endpoint, spec = a.endpoint.name, a.spec
         monitor = a.endpoint.monitors.monitor(DATA_QUALITY)
-        alarms = []
-        for feature in a.features:
-            alarms.append(aws.cloudwatch.MetricAlarm(
-                f"{name}-drift-{feature}", name=f"{monitor}-drift-{feature}",
-                alarm_description=pulumi.Output.concat(
-                    f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
-                    f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
-                    self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
-                    "docs/monitoring.md"),
-                namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
-                dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name},
-                statistic="Maximum", period=3600, evaluation_periods=1, datapoints_to_alarm=1,
-                comparison_operator="GreaterThanThreshold", threshold=spec.drift_threshold,
-                treat_missing_data="notBreaching",
-                alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=self._child))
-        return alarms
+        return [monitor_alarm(
+            f"{name}-drift-{feature}", ctx, self._child, alarm_name=f"{monitor}-drift-{feature}",
+            description=pulumi.Output.concat(
+                f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
+                f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
+                self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
+                "docs/monitoring.md"),
+            threshold=spec.drift_threshold, comparison="GreaterThanThreshold",
+            namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
+            dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name}, statistic="Maximum")
+            for feature in a.features]
 
     def _execution_events(self, name: str, schedule: aws.sagemaker.MonitoringSchedule) -> None:
-        """Failed and violating executions to the topic (a monitoring execution is a processing job that
-        carries its schedule's ARN)."""
-        a, ctx = self._args, self._ctx
-        endpoint, names = a.endpoint.name, ctx.names
-        console = names.processing_job_console_url()
-        job = {"job": "$.detail.ProcessingJobName"}
-        outcomes: dict[str, tuple[dict[str, Any], str, dict[str, str]]] = {
-            "failed": ({"ProcessingJobStatus": ["Failed", "Stopped"]}, "ended <status>: <reason>",
-                       {**job, "status": "$.detail.ProcessingJobStatus", "reason": "$.detail.FailureReason"}),
-            "violations": ({"ProcessingJobStatus": ["Completed"], "ExitMessage": [{"prefix": "CompletedWithViolations"}]},
-                           "found constraint violations: <exit>", {**job, "exit": "$.detail.ExitMessage"}),
-        }
-        for outcome, (match, what, paths) in outcomes.items():
-            rule = aws.cloudwatch.EventRule(
-                f"{name}-data-quality-{outcome}", name=a.endpoint.monitors.rule(DATA_QUALITY, outcome),
-                description=f"Notify the stack's topic when a {DATA_QUALITY} monitoring execution of {endpoint} "
-                            f"{'fails' if outcome == 'failed' else 'finds violations'}",
-                event_pattern=pulumi.Output.json_dumps({
-                    "source": ["aws.sagemaker"],
-                    "detail-type": ["SageMaker Processing Job State Change"],
-                    "detail": {**match, "MonitoringScheduleArn": [schedule.arn]},
-                }), opts=self._child)
-            message = pulumi.Output.concat(
-                f"Model monitor {DATA_QUALITY} of endpoint {endpoint}: execution <job> {what}. Execution: "
-                f"{console}<job> Reports: ", self._reports, f"/{DATA_QUALITY}/ (this execution's folder holds "
-                "constraint_violations.json and statistics.json; docs/monitoring.md)")
-            aws.cloudwatch.EventTarget(
-                f"{name}-data-quality-{outcome}-target", rule=rule.name, arn=ctx.topic_arn,
-                target_id="notification-topic",
-                input_transformer={"input_paths": paths, "input_template": message.apply(json.dumps)},
-                opts=self._child)
+        """Failed and violating executions to the topic."""
+        a = self._args
+        execution_events(name, self._ctx, self._child, endpoint=a.endpoint.name, monitors=a.endpoint.monitors,
+                         monitor_type=DATA_QUALITY, schedule_arn=schedule.arn,
+                         reports_uri=pulumi.Output.concat(self._reports, f"/{DATA_QUALITY}"),
+                         report_files="constraint_violations.json and statistics.json")

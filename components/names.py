@@ -51,6 +51,9 @@ one below it per uploaded version; inside the training workflow's prefix, so who
 baselines reads both."""
 MONITORING_PREFIX = "monitoring"
 """What the endpoints' monitors write: one folder per endpoint, one below it per monitor type."""
+MONITORING_CONFIG_PREFIX = "monitoring-config"
+"""What the program writes for the monitors (Clarify's analysis configurations), one folder per endpoint and
+monitor type: outside ``MONITORING_PREFIX``, so no monitor role, which writes there, can change it."""
 CATALOG_STORE_PREFIX = "catalog/pipelines"
 """The catalog store in the registry stack's bucket: one record per pipeline the provisioning API accepted
 (``catalog/store.py``); the program reads it with the catalog file."""
@@ -111,9 +114,10 @@ def account_roots(arns: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class MonitorNames:
-    """One endpoint's monitors (``Names.endpoint_monitor``, ``Names.catalog_monitor``): one role for all, and per
-    monitor type its job definition and schedule (``monitor``, 63 characters) and its EventBridge rules
-    (``rule``, 64), each name starting with ``owner`` joined by ``-``."""
+    """One endpoint's monitors (``Names.endpoint_monitor``, ``Names.catalog_monitor``): one role for the data
+    quality monitor, one per Clarify monitor (``role_of``), and per monitor type its job definition and schedule
+    (``monitor``, 63 characters) and its EventBridge rules (``rule``, 64), each name starting with ``owner``
+    joined by ``-``."""
 
     role: str
     owner: tuple[str, ...]
@@ -123,6 +127,10 @@ class MonitorNames:
 
     def rule(self, monitor_type: str, outcome: str) -> str:
         return short_name(*self.owner, monitor_type, outcome, limit=EVENT_RULE_NAME_MAX)
+
+    def role_of(self, monitor_type: str) -> str:
+        """The role of one monitor type's executions (the Clarify monitors: bias, explainability)."""
+        return short_name(*self.owner, monitor_type, "monitor", limit=IAM_ROLE_NAME_MAX)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from bootstrap.permissions import AREAS, GRANTS, deployer_policies
 from bootstrap.resources import MANAGED_POLICY_MAX_CHARACTERS, policy_sizes
 from components.names import Names
 from tests.conftest import PROD_TRAINING
-from tools.mockrun import ProgramRun, run_program
+from tools.mockrun import ProgramRun, run_components, run_program
 from tools.tokens import Token
 
 ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
@@ -92,9 +92,18 @@ CREATE_TIME = {("CreateTaggedKeys", "kms:TagResource")}
 # --- tests ------------------------------------------------------------------------------------------
 
 
+@cache
+def _clarify_run() -> ProgramRun:
+    """The Clarify monitors (components/clarify_monitoring.py) of the staging endpoint, which catalog monitor
+    entries create: their aws-native job definitions and configuration objects need grants too."""
+    from tests.test_clarify_monitoring import build
+
+    return run_components("staging", build)
+
+
 def test_every_resource_type_the_program_creates_has_a_grant_and_nothing_else_does(stack_run):
-    runs = [stack_run(s) for s in ("dev", "staging", "prod")] + [_variant(v) for v in VARIANTS]
-    created = {r.type for run in runs for r in run.resources if r.custom and r.type.startswith("aws:")}
+    runs = [stack_run(s) for s in ("dev", "staging", "prod")] + [_variant(v) for v in VARIANTS] + [_clarify_run()]
+    created = {r.type for run in runs for r in run.resources if r.custom and r.type.startswith(("aws:", "aws-native:"))}
     assert sorted(created - set(GRANTS)) == [], "resource types without a grant in bootstrap/permissions.py"
     assert sorted(set(GRANTS) - created) == [], "grants for resource types the program does not create"
     assert {area for areas in GRANTS.values() for area in areas} == set(AREAS)
@@ -154,6 +163,7 @@ UNSCOPED = {
     "RestApis": "REST API, key and usage plan ids are random",
     "AccountLoggingSetting": "one setting per account and region",
     "EndpointAutoscalingServiceRole": "the service-linked role's name is AWS's",
+    "CloudControlResources": "no resource type; Cloud Control calls SageMaker with the deployer's named rights",
 }
 
 
@@ -190,10 +200,19 @@ CREATE_ACTION = {
     Token.SAGEMAKER_MODEL_PACKAGE_GROUP: "sagemaker:CreateModelPackageGroup",
     Token.CLOUDWATCH_EVENT_RULE: "events:PutRule", Token.CLOUDWATCH_METRIC_ALARM: "cloudwatch:PutMetricAlarm",
     Token.KMS_ALIAS: "kms:CreateAlias",
+    Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION: "sagemaker:CreateModelBiasJobDefinition",
+    Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION: "sagemaker:CreateModelExplainabilityJobDefinition",
+    Token.S3_BUCKET_OBJECTV2: "s3:PutObject",
 }
+NATIVE_ARN_TYPES = {Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION: "model-bias-job-definition",
+                    Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION: "model-explainability-job-definition"}
 
 
 def _arn(resource, names: Names) -> str:
+    if resource.type in NATIVE_ARN_TYPES:
+        return names.arn("sagemaker", f"{NATIVE_ARN_TYPES[resource.type]}/{resource.inputs['jobDefinitionName']}")
+    if resource.type == Token.S3_BUCKET_OBJECTV2:
+        return f"arn:aws:s3:::{resource.inputs['bucket']}/{resource.inputs['key']}"
     if resource.type == Token.CLOUDWATCH_METRIC_ALARM:
         return names.arn("cloudwatch", f"alarm:{resource.inputs['name']}")
     if resource.type == Token.KMS_ALIAS:
@@ -201,11 +220,10 @@ def _arn(resource, names: Names) -> str:
     return resource.outputs["arn"]
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_every_name_the_program_gives_is_inside_its_accounts_deploy_role(stack, stack_run):
+def _names_inside(run: ProgramRun, stack: str) -> int:
     statements = _statements(stack)
     checked = 0
-    for resource in stack_run(stack).resources:
+    for resource in run.resources:
         action = CREATE_ACTION.get(resource.type)
         if action is None:
             continue
@@ -214,7 +232,28 @@ def test_every_name_the_program_gives_is_inside_its_accounts_deploy_role(stack, 
         assert any(fnmatch.fnmatchcase(arn, pattern) for pattern in granted), \
             f"{resource.name}: {action} on {arn} is outside the deploy role ({granted})"
         checked += 1
-    assert checked >= 15
+    return checked
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_name_the_program_gives_is_inside_its_accounts_deploy_role(stack, stack_run):
+    assert _names_inside(stack_run(stack), stack) >= 15
+
+
+def test_the_clarify_monitors_names_are_inside_the_deploy_role_and_created_only_isolated_with_kms():
+    run = _clarify_run()
+    assert _names_inside(run, "staging") >= 2 + 2 + 2 + 4  # definitions, objects, roles, alarms
+    creates = {s["Sid"]: s for s in _statements("staging") if s["Sid"].endswith("MonitorsCreate")}
+    assert sorted(creates) == ["SageMakerModelBiasMonitorsCreate", "SageMakerModelExplainabilityMonitorsCreate"]
+    for statement in creates.values():
+        assert statement["Condition"] == {"Bool": {"sagemaker:NetworkIsolation": "true"},
+                                          "Null": {"sagemaker:OutputKmsKey": "false", "sagemaker:VolumeKmsKey": "false"}}
+    # what the condition asks for is what the monitors send
+    for token in NATIVE_ARN_TYPES:
+        for definition in run.by_type(token):
+            assert definition.inputs["networkConfig"] == {"enableNetworkIsolation": True}
+            assert definition.inputs["jobResources"]["clusterConfig"]["volumeKmsKeyId"]
+            assert next(v for k, v in definition.inputs.items() if k.endswith("JobOutputConfig"))["kmsKeyId"]
 
 
 @pytest.mark.parametrize("environments", [["dev"], ["dev", "staging", "prod"]], ids=["one", "single-account"])

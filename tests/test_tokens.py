@@ -13,7 +13,9 @@ from tools.mockrun import OUTPUT_TEMPLATES
 from tools.tokens import AWS_NATIVE_PROVIDER, AWS_PROVIDER, PROVIDER_PREFIX, ROOT_STACK, Token
 
 FORM = re.compile(r"^(?P<pkg>[a-z][a-z0-9]*):(?P<module>[a-z][a-z0-9]*)/(?P<name>[a-z][A-Za-z0-9]*):(?P<type>[A-Za-z][A-Za-z0-9]*)$")
+NATIVE_FORM = re.compile(r"^aws-native:(?P<module>[a-z][a-z0-9]*):(?P<type>[A-Z][A-Za-z0-9]*)$")
 _RESOURCE = re.compile(r"super\(\w+, __self__\)\.__init__\(\s*'(aws:[^']+)'")
+_NATIVE_RESOURCE = re.compile(r"super\(\w+, __self__\)\.__init__\(\s*'(aws-native:[^']+)'")
 _INVOKE = re.compile(r"pulumi\.runtime\.invoke(?:_output)?\(\s*'(aws:[^']+)'")
 
 
@@ -30,8 +32,27 @@ def pulumi_aws_tokens() -> frozenset[str]:
     return frozenset(tokens)
 
 
+@functools.cache
+def pulumi_aws_native_tokens() -> frozenset[str]:
+    """Every SageMaker resource token the installed (pinned) pulumi-aws-native registers (the program uses no other)."""
+    spec = importlib.util.find_spec("pulumi_aws_native")
+    assert spec is not None and spec.origin is not None, "pulumi_aws_native is not installed"
+    folder = pathlib.Path(spec.origin).parent / "sagemaker"
+    return frozenset(t for source in folder.glob("*.py") for t in _NATIVE_RESOURCE.findall(source.read_text("utf-8")))
+
+
+def native(token: str) -> bool:
+    return token.startswith("aws-native:")
+
+
 def member_name(token: str) -> str:
-    """``aws:iam/rolePolicy:RolePolicy`` -> ``IAM_ROLE_POLICY``; ``aws:index/getRegion:getRegion`` -> ``GET_REGION``."""
+    """``aws:iam/rolePolicy:RolePolicy`` -> ``IAM_ROLE_POLICY``; ``aws:index/getRegion:getRegion`` -> ``GET_REGION``;
+    ``aws-native:sagemaker:ModelBiasJobDefinition`` -> ``NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION``."""
+    if native(token):
+        match = NATIVE_FORM.match(token)
+        assert match, token
+        words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", match["type"]).upper()
+        return f"NATIVE_{match['module'].upper()}_{words}"
     match = FORM.match(token)
     assert match, token
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", match["type"]).upper()
@@ -40,6 +61,9 @@ def member_name(token: str) -> str:
 
 @pytest.mark.parametrize("token", list(Token), ids=[t.name for t in Token])
 def test_token_has_the_form_pkg_module_name_type(token):
+    if native(token):
+        assert NATIVE_FORM.match(token), f"{token.name} = {token.value!r} is not aws-native:module:Type"
+        return
     match = FORM.match(token)
     assert match, f"{token.name} = {token.value!r} is not pkg:module/name:Type"
     assert match["pkg"] == "aws"
@@ -53,8 +77,16 @@ def test_member_is_named_after_its_token(token):
 
 
 def test_the_pinned_pulumi_aws_defines_every_token():
-    unknown = sorted(t.value for t in Token if t.value not in pulumi_aws_tokens())
+    unknown = sorted(t.value for t in Token if not native(t) and t.value not in pulumi_aws_tokens())
     assert unknown == [], f"not defined by the installed pulumi-aws: {unknown}"
+
+
+def test_the_pinned_pulumi_aws_native_defines_every_native_token():
+    natives = [t.value for t in Token if native(t)]
+    assert natives, "no aws-native tokens"
+    unknown = sorted(t for t in natives if t not in pulumi_aws_native_tokens())
+    assert unknown == [], f"not defined by the installed pulumi-aws-native: {unknown}"
+    assert member_name("aws-native:sagemaker:ModelBiasJobDefinition") == "NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION"
 
 
 def test_tokens_compare_equal_to_their_strings():

@@ -8,7 +8,9 @@ or the policy rules name. A member is called ``<MODULE>_<TYPE>`` in upper snake 
 A ``StrEnum`` member is a ``str``: it compares and hashes equal to the token, so
 ``run.by_type(Token.IAM_ROLE)``, ``record.type == Token.IAM_ROLE`` and dict look-ups by the plain
 string work unchanged. tests/test_tokens.py checks that every member has the form
-``pkg:module/name:Type``, is defined by the pinned pulumi-aws, and is named after its token.
+``pkg:module/name:Type``, is defined by the pinned pulumi-aws, and is named after its token; the
+pulumi-aws-native members have that package's form ``aws-native:module:Type``, are defined by the pinned
+pulumi-aws-native and are called ``NATIVE_<MODULE>_<TYPE>``.
 
 The policy pack cannot import this module (the CLI runs the pack from ``policies/`` with its own
 virtualenv), so the rule modules keep their own ``*_TYPE`` constants; tests/test_tokens.py checks
@@ -81,6 +83,7 @@ class Token(StrEnum):
     S3_ACCOUNT_PUBLIC_ACCESS_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
     S3_BUCKET = "aws:s3/bucket:Bucket"
     S3_BUCKET_NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+    S3_BUCKET_OBJECTV2 = "aws:s3/bucketObjectv2:BucketObjectv2"
     S3_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
     S3_BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
     S3_BUCKET_SERVER_SIDE_ENCRYPTION_CONFIGURATION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -106,6 +109,11 @@ class Token(StrEnum):
     SNS_TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 
     SQS_QUEUE = "aws:sqs/queue:Queue"
+
+    # --- pulumi-aws-native (Cloud Control) resources: ``aws-native:<module>:<Type>``, members ``NATIVE_<MODULE>_<TYPE>``
+    NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION = "aws-native:sagemaker:ModelBiasJobDefinition"
+    NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION = "aws-native:sagemaker:ModelExplainabilityJobDefinition"
+    NATIVE_SAGEMAKER_MODEL_QUALITY_JOB_DEFINITION = "aws-native:sagemaker:ModelQualityJobDefinition"
 
     # --- data sources (invokes): the last part is the function's name
     EC2_GET_VPC = "aws:ec2/getVpc:getVpc"

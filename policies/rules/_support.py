@@ -273,6 +273,36 @@ def safe_get(props: Mapping[str, Any], key: str) -> Any:
         return None
 
 
+def as_object(value: Any) -> Mapping[str, Any]:
+    """A nested block as an object: pulumi-aws sends some as one-element lists; anything else is ``{}``."""
+    if isinstance(value, Mapping):
+        return value
+    first = next(iter(as_list(value)), None)
+    return first if isinstance(first, Mapping) else {}
+
+
+def prop_path(props: Mapping[str, Any], *keys: str) -> Any:
+    """The value at ``keys`` through nested blocks (``as_object`` at each step); None where any is missing
+    or unknown."""
+    value: Any = props
+    for key in keys:
+        value = safe_get(as_object(value), key)
+    return value
+
+
+Where = str | tuple[str, ...]
+"""Where a resource type keeps something: a property, or a path through nested blocks."""
+
+
+def located(resource: Resource, where_by_type: Mapping[str, Where]) -> Any:
+    """What ``resource`` keeps where ``where_by_type`` says for its type (None for another type): the walk
+    the rules share, from a table of resource types to the places of the thing they judge."""
+    where = where_by_type.get(resource.type)
+    if where is None:
+        return None
+    return prop_path(resource.props, *((where,) if isinstance(where, str) else where))
+
+
 def identities(resource: Resource, *name_keys: str) -> set[str]:
     """The values another resource may use to point at ``resource``: its id and names."""
     values = {resource.urn}

@@ -30,6 +30,7 @@ from ._support import (
     action_matches,
     as_list,
     is_allow,
+    located,
     policy_statements,
     resource_rule,
     statement_label,
@@ -213,9 +214,9 @@ def _documents_for_reference(resource: Resource) -> Iterator[tuple[str, Any, boo
     """``(label, document, is_identity_policy)`` for every document this rule checks."""
     for label, document in identity_documents(resource):
         yield label, document, True
-    key = RESOURCE_POLICY_DOCUMENTS.get(resource.type)
-    if key and resource.props.get(key):
-        yield key, resource.props.get(key), False
+    document = located(resource, RESOURCE_POLICY_DOCUMENTS)
+    if document:
+        yield RESOURCE_POLICY_DOCUMENTS[resource.type], document, False
 
 
 def check_action_resources(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
@@ -308,11 +309,8 @@ def check_passrole(resource: Resource, config: Mapping[str, Any]) -> Iterator[st
 
 
 def check_admin_managed_policies(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
-    key = ATTACHMENT_TYPES.get(resource.type)
-    if key is None:
-        return
     patterns = config["disallowedPolicyNames"]
-    for arn in as_list(resource.props.get(key)):
+    for arn in as_list(located(resource, ATTACHMENT_TYPES)):
         name = str(arn).rsplit("/", 1)[-1]
         if any(action_matches(pattern, name) for pattern in patterns):
             yield (

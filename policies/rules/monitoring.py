@@ -1,8 +1,10 @@
 """SageMaker Model Monitor: data-capturing endpoints are monitored where the environment requires it, and
 monitoring jobs encrypt what they write and run without network access.
 
-Monitoring jobs are declared by ``aws.sagemaker.DataQualityJobDefinition`` (referenced by a
-``MonitoringSchedule``) or inline in a ``MonitoringSchedule``'s ``monitoringJobDefinition``; both are judged.
+Monitoring jobs are declared by a job definition (pulumi-aws ``DataQualityJobDefinition``; pulumi-aws-native
+``ModelQualityJobDefinition``, ``ModelBiasJobDefinition``, ``ModelExplainabilityJobDefinition``) referenced by a
+``MonitoringSchedule``, or inline in a ``MonitoringSchedule``'s ``monitoringJobDefinition``; all are judged.
+``JOB_FIELDS`` says where each type keeps its output key, volume key and network configuration.
 """
 
 from __future__ import annotations
@@ -10,43 +12,60 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._support import Resource, Severity, as_list, as_number, references, resource_rule, safe_get, stack_rule
+from ._support import (
+    Resource,
+    Severity,
+    Where,
+    as_list,
+    as_number,
+    as_object,
+    located,
+    prop_path,
+    references,
+    resource_rule,
+    safe_get,
+    stack_rule,
+)
 
 ENDPOINT_TYPE = "aws:sagemaker/endpoint:Endpoint"
 ENDPOINT_CONFIG_TYPE = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 DATA_QUALITY_TYPE = "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition"
 SCHEDULE_TYPE = "aws:sagemaker/monitoringSchedule:MonitoringSchedule"
-MONITORING_JOB_TYPES = {DATA_QUALITY_TYPE, SCHEDULE_TYPE}
+MODEL_QUALITY_TYPE = "aws-native:sagemaker:ModelQualityJobDefinition"
+MODEL_BIAS_TYPE = "aws-native:sagemaker:ModelBiasJobDefinition"
+MODEL_EXPLAINABILITY_TYPE = "aws-native:sagemaker:ModelExplainabilityJobDefinition"
 
-
-def _obj(value: Any) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
-        return value
-    first = next(iter(as_list(value)), None)
-    return first if isinstance(first, Mapping) else {}
-
-
-def _path(props: Mapping[str, Any], *keys: str) -> Any:
-    value: Any = props
-    for key in keys:
-        value = safe_get(_obj(value), key)
-    return value
+_CLUSTER = ("jobResources", "clusterConfig", "volumeKmsKeyId")
+_INLINE = ("monitoringScheduleConfig", "monitoringJobDefinition")
+JOB_FIELDS: dict[str, dict[str, Where]] = {
+    "output_key": {
+        DATA_QUALITY_TYPE: ("dataQualityJobOutputConfig", "kmsKeyId"),
+        MODEL_QUALITY_TYPE: ("modelQualityJobOutputConfig", "kmsKeyId"),
+        MODEL_BIAS_TYPE: ("modelBiasJobOutputConfig", "kmsKeyId"),
+        MODEL_EXPLAINABILITY_TYPE: ("modelExplainabilityJobOutputConfig", "kmsKeyId"),
+        SCHEDULE_TYPE: (*_INLINE, "monitoringOutputConfig", "kmsKeyId"),
+    },
+    "volume_key": {
+        DATA_QUALITY_TYPE: _CLUSTER, MODEL_QUALITY_TYPE: _CLUSTER, MODEL_BIAS_TYPE: _CLUSTER,
+        MODEL_EXPLAINABILITY_TYPE: _CLUSTER,
+        SCHEDULE_TYPE: (*_INLINE, "monitoringResources", "clusterConfig", "volumeKmsKeyId"),
+    },
+    "network": {
+        DATA_QUALITY_TYPE: "networkConfig", MODEL_QUALITY_TYPE: "networkConfig", MODEL_BIAS_TYPE: "networkConfig",
+        MODEL_EXPLAINABILITY_TYPE: "networkConfig", SCHEDULE_TYPE: (*_INLINE, "networkConfig"),
+    },
+}
+"""Where each monitoring job type keeps what the rules judge: its output KMS key, its volume KMS key and its
+network configuration (the schedule: of its inline job)."""
+MONITORING_JOB_TYPES = set(JOB_FIELDS["network"])
 
 
 def _job(resource: Resource) -> dict[str, Any] | None:
     """The monitoring job's output KMS key, volume KMS key and network config, whichever resource declares it;
     None for a schedule that only names a job definition (that definition is judged itself)."""
-    props = resource.props
-    if resource.type == DATA_QUALITY_TYPE:
-        return {"output_key": _path(props, "dataQualityJobOutputConfig", "kmsKeyId"),
-                "volume_key": _path(props, "jobResources", "clusterConfig", "volumeKmsKeyId"),
-                "network": _obj(safe_get(props, "networkConfig"))}
-    inline = _obj(_path(props, "monitoringScheduleConfig", "monitoringJobDefinition"))
-    if not inline:
+    if resource.type == SCHEDULE_TYPE and not as_object(prop_path(resource.props, *_INLINE)):
         return None
-    return {"output_key": _path(inline, "monitoringOutputConfig", "kmsKeyId"),
-            "volume_key": _path(inline, "monitoringResources", "clusterConfig", "volumeKmsKeyId"),
-            "network": _obj(safe_get(inline, "networkConfig"))}
+    return {field: located(resource, where) for field, where in JOB_FIELDS.items()}
 
 
 def check_monitoring_kms(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
@@ -62,12 +81,12 @@ def check_monitoring_kms(resource: Resource, config: Mapping[str, Any]) -> Itera
 
 def check_monitoring_network_isolation(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
     job = _job(resource)
-    if job is not None and job["network"].get("enableNetworkIsolation") is not True:
+    if job is not None and as_object(job["network"]).get("enableNetworkIsolation") is not True:
         yield f"Monitoring job '{resource.name}' runs with network access: set networkConfig.enableNetworkIsolation true."
 
 
 def _captures(endpoint_config: Resource) -> bool:
-    capture = _obj(safe_get(endpoint_config.props, "dataCaptureConfig"))
+    capture = as_object(safe_get(endpoint_config.props, "dataCaptureConfig"))
     percentage = as_number(capture.get("initialSamplingPercentage"))
     return capture.get("enableCapture") is True and percentage is not None and percentage > 0
 
@@ -77,16 +96,16 @@ def _monitored_endpoints(resources: list[Resource]) -> set[str]:
     definitions = [r for r in resources if r.type == DATA_QUALITY_TYPE]
     watched: set[str] = set()
     for schedule in (r for r in resources if r.type == SCHEDULE_TYPE):
-        if _path(schedule.props, "monitoringScheduleConfig", "monitoringType") != "DataQuality":
+        if prop_path(schedule.props, "monitoringScheduleConfig", "monitoringType") != "DataQuality":
             continue
-        inline = _obj(_path(schedule.props, "monitoringScheduleConfig", "monitoringJobDefinition"))
+        inline = as_object(prop_path(schedule.props, *_INLINE))
         for job_input in as_list(safe_get(inline, "monitoringInputs")):
-            watched.add(str(_path(job_input, "endpointInput", "endpointName")))
-        named = _path(schedule.props, "monitoringScheduleConfig", "monitoringJobDefinitionName")
+            watched.add(str(prop_path(job_input, "endpointInput", "endpointName")))
+        named = prop_path(schedule.props, "monitoringScheduleConfig", "monitoringJobDefinitionName")
         depends_on = schedule.property_dependencies.get("monitoringScheduleConfig", ())
         for definition in definitions:
             if definition.urn in depends_on or (named and named == safe_get(definition.props, "name")):
-                watched.add(str(_path(definition.props, "dataQualityJobInput", "endpointInput", "endpointName")))
+                watched.add(str(prop_path(definition.props, "dataQualityJobInput", "endpointInput", "endpointName")))
     return watched
 
 
@@ -126,7 +145,9 @@ monitoring_kms = resource_rule(
     description="SageMaker monitoring jobs encrypt their outputs and storage volumes with KMS.",
     severity=Severity.HIGH,
     remediation=(
-        "Set `data_quality_job_output_config.kms_key_id` and `job_resources.cluster_config.volume_kms_key_id` "
+        "Set the job definition's output config `kms_key_id` (`data_quality_job_output_config`, and in "
+        "pulumi-aws-native `model_quality_job_output_config`, `model_bias_job_output_config`, "
+        "`model_explainability_job_output_config`) and `job_resources.cluster_config.volume_kms_key_id` "
         "(inline: `monitoring_output_config.kms_key_id`, `monitoring_resources.cluster_config.volume_kms_key_id`) "
         "to the stack's key."
     ),
@@ -138,7 +159,8 @@ monitoring_network_isolation = resource_rule(
     name="aws-sagemaker-monitoring-enable-network-isolation",
     description="SageMaker monitoring jobs run with network isolation.",
     severity=Severity.HIGH,
-    remediation="Set `network_config={'enable_network_isolation': True}` on the job definition (or the inline one).",
+    remediation=("Set `network_config={'enable_network_isolation': True}` on the job definition (data quality, "
+                 "model quality, bias, explainability) or the inline one."),
     resource_types=MONITORING_JOB_TYPES,
     check=check_monitoring_network_isolation,
 )

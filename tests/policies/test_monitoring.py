@@ -57,6 +57,40 @@ def without(props, *path):
     return copy
 
 
+# The pulumi-aws-native job definitions (bias, explainability, model quality): the same fields, under their
+# own output config.
+NATIVE = {token: prefix for token, prefix in (
+    (Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION, "modelBias"),
+    (Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION, "modelExplainability"),
+    (Token.NATIVE_SAGEMAKER_MODEL_QUALITY_JOB_DEFINITION, "modelQuality"))}
+
+
+def native_definition(prefix):
+    return {
+        "jobDefinitionName": f"ep-{prefix}",
+        f"{prefix}JobInput": {"endpointInput": {"endpointName": "ep", "localPath": "/opt/ml/processing/input"}},
+        f"{prefix}JobOutputConfig": {"kmsKeyId": KEY, "monitoringOutputs": [{"s3Output": {"s3Uri": "s3://b/m"}}]},
+        "jobResources": {"clusterConfig": {"instanceType": "ml.m5.large", "instanceCount": 1, "volumeSizeInGb": 20,
+                                           "volumeKmsKeyId": KEY}},
+        "networkConfig": {"enableNetworkIsolation": True},
+    }
+
+
+NATIVE_KMS_CASES = [case for token, prefix in NATIVE.items() for case in (
+    (f"{prefix} with both keys", token, native_definition(prefix), None),
+    (f"{prefix}, outputs unencrypted", token, without(native_definition(prefix), f"{prefix}JobOutputConfig", "kmsKeyId"),
+     "does not encrypt its outputs with KMS"),
+    (f"{prefix}, volume unencrypted", token, without(native_definition(prefix), "jobResources", "clusterConfig",
+                                                     "volumeKmsKeyId"), "does not encrypt its volumes with KMS"),
+)]
+NATIVE_NETWORK_CASES = [case for token, prefix in NATIVE.items() for case in (
+    (f"{prefix} isolated", token, native_definition(prefix), None),
+    (f"{prefix} without network config", token, without(native_definition(prefix), "networkConfig"),
+     "runs with network access"),
+    (f"{prefix} isolation off", token, {**native_definition(prefix), "networkConfig": {"enableNetworkIsolation": False}},
+     "enableNetworkIsolation true"),
+)]
+
 KMS_CASES = [
     # (label, type, props, expected)
     ("job definition with both keys", DQ, DEFINITION, None),
@@ -70,6 +104,7 @@ KMS_CASES = [
     ("inline job, volume unencrypted", SCHEDULE, without(INLINE, "monitoringScheduleConfig", "monitoringJobDefinition",
                                                          "monitoringResources"), "its volumes"),
     ("schedule naming a job definition (judged itself)", SCHEDULE, BY_NAME, None),
+    *NATIVE_KMS_CASES,
 ]
 
 
@@ -87,12 +122,18 @@ NETWORK_CASES = [
     ("inline not isolated", SCHEDULE, without(INLINE, "monitoringScheduleConfig", "monitoringJobDefinition", "networkConfig"),
      "runs with network access"),
     ("schedule naming a job definition (judged itself)", SCHEDULE, BY_NAME, None),
+    *NATIVE_NETWORK_CASES,
 ]
 
 
 @pytest.mark.parametrize("label,resource_type,props,expected", NETWORK_CASES, ids=[c[0] for c in NETWORK_CASES])
 def test_monitoring_network_isolation(label, resource_type, props, expected):
     expect(run_resource_policy(monitoring.monitoring_network_isolation, resource_type, props), expected)
+
+
+def test_the_rules_judge_every_monitoring_job_type():
+    # Each type's failing cases above prove the rule applies to it; this says no type is left out.
+    assert monitoring.MONITORING_JOB_TYPES == set(NATIVE) | {DQ, SCHEDULE}
 
 
 CAPTURE = {"enableCapture": True, "initialSamplingPercentage": 20, "destinationS3Uri": "s3://b/data-capture"}

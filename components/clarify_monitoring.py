@@ -1,0 +1,232 @@
+"""SageMaker Clarify monitors of one served endpoint: model bias or model explainability (feature attribution).
+
+Built from plain values (``ClarifyMonitoringArgs``: the endpoint, its capture URI, the analysis in the AWS MLOps
+Framework's terms, the baseline's constraints), so any caller can attach one: the catalog's
+``byom_model_bias_monitor`` / ``byom_model_explainability_monitor`` entries do. Per monitor:
+
+- its analysis configuration (``components/clarify_config.py``), a KMS-encrypted object in the stack bucket
+  under ``monitoring-config/<endpoint>/<type>/analysis_config.json``: the job definition's ``ConfigUri``;
+- one role (``MonitorNames.role_of``) that reads only the endpoint's capture prefix, the ground-truth prefix
+  (bias), the baseline's constraints and this configuration, writes only ``monitoring/<endpoint>/<type>/``,
+  uses the keys through S3 only (and lets SageMaker encrypt the job's volume with the stack key), writes its
+  job logs and publishes to its own metrics namespace; the explainability role may also call
+  ``sagemaker:InvokeEndpoint`` on the monitored endpoint, which Kernel SHAP queries (the configuration's
+  ``predictor.endpoint_name``; without it Clarify would create a shadow endpoint);
+- the job definition (pulumi-aws-native ``ModelBiasJobDefinition`` / ``ModelExplainabilityJobDefinition``:
+  the Clarify image, the endpoint input with its attributes, the ground truth for bias, the baseline
+  constraints, KMS on the output and the volume, network isolation, max runtime) and its
+  ``aws.sagemaker.MonitoringSchedule`` (``ModelBias`` / ``ModelExplainability``, cron at most hourly);
+- what happened, to the stack's topic: one CloudWatch alarm per ``ClarifyAlarm`` on the metrics Clarify
+  publishes (``aws/sagemaker/Endpoints/bias-metrics``: ``bias_metric_<metric>``;
+  ``aws/sagemaker/Endpoints/explainability-metrics``: ``feature_<feature>``), as a Metrics Insights query over
+  this endpoint's and schedule's series (Clarify adds facet, label and stage dimensions), and the EventBridge
+  rules on failed and violating executions (``components/monitor_common.py``).
+
+docs/monitoring.md says what is checked, where the reports land and how to read an alarm.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_aws_native as aws_native
+
+from components.clarify_config import (
+    ANALYSIS_FILE,
+    BIAS,
+    EXPLAINABILITY,
+    MONITORING_TYPES,
+    ClarifyAnalysis,
+    analysis_problems,
+    monitoring_analysis_config,
+)
+from components.context import StackContext
+from components.iam import service_role, statement
+from components.monitor_common import (
+    ALARM_PERIOD_SECONDS,
+    execution_events,
+    monitor_alarm,
+    monitor_statements,
+    read_prefix_statements,
+)
+from components.names import MONITORING_CONFIG_PREFIX, MONITORING_PREFIX, MonitorNames, s3_uri_arn
+from components.specs import MonitorSpec
+
+METRICS_NAMESPACES = {BIAS: "aws/sagemaker/Endpoints/bias-metrics",
+                      EXPLAINABILITY: "aws/sagemaker/Endpoints/explainability-metrics"}
+"""Where Clarify publishes a real-time endpoint's metrics, per monitor type."""
+CONFIG_FILE = "analysis_config.json"
+_INPUT_PATH = "/opt/ml/processing/input/endpoint"
+_OUTPUT_PATH = "/opt/ml/processing/output"
+
+
+@dataclass(frozen=True)
+class ClarifyAlarm:
+    """An alarm on one Clarify metric of the last execution: its maximum above ``threshold``, or (``above``
+    False) its minimum below it, over every facet, label value and bias stage Clarify reports."""
+
+    metric: str
+    """``bias_metric_DPPL``, ``feature_<name>`` (the name CloudWatch shows)."""
+    threshold: float
+    above: bool = True
+
+
+DEFAULT_ALARMS: dict[str, tuple[ClarifyAlarm, ...]] = {
+    # Difference in positive proportions in predicted labels, in [-1, 1]: 0 is parity; 0.1 a starting point.
+    BIAS: (ClarifyAlarm("bias_metric_DPPL", 0.1), ClarifyAlarm("bias_metric_DPPL", -0.1, above=False)),
+    # Attribution drift is a ranking score (nDCG below 0.9) Clarify reports as a violation, not as a metric:
+    # the rule on violating executions announces it. Alarms on feature_<name> need the model's own thresholds.
+    EXPLAINABILITY: (),
+}
+
+
+@dataclass(frozen=True)
+class ClarifyMonitoringArgs:
+    ctx: StackContext
+    """Config and reports go to ``ctx.bucket_name``, alarms and events to ``ctx.topic_arn``."""
+    endpoint: str
+    monitors: MonitorNames
+    capture_uri: pulumi.Input[str]
+    """``s3://<bucket>/<prefix>``: where the endpoint captures requests and responses."""
+    analysis: ClarifyAnalysis
+    constraints_uri: str
+    """The Clarify baseline job's ``analysis.json`` (the framework's ``baseline_job_output_location``)."""
+    image_uri: str
+    """Clarify's processing image in the stack's region (``program.images.clarify_image_uri``)."""
+    spec: MonitorSpec
+    ground_truth_uri: str | None = None
+    """``monitor_ground_truth_input``: the labels of captured requests; required for bias."""
+    keys: tuple[pulumi.Input[str], ...] = ()
+    """KMS keys other than the stack's that encrypt the capture, the ground truth or the baseline (a catalog
+    entry's ``kms_key_arn``, the registry's key): decrypted through S3 only."""
+    alarms: tuple[ClarifyAlarm, ...] | None = None
+    """None: ``DEFAULT_ALARMS`` of the monitor type."""
+    network_isolation: bool = True
+
+
+class ClarifyMonitoring(pulumi.ComponentResource):
+    role_arn: pulumi.Output[str]
+    schedule_name: pulumi.Output[str]
+    config_uri: pulumi.Output[str]
+    report_uri: pulumi.Output[str]
+    """``s3://<bucket>/monitoring/<endpoint>/<type>``: the reports, one folder per execution."""
+    alarm_names: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: ClarifyMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        problems = analysis_problems(args.analysis)
+        if args.analysis.monitor_type == BIAS and not args.ground_truth_uri:
+            problems.append("monitor_ground_truth_input: missing (a bias monitor compares predictions with it)")
+        if problems:
+            raise ValueError(f"{args.endpoint}: {args.analysis.monitor_type} monitor: " + "; ".join(problems))
+        super().__init__("mlops:monitoring:ClarifyMonitoring", name, None, opts)
+        self._args = a = args
+        self._ctx = ctx = a.ctx
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._type = kind = a.analysis.monitor_type
+        self._reports = pulumi.Output.concat("s3://", ctx.bucket_name, f"/{MONITORING_PREFIX}/{a.endpoint}/{kind}")
+        self._config_key = f"{MONITORING_CONFIG_PREFIX}/{a.endpoint}/{kind}/{CONFIG_FILE}"
+
+        config = aws.s3.BucketObjectv2(
+            f"{name}-config", bucket=ctx.bucket_name, key=self._config_key, content_type="application/json",
+            content=json.dumps(monitoring_analysis_config(a.analysis, a.endpoint), indent=2, sort_keys=True),
+            server_side_encryption="aws:kms", kms_key_id=ctx.kms_key_arn, opts=self._child)
+        self.config_uri = pulumi.Output.concat("s3://", config.bucket, "/", config.key)
+        role = self._role(name)
+        definition = self._definition(name, role)
+        schedule = aws.sagemaker.MonitoringSchedule(
+            f"{name}-schedule", name=a.monitors.monitor(kind),
+            monitoring_schedule_config={"monitoring_type": MONITORING_TYPES[kind],
+                                        "monitoring_job_definition_name": definition.job_definition_name,
+                                        "schedule_config": {"schedule_expression": a.spec.schedule}},
+            opts=self._child)
+        self.alarm_names = [alarm.name for alarm in self._alarms(name)]
+        execution_events(name, ctx, self._child, endpoint=a.endpoint, monitors=a.monitors, monitor_type=kind,
+                         schedule_arn=schedule.arn, reports_uri=self._reports,
+                         report_files=f"constraint_violations.json and {ANALYSIS_FILE}")
+
+        self.role_arn = role.arn
+        self.schedule_name = schedule.name
+        self.report_uri = self._reports
+        self.register_outputs({"role_arn": self.role_arn, "schedule_name": self.schedule_name,
+                               "config_uri": self.config_uri, "report_uri": self.report_uri})
+
+    # -----------------------------------------------------------------------------------------------
+
+    def _role(self, name: str) -> aws.iam.Role:
+        a, ctx, kind = self._args, self._ctx, self._type
+        shap_baseline = a.analysis.shap_config.get("baseline")  # rows, or the S3 URI of a file of them
+        shap_file = [s3_uri_arn(shap_baseline)] if isinstance(shap_baseline, str) else []
+        reads = [statement("ReadBaselineAndConfig", ["s3:GetObject"], [
+            s3_uri_arn(a.constraints_uri), pulumi.Output.concat(ctx.bucket_arn, f"/{self._config_key}"), *shap_file])]
+        if kind == BIAS and a.ground_truth_uri:
+            reads = [*read_prefix_statements("ListGroundTruth", "ReadGroundTruth", a.ground_truth_uri), *reads]
+        # Kernel SHAP asks the model: the configuration's predictor names the monitored endpoint.
+        invoke = [] if kind == BIAS else [statement(
+            "ExplainThroughTheEndpoint", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
+            [ctx.names.arn("sagemaker", f"endpoint/{a.endpoint}")])]
+        role, _ = service_role(
+            f"{name}-monitor", role_name=a.monitors.role_of(kind),
+            description=f"Clarify {kind} monitoring executions of {a.endpoint}", service="sagemaker.amazonaws.com",
+            account_id=ctx.account, opts=self._child, statements=monitor_statements(
+                ctx, capture_uri=a.capture_uri, reads=reads,
+                reports_arn=pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{a.endpoint}/{kind}"),
+                decrypt_keys=list(a.keys), metrics_namespace=METRICS_NAMESPACES[kind], extra=invoke))
+        return role
+
+    def _definition(self, name: str, role: aws.iam.Role) -> aws_native.sagemaker.ModelBiasJobDefinition | \
+            aws_native.sagemaker.ModelExplainabilityJobDefinition:
+        a, ctx, kind, spec = self._args, self._ctx, self._type, self._args.spec
+        app: Any = {"image_uri": a.image_uri, "config_uri": self.config_uri,
+               "environment": {"publish_cloudwatch_metrics": "Enabled"}}
+        endpoint_input: Any = {"endpoint_name": a.endpoint, "local_path": _INPUT_PATH, "s3_input_mode": "File",
+                          "s3_data_distribution_type": "FullyReplicated", **a.analysis.endpoint_attributes()}
+        job_input: Any = {"endpoint_input": endpoint_input}
+        common: dict[str, Any] = {
+            "job_definition_name": a.monitors.monitor(kind), "role_arn": role.arn,
+            "job_resources": {"cluster_config": {
+                "instance_type": spec.instance_type, "instance_count": spec.instance_count,
+                "volume_size_in_gb": spec.volume_size_gb, "volume_kms_key_id": ctx.kms_key_arn}},
+            "network_config": {"enable_network_isolation": a.network_isolation},
+            "stopping_condition": {"max_runtime_in_seconds": spec.max_runtime_seconds},
+        }
+        output: Any = {"kms_key_id": ctx.kms_key_arn, "monitoring_outputs": [{"s3_output": {
+            "s3_uri": self._reports, "local_path": _OUTPUT_PATH, "s3_upload_mode": "EndOfJob"}}]}
+        baseline: Any = {"constraints_resource": {"s3_uri": a.constraints_uri}}
+        # The name is fixed (the schedule and the rules name it): a change replaces it, deleting it first.
+        opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        if kind == BIAS:
+            return aws_native.sagemaker.ModelBiasJobDefinition(
+                f"{name}-definition", model_bias_app_specification=app, model_bias_baseline_config=baseline,
+                model_bias_job_input=job_input | {"ground_truth_s3_input": {"s3_uri": a.ground_truth_uri}},
+                model_bias_job_output_config=output, opts=opts, **common)
+        return aws_native.sagemaker.ModelExplainabilityJobDefinition(
+            f"{name}-definition", model_explainability_app_specification=app,
+            model_explainability_baseline_config=baseline,
+            model_explainability_job_input=job_input,
+            model_explainability_job_output_config=output, opts=opts, **common)
+
+    def _alarms(self, name: str) -> list[aws.cloudwatch.MetricAlarm]:
+        a, kind = self._args, self._type
+        schedule = a.monitors.monitor(kind)
+        alarms = DEFAULT_ALARMS[kind] if a.alarms is None else a.alarms
+        created = []
+        for alarm in alarms:
+            side, statistic = ("above", "MAX") if alarm.above else ("below", "MIN")
+            query = (f'SELECT {statistic}({alarm.metric}) FROM "{METRICS_NAMESPACES[kind]}" '
+                     f"WHERE Endpoint = '{a.endpoint}' AND MonitoringSchedule = '{schedule}'")
+            created.append(monitor_alarm(
+                f"{name}-{alarm.metric}-{side}", self._ctx, self._child,
+                alarm_name=f"{schedule}-{alarm.metric}-{side}",
+                description=pulumi.Output.concat(
+                    f"{a.endpoint}: {kind} monitor: {alarm.metric} {side} {alarm.threshold} in the last execution "
+                    "(any facet, label value or stage). Reports: ", self._reports,
+                    f"/ ({ANALYSIS_FILE} and constraint_violations.json of the latest execution); docs/monitoring.md"),
+                threshold=alarm.threshold, comparison="GreaterThanThreshold" if alarm.above else "LessThanThreshold",
+                metric_queries=[aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="clarify", expression=query, period=ALARM_PERIOD_SECONDS, return_data=True,
+                    label=f"{alarm.metric} ({statistic})")]))
+        return created
