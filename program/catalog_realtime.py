@@ -27,6 +27,7 @@ from components.catalog_endpoint import CatalogEndpoint, CatalogEndpointArgs
 from components.context import StackContext
 from components.inference_api import InferenceApi
 from components.inference_routes import ModelRoute
+from program.catalog_monitoring import endpoint_reference
 from program.monitoring import MonitoredTarget, monitor_endpoint
 from program.settings import Settings, SettingsError
 from program.topology import registry_names, stack_names
@@ -110,7 +111,8 @@ def build_realtime(ctx: StackContext, settings: Settings, inference_api: Inferen
             ctx, settings, names.catalog_name(entry.model_name, "monitoring", limit=LOGICAL_NAME_MAX),
             MonitoredTarget(name=s.endpoint_name, monitors=names.catalog_monitor(entry.model_name),
                             capture_uri=f"s3://{capture.bucket}/{capture.prefix}", package_arn=s.model_package_arn,
-                            resource=endpoint, capture_key_arn=kms_key_arn))
+                            resource=endpoint, capture_key_arn=kms_key_arn,
+                            reference=endpoint_reference(entry, environment)))
         if monitoring is not None:
             outputs[entry.model_name].update({"monitoringScheduleName": monitoring.schedule_name,
                                               "monitoringReportUri": monitoring.report_uri})
