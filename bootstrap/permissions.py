@@ -227,7 +227,8 @@ def _compute(s: Scope) -> list[dict[str, Any]]:
 
 
 def _monitoring(s: Scope) -> list[dict[str, Any]]:
-    """Model Monitor: data quality job definitions and their schedules (their own policy: compute is full)."""
+    """Model Monitor: data quality and model quality job definitions and their schedules (their own policy:
+    compute is full)."""
     return [
         _statement("SageMakerMonitors", [
             "sagemaker:CreateDataQualityJobDefinition", "sagemaker:DescribeDataQualityJobDefinition",
@@ -237,6 +238,17 @@ def _monitoring(s: Scope) -> list[dict[str, Any]]:
             "sagemaker:CreateMonitoringSchedule", "sagemaker:DescribeMonitoringSchedule",
             "sagemaker:UpdateMonitoringSchedule", "sagemaker:DeleteMonitoringSchedule", *SAGEMAKER_TAGS],
             s.arns("sagemaker", "monitoring-schedule/{prefix}-*")),
+        # pulumi-aws-native (the model quality monitors of catalog entries): Cloud Control creates the job
+        # definition with these credentials, so the SageMaker statement bounds what it can do.
+        _statement("SageMakerModelQualityMonitors", [
+            "sagemaker:CreateModelQualityJobDefinition", "sagemaker:DescribeModelQualityJobDefinition",
+            "sagemaker:DeleteModelQualityJobDefinition", *SAGEMAKER_TAGS],
+            s.arns("sagemaker", "model-quality-job-definition/{prefix}-*")),
+        # Cloud Control's actions have no resource type and no condition key in the Service Authorization
+        # Reference: only "*" grants them; they act through the service's own actions above.
+        _statement("CloudControl", [
+            "cloudformation:CreateResource", "cloudformation:GetResource", "cloudformation:UpdateResource",
+            "cloudformation:DeleteResource", "cloudformation:GetResourceRequestStatus"], ["*"]),
     ]
 
 
@@ -324,6 +336,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy": ("compute",),
     "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition": ("monitoring", "iam"),
     "aws:sagemaker/monitoringSchedule:MonitoringSchedule": ("monitoring",),
+    "aws-native:sagemaker:ModelQualityJobDefinition": ("monitoring", "iam"),
     "aws:appautoscaling/target:Target": ("compute", "iam"),
     "aws:appautoscaling/policy:Policy": ("compute", "messaging"),
     "aws:dynamodb/table:Table": ("compute", "storage"),

@@ -2,7 +2,9 @@
 monitoring jobs encrypt what they write and run without network access.
 
 Monitoring jobs are declared by ``aws.sagemaker.DataQualityJobDefinition`` (referenced by a
-``MonitoringSchedule``) or inline in a ``MonitoringSchedule``'s ``monitoringJobDefinition``; both are judged.
+``MonitoringSchedule``), by pulumi-aws-native's job definitions (``aws-native:sagemaker:ModelQualityJobDefinition``
+and its data quality, model bias and explainability siblings: pulumi-aws has no model quality, bias or
+explainability job definition) or inline in a ``MonitoringSchedule``'s ``monitoringJobDefinition``; all are judged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ ENDPOINT_CONFIG_TYPE = "aws:sagemaker/endpointConfiguration:EndpointConfiguratio
 DATA_QUALITY_TYPE = "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition"
 SCHEDULE_TYPE = "aws:sagemaker/monitoringSchedule:MonitoringSchedule"
 MONITORING_JOB_TYPES = {DATA_QUALITY_TYPE, SCHEDULE_TYPE}
+NATIVE_JOB_DEFINITIONS = {
+    "aws-native:sagemaker:DataQualityJobDefinition": "dataQualityJobOutputConfig",
+    "aws-native:sagemaker:ModelQualityJobDefinition": "modelQualityJobOutputConfig",
+    "aws-native:sagemaker:ModelBiasJobDefinition": "modelBiasJobOutputConfig",
+    "aws-native:sagemaker:ModelExplainabilityJobDefinition": "modelExplainabilityJobOutputConfig",
+}
+"""pulumi-aws-native's monitoring job definitions (Cloud Control types, not pulumi-aws tokens) -> the property
+holding their output configuration; all have ``jobResources.clusterConfig`` and ``networkConfig``."""
 
 
 def _obj(value: Any) -> Mapping[str, Any]:
@@ -37,6 +47,10 @@ def _job(resource: Resource) -> dict[str, Any] | None:
     """The monitoring job's output KMS key, volume KMS key and network config, whichever resource declares it;
     None for a schedule that only names a job definition (that definition is judged itself)."""
     props = resource.props
+    if resource.type in NATIVE_JOB_DEFINITIONS:
+        return {"output_key": _path(props, NATIVE_JOB_DEFINITIONS[resource.type], "kmsKeyId"),
+                "volume_key": _path(props, "jobResources", "clusterConfig", "volumeKmsKeyId"),
+                "network": _obj(safe_get(props, "networkConfig"))}
     if resource.type == DATA_QUALITY_TYPE:
         return {"output_key": _path(props, "dataQualityJobOutputConfig", "kmsKeyId"),
                 "volume_key": _path(props, "jobResources", "clusterConfig", "volumeKmsKeyId"),
@@ -130,7 +144,7 @@ monitoring_kms = resource_rule(
         "(inline: `monitoring_output_config.kms_key_id`, `monitoring_resources.cluster_config.volume_kms_key_id`) "
         "to the stack's key."
     ),
-    resource_types=MONITORING_JOB_TYPES,
+    resource_types={*MONITORING_JOB_TYPES, *NATIVE_JOB_DEFINITIONS},
     check=check_monitoring_kms,
 )
 
@@ -139,7 +153,7 @@ monitoring_network_isolation = resource_rule(
     description="SageMaker monitoring jobs run with network isolation.",
     severity=Severity.HIGH,
     remediation="Set `network_config={'enable_network_isolation': True}` on the job definition (or the inline one).",
-    resource_types=MONITORING_JOB_TYPES,
+    resource_types={*MONITORING_JOB_TYPES, *NATIVE_JOB_DEFINITIONS},
     check=check_monitoring_network_isolation,
 )
 

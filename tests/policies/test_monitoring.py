@@ -44,6 +44,17 @@ INLINE = {"monitoringScheduleConfig": {"monitoringType": "DataQuality", "monitor
     "monitoringOutputConfig": {"kmsKeyId": KEY},
     "monitoringResources": {"clusterConfig": {"volumeKmsKeyId": KEY}},
     "networkConfig": {"enableNetworkIsolation": True}}}}
+MQ = "aws-native:sagemaker:ModelQualityJobDefinition"  # pulumi-aws-native's: not a pulumi-aws Token
+NATIVE = {
+    "jobDefinitionName": "ep-model-quality", "endpointName": "ep",
+    "modelQualityJobOutputConfig": {"kmsKeyId": KEY, "monitoringOutputs": [{"s3Output": {"s3Uri": "s3://b/m"}}]},
+    "jobResources": {"clusterConfig": {"instanceType": "ml.m5.large", "instanceCount": 1, "volumeSizeInGb": 20,
+                                       "volumeKmsKeyId": KEY}},
+    "networkConfig": {"enableNetworkIsolation": True},
+}
+BIAS = "aws-native:sagemaker:ModelBiasJobDefinition"
+NATIVE_BIAS = {**{k: v for k, v in NATIVE.items() if k != "modelQualityJobOutputConfig"},
+               "modelBiasJobOutputConfig": NATIVE["modelQualityJobOutputConfig"]}
 BY_NAME = {"monitoringScheduleConfig": {"monitoringType": "DataQuality", "monitoringJobDefinitionName": "ep-data-quality"}}
 
 
@@ -70,6 +81,14 @@ KMS_CASES = [
     ("inline job, volume unencrypted", SCHEDULE, without(INLINE, "monitoringScheduleConfig", "monitoringJobDefinition",
                                                          "monitoringResources"), "its volumes"),
     ("schedule naming a job definition (judged itself)", SCHEDULE, BY_NAME, None),
+    ("aws-native model quality with both keys", MQ, NATIVE, None),
+    ("aws-native model quality, outputs unencrypted", MQ, without(NATIVE, "modelQualityJobOutputConfig", "kmsKeyId"),
+     "does not encrypt its outputs with KMS"),
+    ("aws-native model quality, volume unencrypted", MQ, without(NATIVE, "jobResources", "clusterConfig",
+                                                                 "volumeKmsKeyId"), "does not encrypt its volumes"),
+    ("aws-native model bias with both keys", BIAS, NATIVE_BIAS, None),
+    ("aws-native model bias, outputs unencrypted", BIAS, without(NATIVE_BIAS, "modelBiasJobOutputConfig"),
+     "does not encrypt its outputs with KMS"),
 ]
 
 
@@ -87,6 +106,10 @@ NETWORK_CASES = [
     ("inline not isolated", SCHEDULE, without(INLINE, "monitoringScheduleConfig", "monitoringJobDefinition", "networkConfig"),
      "runs with network access"),
     ("schedule naming a job definition (judged itself)", SCHEDULE, BY_NAME, None),
+    ("aws-native model quality isolated", MQ, NATIVE, None),
+    ("aws-native model quality not isolated", MQ, {**NATIVE, "networkConfig": {"enableNetworkIsolation": False}},
+     "runs with network access"),
+    ("aws-native model quality without network config", MQ, without(NATIVE, "networkConfig"), "runs with network access"),
 ]
 
 
