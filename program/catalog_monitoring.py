@@ -33,7 +33,10 @@ from catalog.entries import (
     MonitorEntry,
     S3Location,
 )
+from components.context import StackContext
 from components.model_quality_monitoring import ModelQualityMonitor
+from components.monitor_baseline import BaselineNames, BaselineRun, MonitorBaseline, MonitorBaselineArgs
+from components.names import IAM_ROLE_NAME_MAX
 from components.specs import MonitorSpec
 from program.settings import Settings, SettingsError
 
@@ -156,3 +159,34 @@ def entry_keys(settings: Settings, attached: AttachedMonitors) -> tuple[str, ...
     """The entries' own keys (``kms_key_arn``), which the monitor role may use through S3."""
     keys = {e.value_for("kms_key_arn", settings.environment) for e in attached.entries}
     return tuple(sorted(k for k in keys if k))
+
+
+SHORT_TYPE = {DATA_QUALITY_MONITOR: "dq", MODEL_QUALITY_MONITOR: "mq"}
+"""The monitor type in the names of an entry's baseline run (within IAM's 64 characters)."""
+MONITOR_TYPE = {DATA_QUALITY_MONITOR: "data-quality", MODEL_QUALITY_MONITOR: "model-quality"}
+
+
+def build_baseline(ctx: StackContext, settings: Settings, name: str, entry: MonitorEntry,
+                   image_uri: str) -> MonitorBaseline:
+    """The entry's baseline run (``components.monitor_baseline``): an upload of its baseline_data makes
+    statistics.json / constraints.json in its baseline_job_output_location."""
+    environment, names = settings.environment, ctx.names
+    kind = f"{SHORT_TYPE[entry.pipeline_type]}-baseline"
+    output: S3Location = entry.value_for("baseline_job_output_location", environment)
+    run = BaselineRun(
+        label=entry.label, monitor_type=MONITOR_TYPE[entry.pipeline_type],
+        data_key=entry.value_for("baseline_data", environment), output_uri=output.uri,
+        instance_type=entry.value_for("instance_type", environment),
+        volume_gb=entry.value_for("instance_volume_size", environment),
+        max_runtime_seconds=entry.value_for("baseline_max_runtime_seconds", environment),
+        problem_type=entry.problem_type, inference_attribute=entry.baseline_inference_attribute,
+        probability_attribute=entry.baseline_probability_attribute,
+        ground_truth_attribute=entry.baseline_ground_truth_attribute,
+        data_key_arn=entry.value_for("kms_key_arn", environment))
+    return MonitorBaseline(name, MonitorBaselineArgs(
+        ctx, run=run, image_uri=image_uri, names=BaselineNames(
+            machine=names.catalog_name(entry.model_name, kind, limit=IAM_ROLE_NAME_MAX),
+            job_role=names.catalog_name(entry.model_name, f"{kind}-job", limit=IAM_ROLE_NAME_MAX),
+            events_role=names.catalog_name(entry.model_name, f"{kind}-events", limit=IAM_ROLE_NAME_MAX),
+            rule=names.catalog_name(entry.model_name, f"{kind}-upload", limit=64))),
+        opts=ctx.opts)

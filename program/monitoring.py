@@ -37,7 +37,15 @@ from components.endpoint_monitoring import (
 )
 from components.model_endpoint import ModelEndpoint
 from components.names import BASELINE_PREFIX, MonitorNames, Names
-from program.catalog_monitoring import attached_monitors, baseline_uris, entry_keys, entry_spec, model_quality_monitor
+from program.catalog_monitoring import (
+    SHORT_TYPE,
+    attached_monitors,
+    baseline_uris,
+    build_baseline,
+    entry_keys,
+    entry_spec,
+    model_quality_monitor,
+)
 from program.catalog_packages import offline
 from program.images import model_monitor_image_uri
 from program.settings import Settings
@@ -126,6 +134,9 @@ def monitor_endpoint(ctx: StackContext, settings: Settings, name: str, endpoint:
     quality = attached.model_quality
     if statistics is None and quality is None:
         return None
+    for entry in attached.entries:  # each entry's baseline, made from its baseline_data
+        build_baseline(ctx, settings, f"{name}-{SHORT_TYPE[entry.pipeline_type]}-baseline", entry,
+                       model_monitor_image_uri(settings.region))
     return EndpointMonitoring(
         name,
         EndpointMonitoringArgs(

@@ -214,3 +214,75 @@ def _write(tmp_path, *bodies):
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps({"pipelines": list(bodies)}))
     return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# Baselines: an upload of baseline_data makes the files the job definitions read
+
+
+def baseline_part(run, short: str, suffix: str, token: str):
+    return run.one(token, f"mlops-{run.stack}-byom-iris-xgboost-monitoring-{short}-baseline-{suffix}")
+
+
+@pytest.mark.parametrize("stack", MONITORED)
+@pytest.mark.parametrize(("short", "folder"), [("dq", "data-quality"), ("mq", "model-quality")])
+def test_an_upload_of_baseline_data_starts_the_entrys_baseline_run(stack_run, stack, short, folder):
+    run = stack_run(stack)
+    _, bucket, baselines = names(stack)
+    machine = baseline_part(run, short, "state-machine", Token.SFN_STATE_MACHINE)
+    assert machine.inputs["name"] == f"mlops-{stack}-byom-iris-xgboost-{short}-baseline"
+    rule = baseline_part(run, short, "rule", Token.CLOUDWATCH_EVENT_RULE).inputs
+    assert json.loads(rule["eventPattern"]) == {
+        "source": ["aws.s3"], "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [bucket]}, "object": {"key": ["baselines/iris-xgboost/baseline.csv"]}}}
+    target = baseline_part(run, short, "target", Token.CLOUDWATCH_EVENT_TARGET).inputs
+    assert target["arn"] == machine.outputs["arn"]
+    definition = json.loads(machine.inputs["definition"])
+    job = definition["States"]["Baseline"]
+    assert job["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
+    params = job["Parameters"]
+    assert params["AppSpecification"]["ImageUri"].endswith("/sagemaker-model-monitor-analyzer")
+    assert params["ProcessingInputs"][0]["S3Input"]["S3Uri"] == f"s3://{bucket}/baselines/iris-xgboost/baseline.csv"
+    assert params["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == f"{baselines}/{folder}"
+    assert params["NetworkConfig"] == {"EnableNetworkIsolation": True}
+    assert params["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
+    key = run.one(Token.KMS_KEY).outputs["arn"]
+    assert params["ProcessingOutputConfig"]["KmsKeyId"] == params["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
+    environment = params["Environment"]
+    assert environment["dataset_format"] == '{"csv": {"header": true}}'
+    if short == "mq":
+        assert {k: environment[k] for k in ("analysis_type", "problem_type", "inference_attribute",
+                                            "ground_truth_attribute")} == {
+            "analysis_type": "MODEL_QUALITY", "problem_type": "MulticlassClassification",
+            "inference_attribute": "prediction", "ground_truth_attribute": "label"}
+    else:
+        assert "analysis_type" not in environment
+    # success notifies where the files are; a failed job notifies BaselineFailed with the cause, then fails
+    states = definition["States"]
+    assert (job["Next"], states["NotifySuccess"]["Next"], states["Succeeded"]["Type"]) == ("NotifySuccess", "Succeeded", "Succeed")
+    assert job["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
+    assert states["NotifyFailure"]["Parameters"]["TopicArn"] == run.outputs["notificationTopicArn"]
+    assert "$.error.Cause" in states["NotifyFailure"]["Parameters"]["Message.$"]
+    assert states["NotifyFailure"]["Next"] == "BaselineFailed" and states["BaselineFailed"]["Type"] == "Fail"
+
+
+@pytest.mark.parametrize("stack", MONITORED)
+def test_the_baseline_job_role_reads_only_the_data_and_writes_only_the_output(stack_run, stack):
+    run = stack_run(stack)
+    _, bucket, baselines = names(stack)
+    key = run.one(Token.KMS_KEY).outputs["arn"]
+    policy = baseline_part(run, "dq", "job-policy", Token.IAM_ROLE_POLICY).inputs["policy"]
+    by_sid = {s["Sid"]: (s["Action"], s["Resource"]) for s in policy_statements(policy)}
+    assert by_sid == {
+        "ReadBaselineData": (["s3:GetObject"], [f"arn:aws:s3:::{bucket}/baselines/iris-xgboost/baseline.csv"]),
+        "WriteBaseline": (["s3:PutObject"], [baselines.replace("s3://", "arn:aws:s3:::") + "/data-quality/*"]),
+        "DecryptThroughS3": (["kms:Decrypt"], [key]),
+        "EncryptThroughS3": (["kms:GenerateDataKey"], [key]),
+        "EncryptJobVolume": (["kms:CreateGrant"], [key]),
+        "WriteJobLogs": (["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                         [f"arn:aws:logs:eu-west-1:{ACCOUNTS[stack]}:log-group:/aws/sagemaker/ProcessingJobs:*"]),
+    }
+    run_policy = baseline_part(run, "dq", "run-policy", Token.IAM_ROLE_POLICY).inputs["policy"]
+    jobs = next(s for s in policy_statements(run_policy) if s["Sid"] == "RunBaselineJob")
+    assert jobs["Resource"] == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNTS[stack]}:processing-job/"
+                                f"mlops-{stack}-byom-iris-xgboost-dq-baseline-*"]
