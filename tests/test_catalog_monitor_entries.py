@@ -286,3 +286,13 @@ def test_the_baseline_job_role_reads_only_the_data_and_writes_only_the_output(st
     jobs = next(s for s in policy_statements(run_policy) if s["Sid"] == "RunBaselineJob")
     assert jobs["Resource"] == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNTS[stack]}:processing-job/"
                                 f"mlops-{stack}-byom-iris-xgboost-dq-baseline-*"]
+
+
+def test_a_monitor_of_a_catalog_endpoint_not_served_here_is_skipped_with_it(tmp_path, monkeypatch):
+    from tests.catalog.bodies import framework_body
+    warnings: list[str] = []
+    monkeypatch.setattr("pulumi.log.warn", lambda message, *a, **k: warnings.append(message))
+    realtime = {**framework_body("byom_realtime_custom"), "model_name": "unserved"}  # no package in catalogPackages
+    run = run_with(tmp_path, "staging", realtime, monitor_body("byom_model_quality_monitor"))
+    assert run.by_type(NATIVE_MODEL_QUALITY) == []
+    assert any("the catalog endpoint 'test-endpoint' is not served in staging" in w for w in warnings), warnings
