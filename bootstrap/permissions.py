@@ -248,8 +248,8 @@ def _clarify_monitors(s: Scope, kind: str, resource: str) -> list[dict[str, Any]
 
 
 def _monitoring(s: Scope) -> list[dict[str, Any]]:
-    """Model Monitor: data quality job definitions (pulumi-aws), bias and explainability job definitions
-    (pulumi-aws-native, through Cloud Control), their schedules and the monitors' analysis configurations
+    """Model Monitor: data quality job definitions (pulumi-aws), model quality, bias and explainability job
+    definitions (pulumi-aws-native, through Cloud Control), their schedules and the monitors' analysis configurations
     (their own policy: compute is full)."""
     return [
         # pulumi-aws-native acts through Cloud Control, which calls SageMaker with the deployer's own rights (the
@@ -270,6 +270,12 @@ def _monitoring(s: Scope) -> list[dict[str, Any]]:
             "sagemaker:CreateMonitoringSchedule", "sagemaker:DescribeMonitoringSchedule",
             "sagemaker:UpdateMonitoringSchedule", "sagemaker:DeleteMonitoringSchedule", *SAGEMAKER_TAGS],
             s.arns("sagemaker", "monitoring-schedule/{prefix}-*")),
+        # pulumi-aws-native (the model quality monitors of catalog entries): Cloud Control creates the job
+        # definition with these credentials, so the SageMaker statement bounds what it can do.
+        _statement("SageMakerModelQualityMonitors", [
+            "sagemaker:CreateModelQualityJobDefinition", "sagemaker:DescribeModelQualityJobDefinition",
+            "sagemaker:DeleteModelQualityJobDefinition", *SAGEMAKER_TAGS],
+            s.arns("sagemaker", "model-quality-job-definition/{prefix}-*")),
     ]
 
 
@@ -360,6 +366,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws-native:sagemaker:ModelBiasJobDefinition": ("monitoring", "iam"),
     "aws-native:sagemaker:ModelExplainabilityJobDefinition": ("monitoring", "iam"),
     "aws:s3/bucketObjectv2:BucketObjectv2": ("monitoring", "storage"),
+    "aws-native:sagemaker:ModelQualityJobDefinition": ("monitoring", "iam"),
     "aws:appautoscaling/target:Target": ("compute", "iam"),
     "aws:appautoscaling/policy:Policy": ("compute", "messaging"),
     "aws:dynamodb/table:Table": ("compute", "storage"),

@@ -17,7 +17,7 @@ T = TypeVar("T")
 REALTIME_TYPES = ("byom_realtime_builtin", "byom_realtime_custom")
 BATCH_TYPES = ("byom_batch_builtin", "byom_batch_custom")
 IMAGE_BUILDER_TYPE = "byom_image_builder"
-SUPPORTED_TYPES = (*REALTIME_TYPES, *BATCH_TYPES, IMAGE_BUILDER_TYPE)
+SUPPORTED_TYPES: tuple[str, ...] = (*REALTIME_TYPES, *BATCH_TYPES, IMAGE_BUILDER_TYPE)
 
 _MODEL_COMMON = ("pipeline_type", "model_name", "inference_instance", "inference_instance_count", "content_type",
                  "accept", "model_artifact_location", "model_package_name", "kms_key_arn", "baseline_data")
@@ -34,6 +34,36 @@ FIELDS_OF: dict[str, tuple[str, ...]] = {
     IMAGE_BUILDER_TYPE: ("pipeline_type", "custom_algorithm_docker", "ecr_repo_name", "image_tag"),
 }
 """The fields each pipeline type takes; any other field is refused."""
+
+# --- model monitors (issue 13): the AWS MLOps Framework's four monitor bodies, attached to an endpoint ---------
+DATA_QUALITY_MONITOR = "byom_data_quality_monitor"
+MODEL_QUALITY_MONITOR = "byom_model_quality_monitor"
+MODEL_BIAS_MONITOR = "byom_model_bias_monitor"
+MODEL_EXPLAINABILITY_MONITOR = "byom_model_explainability_monitor"
+MONITOR_TYPES = (DATA_QUALITY_MONITOR, MODEL_QUALITY_MONITOR, MODEL_BIAS_MONITOR, MODEL_EXPLAINABILITY_MONITOR)
+MONITORING_TYPE = {DATA_QUALITY_MONITOR: "DataQuality", MODEL_QUALITY_MONITOR: "ModelQuality",
+                   MODEL_BIAS_MONITOR: "ModelBias", MODEL_EXPLAINABILITY_MONITOR: "ModelExplainability"}
+"""SageMaker's MonitoringType of each monitor entry type."""
+TRAINED_ENDPOINT = "@trained"
+"""A monitor's ``endpoint_name`` naming the stack's own endpoint (the trained model's): never a SageMaker
+endpoint name (those have no '@'), so it cannot be confused with a catalog entry's."""
+_MONITOR_COMMON = ("pipeline_type", "model_name", "endpoint_name", "baseline_data", "baseline_job_output_location",
+                   "schedule_expression", "instance_type", "instance_volume_size", "baseline_max_runtime_seconds",
+                   "monitor_max_runtime_seconds", "kms_key_arn")
+_MONITOR_MODEL = ("problem_type", "monitor_inference_attribute", "monitor_probability_attribute",
+                  "probability_threshold_attribute")
+FIELDS_OF.update({
+    DATA_QUALITY_MONITOR: _MONITOR_COMMON,
+    MODEL_QUALITY_MONITOR: (*_MONITOR_COMMON, *_MONITOR_MODEL, "baseline_inference_attribute",
+                            "baseline_probability_attribute", "baseline_ground_truth_attribute",
+                            "monitor_ground_truth_input"),
+    MODEL_BIAS_MONITOR: (*_MONITOR_COMMON, *_MONITOR_MODEL, "monitor_ground_truth_input", "bias_config",
+                         "model_predicted_label_config", "features_attribute"),
+    MODEL_EXPLAINABILITY_MONITOR: (*_MONITOR_COMMON, *_MONITOR_MODEL, "shap_config", "model_scores",
+                                   "features_attribute"),
+})
+SUPPORTED_TYPES = (*SUPPORTED_TYPES, *MONITOR_TYPES)
+# --- end of model monitors ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -188,7 +218,62 @@ class ImageBuilderEntry(_Entry):
         return f"{self.source or f'pipelines[{self.index}]'} (image builder {self.ecr_repo_name}:{self.image_tag})"
 
 
-Entry = ModelEntry | ImageBuilderEntry
+# --- model monitors (issue 13) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonitorEntry(_Entry):
+    """A Model Monitor schedule (and the baseline it compares with) on one served endpoint: a real-time catalog
+    entry's (``endpoint_name`` as that entry writes it, or its ``model_name`` where it has no endpoint_name) or
+    the stack's own (``TRAINED_ENDPOINT``)."""
+
+    index: int
+    pipeline_type: str
+    model_name: str
+    """Names the entry (with its type: ``pipeline_id``); need not be a catalog model's."""
+    environments: tuple[str, ...]
+    endpoint_name: EnvValue[str]
+    baseline_data: EnvValue[str]
+    """Object key of the baseline dataset (CSV with a header) in the stack bucket of each environment the
+    monitor deploys to: its upload starts the baseline run."""
+    baseline_job_output_location: EnvValue[S3Location]
+    """Where the baseline run writes statistics.json / constraints.json, which the monitor compares with."""
+    schedule_expression: EnvValue[str]
+    instance_type: EnvValue[str]
+    instance_volume_size: EnvValue[int]
+    monitor_max_runtime_seconds: EnvValue[int]
+    baseline_max_runtime_seconds: EnvValue[int]
+    kms_key_arn: EnvValue[str] | None = None
+    """The key of the entry's own S3 locations (baseline data and output, ground truth), used through S3;
+    None: the stack's key."""
+    problem_type: str | None = None
+    monitor_inference_attribute: str | None = None
+    monitor_probability_attribute: str | None = None
+    probability_threshold_attribute: float | None = None
+    baseline_inference_attribute: str | None = None
+    baseline_probability_attribute: str | None = None
+    baseline_ground_truth_attribute: str | None = None
+    monitor_ground_truth_input: EnvValue[S3Location] | None = None
+    features_attribute: str | None = None
+    bias_config: Any = None
+    """Clarify's analysis configuration parts, as checked JSON values (``catalog.clarify``)."""
+    model_predicted_label_config: Any = None
+    shap_config: Any = None
+    model_scores: str | int | None = None
+    source: str = ""
+    """As ``ModelEntry.source``."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.source or f'pipelines[{self.index}]'} ({self.pipeline_type} {self.model_name!r})"
+
+    @property
+    def monitoring_type(self) -> str:
+        """SageMaker's MonitoringType: DataQuality, ModelQuality, ModelBias or ModelExplainability."""
+        return MONITORING_TYPE[self.pipeline_type]
+
+
+Entry = ModelEntry | ImageBuilderEntry | MonitorEntry
 
 
 @dataclass(frozen=True)
@@ -214,6 +299,10 @@ class Catalog:
     @property
     def image_builders(self) -> tuple[ImageBuilderEntry, ...]:
         return tuple(e for e in self.entries if isinstance(e, ImageBuilderEntry))
+
+    @property
+    def monitors(self) -> tuple[MonitorEntry, ...]:
+        return tuple(e for e in self.entries if isinstance(e, MonitorEntry))
 
     def reaching(self, environment: str) -> tuple[Entry, ...]:
         """The entries deployed in ``environment``."""

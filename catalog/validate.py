@@ -24,20 +24,26 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from . import clarify
 from .entries import (
     FIELDS_OF,
     IMAGE_BUILDER_TYPE,
+    MODEL_BIAS_MONITOR,
+    MODEL_EXPLAINABILITY_MONITOR,
+    MODEL_QUALITY_MONITOR,
+    MONITOR_TYPES,
+    REALTIME_TYPES,
     SUPPORTED_TYPES,
+    TRAINED_ENDPOINT,
     Catalog,
     EnvValue,
     ImageBuilderEntry,
     ModelEntry,
+    MonitorEntry,
     S3Location,
 )
 
 FRAMEWORKS_FILE = Path(__file__).with_name("builtin_frameworks.json")
-MONITOR_TYPES = ("byom_data_quality_monitor", "byom_model_quality_monitor", "byom_model_bias_monitor",
-                 "byom_model_explainability_monitor")
 MAX_PROBLEMS = 100
 """Problems kept in one ``CatalogError``; a last line counts the rest."""
 MAX_SHOWN = 60
@@ -312,6 +318,8 @@ class _Field:
     per_environment: bool = True
     """May be given as {"<environment>": value, ...}. Fields that name the entry or something built once
     may not."""
+    takes_object: bool = False
+    """The value itself is a JSON object (a Clarify configuration part): never read as per-environment."""
 
 
 FIELDS: dict[str, _Field] = {
@@ -353,6 +361,146 @@ FIELDS: dict[str, _Field] = {
                                               "starting with '.' or '-'"), per_environment=False),
 }
 
+# --- model monitors (issue 13): fields of the four monitor types ------------------------------------------
+# SageMaker's monitoring schedules (ScheduleConfig.ScheduleExpression): hourly, daily at an hour, or every
+# N hours from an hour; never more often than hourly.
+MONITORING_CRON = re.compile(r"^cron\(0 (\*|(?P<hour>[01]?\d|2[0-3])(/(?P<every>[1-9]|1\d|2[0-4]))?) \? \* \* \*\)$")
+MONITORING_CRON_ALLOWED = ("SageMaker's monitoring cron, at most hourly: cron(0 * ? * * *) (hourly), cron(0 H ? * * *) "
+                           "(daily at hour H, UTC) or cron(0 H/N ? * * *) (every N hours from H, N 1-24)")
+PROBLEM_TYPES = ("BinaryClassification", "MulticlassClassification", "Regression")  # botocore MonitoringProblemType
+VOLUME_SIZE_MAX = 16384  # botocore ProcessingVolumeSizeInGB
+MONITOR_RUNTIME_MAX = 86400  # botocore MonitoringMaxRuntimeInSeconds
+DEFAULT_BASELINE_MAX_RUNTIME = 3600
+ATTRIBUTE_MAX = 256  # botocore EndpointInput.InferenceAttribute / ProbabilityAttribute / FeaturesAttribute
+GROUND_TRUTH_URI_MAX = 512  # botocore MonitoringS3Uri
+REFUSED_FOR_MONITORS = {
+    "data_capture_location": "the monitor reads what its endpoint captures (the real-time entry's "
+                             "data_capture_location, or the stack's own capture for @trained): omit it",
+    "monitoring_output_location": "reports land in the stack bucket under monitoring/<endpoint>/<monitor type>/, "
+                                  "where the alarms and notifications link (docs/monitoring.md): omit it",
+    "baseline_job_name": "the platform names the baseline run after the entry: omit it",
+    "monitoring_schedule_name": "the platform names the schedule after its endpoint and type: omit it",
+}
+"""Fields of the AWS MLOps Framework's monitor bodies (or its template parameters) that the platform decides
+itself: refused with the reason, never silently ignored."""
+
+
+def monitoring_interval_seconds(schedule: str) -> int:
+    """Seconds between two runs of a schedule ``MONITORING_CRON`` accepts (hourly, every N hours, daily)."""
+    match = MONITORING_CRON.match(schedule)
+    if match is None:
+        raise ValueError(f"{schedule!r} is not a monitoring schedule")
+    if match["hour"] is None:
+        return 3600
+    return 3600 * int(match["every"]) if match["every"] else 86400
+
+
+def _attribute(value: Any) -> str:
+    """An attribute of the captured or baseline data: a column name, a 0-based index, or a JMESPath."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**6:
+        return str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > ATTRIBUTE_MAX or not value.isprintable():
+        raise _Invalid(f"a column name or 0-based column index (for CSV) or a JMESPath (for JSON), 1 to "
+                       f"{ATTRIBUTE_MAX} printable characters")
+    return value.strip()
+
+
+def _probability_threshold(value: Any) -> float:
+    allowed = "a probability from 0 to 1 (a number or a numeric string), such as 0.5"
+    if isinstance(value, str) and re.fullmatch(r"(0(\.[0-9]{1,6})?|1(\.0{1,6})?|\.[0-9]{1,6})", value.strip()):
+        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    raise _Invalid(allowed)
+
+
+def _model_scores(value: Any) -> str | int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**6:
+        return value
+    if isinstance(value, str) and 0 < len(value) <= ATTRIBUTE_MAX and value.isprintable():
+        return value
+    raise _Invalid(f"the 0-based index of the model's scores in its output, or a JMESPath to them (1 to "
+                   f"{ATTRIBUTE_MAX} characters)")
+
+
+def _monitored_endpoint(value: Any) -> str:
+    if value == TRAINED_ENDPOINT:
+        return value
+    try:
+        return str(FIELDS["endpoint_name"].parse(value))
+    except _Invalid:
+        raise _Invalid(f"{TRAINED_ENDPOINT!r} (the stack's own endpoint, serving the trained model) or a real-time "
+                       f"catalog entry's endpoint: its endpoint_name as that entry writes it, or its model_name where "
+                       f"it has none") from None
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+MONITOR_FIELDS: dict[str, _Field] = {
+    "endpoint_name": _Field(_monitored_endpoint),
+    "baseline_data": _Field(_object_key(".csv", "baselines/iris/baseline.csv")),
+    "baseline_job_output_location": _Field(_s3_location(1024)),
+    "schedule_expression": _Field(_text(MONITORING_CRON, SCHEDULE_MAX, MONITORING_CRON_ALLOWED)),
+    "instance_type": _Field(_text(INSTANCE_TYPE, 64, "a SageMaker processing instance type such as ml.m5.large "
+                                                     "(ml.<family>.<size>)")),
+    "instance_volume_size": _Field(_count(1, VOLUME_SIZE_MAX)),
+    "baseline_max_runtime_seconds": _Field(_count(1, MONITOR_RUNTIME_MAX)),
+    "monitor_max_runtime_seconds": _Field(_count(1, MONITOR_RUNTIME_MAX)),
+    "problem_type": _Field(_text(re.compile("^(" + "|".join(PROBLEM_TYPES) + ")$"), 32, "one of " + ", ".join(PROBLEM_TYPES)),
+                           per_environment=False),
+    "monitor_inference_attribute": _Field(_attribute, per_environment=False),
+    "monitor_probability_attribute": _Field(_attribute, per_environment=False),
+    "probability_threshold_attribute": _Field(_probability_threshold, per_environment=False),
+    "baseline_inference_attribute": _Field(_attribute, per_environment=False),
+    "baseline_probability_attribute": _Field(_attribute, per_environment=False),
+    "baseline_ground_truth_attribute": _Field(_attribute, per_environment=False),
+    "monitor_ground_truth_input": _Field(_s3_location(GROUND_TRUTH_URI_MAX)),
+    "features_attribute": _Field(_attribute, per_environment=False),
+    "bias_config": _Field(_as_is, per_environment=False, takes_object=True),
+    "model_predicted_label_config": _Field(_as_is, per_environment=False, takes_object=True),
+    "shap_config": _Field(_as_is, per_environment=False, takes_object=True),
+    "model_scores": _Field(_model_scores, per_environment=False),
+}
+"""How a monitor entry reads each of its fields (``kms_key_arn`` and ``model_name`` as every entry does)."""
+for _name_of_field, _field in MONITOR_FIELDS.items():
+    FIELDS.setdefault(_name_of_field, _field)
+MONITOR_REQUIRED = ("pipeline_type", "model_name", "endpoint_name", "baseline_data", "baseline_job_output_location",
+                    "schedule_expression", "monitor_max_runtime_seconds", "instance_type", "instance_volume_size")
+"""Required in every monitor entry (the framework's get_required_keys, less the fields refused here)."""
+
+
+def monitor_required(kind: str, problem_type: str | None) -> tuple[str, ...]:
+    """The fields a monitor entry of ``kind`` requires with ``problem_type``, as the framework's
+    ``get_required_keys`` does (``data_capture_location`` and ``monitoring_output_location`` aside)."""
+    required = list(MONITOR_REQUIRED)
+    if kind == MODEL_QUALITY_MONITOR:
+        required += ["baseline_inference_attribute", "baseline_ground_truth_attribute"]
+        if problem_type == "BinaryClassification":
+            required.append("baseline_probability_attribute")
+    if kind in (MODEL_QUALITY_MONITOR, MODEL_BIAS_MONITOR, MODEL_EXPLAINABILITY_MONITOR):
+        required.append("problem_type")
+        if problem_type in ("Regression", "MulticlassClassification"):
+            required.append("monitor_inference_attribute")
+    if kind in (MODEL_QUALITY_MONITOR, MODEL_BIAS_MONITOR):
+        required.append("monitor_ground_truth_input")
+    if kind == MODEL_BIAS_MONITOR:
+        if problem_type in ("BinaryClassification", "MulticlassClassification"):
+            required.append("model_predicted_label_config")
+        required.append("bias_config")
+    if kind == MODEL_EXPLAINABILITY_MONITOR:
+        required.append("shap_config")
+    return tuple(required)
+
+
+def field_spec(kind: Any, key: str) -> _Field:
+    """How ``key`` is read in an entry of ``kind``."""
+    if kind in MONITOR_TYPES and key in MONITOR_FIELDS:
+        return MONITOR_FIELDS[key]
+    return FIELDS[key]
+# --- end of model monitor fields ------------------------------------------------------------------------
+
 ALLOWED = FIELDS_OF
 """The fields each pipeline type takes; any other field is refused."""
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -363,6 +511,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "byom_batch_custom": ("pipeline_type", "model_name", "inference_instance", "batch_inference_data",
                           "batch_job_output_location"),
     IMAGE_BUILDER_TYPE: ("pipeline_type", "custom_algorithm_docker", "ecr_repo_name", "image_tag"),
+    **{kind: monitor_required(kind, None) for kind in MONITOR_TYPES},
 }
 """Required whatever the model source (the AWS MLOps Framework's get_required_keys, less the model keys)."""
 MODEL_KEYS: dict[str, tuple[str, ...]] = {
@@ -475,11 +624,13 @@ def _label(index: int | None, body: Mapping[str, Any], name: str | None = None) 
             return f"{where} (image builder {_name(repo + ':' + tag)})"
         return where
     name = body.get("model_name")
+    if kind in MONITOR_TYPES and isinstance(name, str):
+        return f"{where} ({kind} {show(name)})"
     return f"{where} (model_name {show(name)})" if isinstance(name, str) else where
 
 
 def _check_entry(index: int | None, body: Any, topology: _Topology, problems: _Problems,
-                 name: str | None = None) -> ModelEntry | ImageBuilderEntry | None:
+                 name: str | None = None) -> ModelEntry | ImageBuilderEntry | MonitorEntry | None:
     """One entry: ``pipelines[index]`` of a file, or the API's ``body``, or ``name`` (a stored entry)."""
     if not isinstance(body, Mapping):
         where = name or ("body" if index is None else f"pipelines[{index}]")
@@ -498,10 +649,6 @@ def _check_entry(index: int | None, body: Any, topology: _Topology, problems: _P
     allowed_fields: tuple[str, ...] = tuple(FIELDS)
     if "pipeline_type" not in body:
         report("pipeline_type is missing: expected one of " + ", ".join(SUPPORTED_TYPES))
-    elif kind in MONITOR_TYPES:
-        report(f"pipeline_type = {show(kind)} is not supported yet: model monitoring comes with issue 13 "
-               f"(supported now: {', '.join(SUPPORTED_TYPES)})")
-        return None
     elif kind not in SUPPORTED_TYPES:
         report(f"pipeline_type = {show(kind)} is invalid: expected one of {', '.join(SUPPORTED_TYPES)}")
     else:
@@ -509,6 +656,9 @@ def _check_entry(index: int | None, body: Any, topology: _Topology, problems: _P
 
     values: dict[str, Any] = {}
     for key, value in body.items():
+        if kind in MONITOR_TYPES and key in REFUSED_FOR_MONITORS:
+            report(f"{key} is refused in a {kind} entry: {REFUSED_FOR_MONITORS[key]}")
+            continue
         if key not in FIELDS:
             close = difflib.get_close_matches(key, FIELDS, n=1) if isinstance(key, str) and len(key) < 64 else []
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -520,8 +670,8 @@ def _check_entry(index: int | None, body: Any, topology: _Topology, problems: _P
             continue
         if key == "pipeline_type":
             continue
-        spec = FIELDS[key]
-        if isinstance(value, Mapping):
+        spec = field_spec(kind, key)
+        if isinstance(value, Mapping) and not spec.takes_object:
             if not spec.per_environment:
                 report(f"{key} = {show(value)} is invalid: {key} cannot vary by environment (it names the entry "
                        f"or something built once)")
@@ -540,14 +690,22 @@ def _check_entry(index: int | None, body: Any, topology: _Topology, problems: _P
     if kind not in SUPPORTED_TYPES:
         return None
     reach = _reach(values, topology, report)
-    for key in REQUIRED[kind]:
+    problem_type = values.get("problem_type")
+    for key in (monitor_required(kind, problem_type) if kind in MONITOR_TYPES else REQUIRED[kind]):
         if key not in body:
-            report(f"{key} is missing: required for {kind}")
-    if kind != IMAGE_BUILDER_TYPE:
+            because = f" with problem_type {problem_type}" if problem_type and key not in REQUIRED[kind] else ""
+            report(f"{key} is missing: required for {kind}{because}")
+    if kind in MONITOR_TYPES:
+        _check_monitor_values(kind, values, topology, report)
+    elif kind != IMAGE_BUILDER_TYPE:
         _check_model_source(kind, body, report)
         _check_model_values(values, topology, report)
     if len(problems.lines) + problems.dropped > count:
         return None
+    if kind in MONITOR_TYPES:
+        return MonitorEntry(index=-1 if index is None else index, pipeline_type=kind, environments=reach,
+                            **{"baseline_max_runtime_seconds": EnvValue(everywhere=DEFAULT_BASELINE_MAX_RUNTIME),
+                               **values})
     if kind == IMAGE_BUILDER_TYPE:
         return ImageBuilderEntry(index=-1 if index is None else index, pipeline_type=kind,
                                  custom_algorithm_docker=values["custom_algorithm_docker"],
@@ -663,14 +821,128 @@ def _overlap(a: S3Location, b: S3Location) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Model monitors (issue 13): one entry's values, then their endpoints across the catalog
+
+
+def _check_monitor_values(kind: str, values: Mapping[str, Any], topology: _Topology,
+                          report: Callable[[str], None]) -> None:
+    """Rules over several fields of a monitor entry: how the label is read, runtime within the schedule's
+    interval, the Clarify parts' shape, the key's region."""
+    problem_type = values.get("problem_type")
+    if (kind == MODEL_QUALITY_MONITOR and problem_type == "BinaryClassification"
+            and not {"monitor_inference_attribute", "monitor_probability_attribute"} & set(values)):
+        report("monitor_inference_attribute or monitor_probability_attribute is missing: a BinaryClassification "
+               "model quality monitor reads the predicted label from the endpoint's output, or derives it from the "
+               "probability with probability_threshold_attribute")
+    if "probability_threshold_attribute" in values and "monitor_probability_attribute" not in values:
+        report("probability_threshold_attribute is given without monitor_probability_attribute: the threshold turns "
+               "that probability into a label; give both, or neither")
+    schedule, runtime = values.get("schedule_expression"), values.get("monitor_max_runtime_seconds")
+    if schedule is not None and runtime is not None:
+        for environment in _environments_of((schedule, runtime), topology):
+            cron, seconds = _at(schedule, environment), _at(runtime, environment)
+            if cron is None or seconds is None:
+                continue
+            interval = monitoring_interval_seconds(cron)
+            if seconds > interval:
+                report(f"monitor_max_runtime_seconds{_suffix(environment, runtime)} = {seconds} is invalid with "
+                       f"schedule_expression {cron!r}: SageMaker allows at most the schedule's interval, {interval} "
+                       f"seconds")
+    for field in clarify.SHAPES:
+        if field in values:
+            for problem in clarify.problems(field, values[field], show):
+                report(problem)
+    _check_model_values(values, topology, report)  # the key's region (the only model rule a monitor has)
+
+
+def _endpoint_references(entries: Iterable[Any], environment: str | None) -> dict[str, list[ModelEntry]]:
+    """How monitors name the real-time entries reaching ``environment`` (None: any): each entry by its
+    endpoint_name there, or its model_name where it has none."""
+    found: dict[str, list[ModelEntry]] = {}
+    for entry in entries:
+        if not isinstance(entry, ModelEntry) or entry.pipeline_type not in REALTIME_TYPES:
+            continue
+        if environment is not None and not entry.reaches(environment):
+            continue
+        if entry.endpoint_name is None:
+            names = [entry.model_name]
+        elif environment is None:
+            names = list(entry.endpoint_name.values())
+        else:
+            names = [entry.endpoint_name.for_environment(environment)]
+        for name in names:
+            found.setdefault(name, []).append(entry)
+    return found
+
+
+def _check_monitors(entries: list[Any], topology: _Topology, problems: _Problems) -> None:
+    """Each monitor names an endpoint served where it deploys, at most one monitor of a type per endpoint,
+    and one entry per model_name and type."""
+    monitors = [e for e in entries if isinstance(e, MonitorEntry)]
+    if not monitors:
+        return
+    named = sorted({name for e in entries for value in vars(e).values() if isinstance(value, EnvValue)
+                    for name, _ in value.by_environment})
+    environments: list[str | None] = list(topology.environments or named) or [None]
+    ids: dict[str, MonitorEntry] = {}
+    for monitor in monitors:
+        key = pipeline_id(monitor).lower()
+        if key in ids:
+            problems.add(monitor.label, f"is a second {monitor.pipeline_type} named {monitor.model_name!r} (the "
+                                        f"first: {ids[key].label}): give each monitor of a type its own model_name")
+        ids.setdefault(key, monitor)
+    attached: dict[tuple[str | None, int | str, str], MonitorEntry] = {}
+    found: dict[tuple[str, str], list[str]] = {}
+    """(entry label, problem with {where} for its environments) -> those environments"""
+    for environment in environments:
+        references = _endpoint_references(entries, environment)
+        for monitor in monitors:
+            if environment is not None and not monitor.reaches(environment):
+                continue
+            value = monitor.endpoint_name
+            name = str(value.for_environment(environment) if environment is not None and value.varies
+                       else value.everywhere)
+            field = f"endpoint_name{_suffix(environment, value)}"
+            target: int | str
+            if name == TRAINED_ENDPOINT:
+                target = TRAINED_ENDPOINT
+            elif len(references.get(name, [])) == 1:
+                target = id(references[name][0])
+            else:
+                if name in references:
+                    text = (f"{field} = {name!r} is ambiguous{{where}}: it names "
+                            f"{', '.join(e.label for e in references[name])}; give those entries distinct endpoint_name "
+                            f"values")
+                else:
+                    known = ", ".join(repr(n) for n in sorted(references)) or "none"
+                    text = (f"{field} = {name!r} names no endpoint served{{where}}: expected {TRAINED_ENDPOINT!r} (the "
+                            f"stack's own endpoint, serving the trained model) or a real-time entry's endpoint_name, or "
+                            f"its model_name where it has none (real-time endpoints{{where}}: {known})")
+                found.setdefault((monitor.label, text), []).append(environment or "")
+                continue
+            slot = (environment, target, monitor.pipeline_type)
+            if slot in attached:
+                text = (f"{field} = {name!r} already has a {monitor.pipeline_type}{{where}} ({attached[slot].label}): "
+                        f"SageMaker runs one schedule of each monitoring type per endpoint")
+                found.setdefault((monitor.label, text), []).append(environment or "")
+                continue
+            attached[slot] = monitor
+    for (label, text), names in found.items():
+        where = f" in {', '.join(names)}" if any(names) else ""
+        problems.add(label, text.format(where=where))
+
+
+# ---------------------------------------------------------------------------------------------------
 # The whole catalog
 
 
-def _check_unique(entries: list[ModelEntry | ImageBuilderEntry], topology: _Topology, problems: _Problems) -> None:
+def _check_unique(entries: list[ModelEntry | ImageBuilderEntry | MonitorEntry], topology: _Topology, problems: _Problems) -> None:
     names: dict[str, ModelEntry] = {}
     endpoints: dict[tuple[str | None, str], ModelEntry] = {}
     images: dict[tuple[str, str], ImageBuilderEntry] = {}
     for entry in entries:
+        if isinstance(entry, MonitorEntry):
+            continue  # _check_monitors
         if isinstance(entry, ImageBuilderEntry):
             key = (entry.ecr_repo_name, entry.image_tag)
             if key in images:
@@ -735,6 +1007,7 @@ def validate_catalog(document: Any, *, environments: Collection[str] | None = No
         if entry is not None:
             entries.append(entry)
     _check_unique(entries, topology, problems)
+    _check_monitors(entries, topology, problems)
     problems.raise_if_any()
     return Catalog(entries=tuple(entries), environments=topology.environments or ())
 
@@ -750,7 +1023,7 @@ def merge_stored(catalog: Catalog, stored: Mapping[str, Any], *, environments: C
     Raises ``CatalogError`` with every problem found."""
     problems = _Problems("")
     topology = _topology(environments, regions)
-    entries: list[ModelEntry | ImageBuilderEntry] = []
+    entries: list[ModelEntry | ImageBuilderEntry | MonitorEntry] = []
     for name in sorted(stored):
         label = f"{store} {_name(name)}"
         entry = _check_entry(None, stored[name], topology, problems, name=label)
@@ -766,27 +1039,34 @@ def merge_stored(catalog: Catalog, stored: Mapping[str, Any], *, environments: C
         problems.add(entry.label, f"is also in {source} as {twin.label}: an entry lives in one place; remove it from "
                                   f"{source}, or retire the stored one (DELETE /v1/pipelines/{pipeline_id(entry)})")
     _check_unique([*catalog.entries, *separate], topology, problems)
+    _check_monitors([*catalog.entries, *separate], topology, problems)
     problems.raise_if_any()
     return Catalog(entries=(*catalog.entries, *entries), environments=catalog.environments)
 
 
-def identity(entry: ModelEntry | ImageBuilderEntry) -> tuple[str, str]:
-    """What makes two entries the same pipeline: the model name ignoring case, or the image built."""
+def identity(entry: ModelEntry | ImageBuilderEntry | MonitorEntry) -> tuple[str, str]:
+    """What makes two entries the same pipeline: the model name ignoring case, or the image built, or a
+    monitor's model name and type."""
+    if isinstance(entry, MonitorEntry):
+        return ("monitor", pipeline_id(entry).lower())
     if isinstance(entry, ImageBuilderEntry):
         return ("image", f"{entry.ecr_repo_name}:{entry.image_tag}")
     return ("model", entry.model_name.lower())
 
 
-def pipeline_id(entry: ModelEntry | ImageBuilderEntry) -> str:
+def pipeline_id(entry: ModelEntry | ImageBuilderEntry | MonitorEntry) -> str:
     """How the provisioning API names a pipeline: its ``model_name``, or for an image builder
-    ``<ecr_repo_name>:<image_tag>`` with each ``/`` of the repository written ``~`` (one URL path segment)."""
+    ``<ecr_repo_name>:<image_tag>`` with each ``/`` of the repository written ``~`` (one URL path segment), or
+    for a monitor ``<model_name in lower case>:<pipeline_type>`` (``iris:byom_data_quality_monitor``)."""
+    if isinstance(entry, MonitorEntry):
+        return f"{entry.model_name.lower()}:{entry.pipeline_type}"
     if isinstance(entry, ImageBuilderEntry):
         return f"{entry.ecr_repo_name.replace('/', '~')}:{entry.image_tag}"
     return entry.model_name
 
 
 def validate_entry(body: Any, *, environments: Collection[str] | None = None,
-                   regions: Mapping[str, str] | None = None) -> ModelEntry | ImageBuilderEntry:
+                   regions: Mapping[str, str] | None = None) -> ModelEntry | ImageBuilderEntry | MonitorEntry:
     """Check one pipeline body (the provisioning API's request); problems are named ``body``."""
     problems = _Problems("")
     entry = _check_entry(None, body, _topology(environments, regions), problems)

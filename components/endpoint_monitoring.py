@@ -12,28 +12,36 @@ and the catalog's real-time endpoints share it. Per endpoint:
   the baseline's statistics and constraints, the endpoint as input, reports under
   ``s3://<bucket>/monitoring/<endpoint>/data-quality``, instance type / count / volume with the stack
   key, max runtime, network isolation) and its ``aws.sagemaker.MonitoringSchedule`` (cron, at most hourly);
+- a model quality monitor where asked (`ModelQualityMonitor`, a catalog monitor entry:
+  ``components.model_quality_monitoring``), under the same role, which then also reads the entry's ground
+  truth prefix and its baseline's constraints;
 - what happened, to the stack's topic: one CloudWatch alarm per feature named in ``features`` (none
   where the model's features are not known, as for catalog entries) on the drift the monitor publishes (``feature_baseline_drift_<feature>`` in ``aws/sagemaker/Endpoints/data-metrics``, dimensions
   ``Endpoint`` and ``MonitoringSchedule``), and EventBridge rules on the executions (SageMaker processing
   jobs whose ``MonitoringScheduleArn`` is this schedule's) that fail or complete with violations, with the
   endpoint, the monitor type and links to the execution and its report.
 
-The role's statements, the alarms' shape and the execution rules come from ``components/monitor_common.py``,
-which the Clarify monitors (``components/clarify_monitoring.py``) share.
-
 docs/monitoring.md says what is checked, where the reports land and how to read an alarm.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.context import StackContext
 from components.iam import service_role, statement
-from components.monitor_common import execution_events, monitor_alarm, monitor_statements
+from components.model_quality_monitoring import (
+    METRICS_NAMESPACE as MODEL_METRICS_NAMESPACE,
+    MODEL_QUALITY,
+    ModelQualityMonitor,
+    model_quality_alarm,
+    model_quality_schedule,
+)
 from components.names import MONITORING_PREFIX, MonitorNames, s3_uri_arn
 from components.specs import MonitorSpec
 
@@ -41,6 +49,8 @@ DATA_QUALITY = "data-quality"
 """The monitor type in names, prefixes and messages (SageMaker's MonitoringType ``DataQuality``)."""
 METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 """Where Model Monitor publishes an endpoint's data quality metrics (``emit_metrics`` in constraints.json)."""
+REPORT_FILES = {DATA_QUALITY: "statistics.json", MODEL_QUALITY: "statistics.json with the model's metrics"}
+"""What an execution's report folder holds besides constraint_violations.json, per monitor type."""
 _INPUT_PATH = "/opt/ml/processing/input/endpoint"
 _OUTPUT_PATH = "/opt/ml/processing/output"
 
@@ -61,16 +71,23 @@ class MonitoredEndpoint:
     """``Names.endpoint_monitor`` of the stack's endpoint, ``Names.catalog_monitor`` of a catalog entry's."""
     capture_uri: pulumi.Input[str]
     """``s3://<bucket>/<prefix>``: where the endpoint captures requests and responses."""
-    statistics_uri: str
-    """The served package's baseline (its ``DriftCheckBaselines.ModelDataQuality``): ``.../statistics.json``."""
-    constraints_uri: str
+    statistics_uri: str | None
+    """The data quality baseline (the served package's ``DriftCheckBaselines.ModelDataQuality``, or a monitor
+    entry's baseline run's): ``.../statistics.json``; None: no data quality monitor."""
+    constraints_uri: str | None
     """... and ``.../constraints.json``."""
-    baseline_key_arn: pulumi.Input[str]
+    baseline_key_arn: pulumi.Input[str] | None
     """The KMS key of the baseline's bucket (the registry stack's key, ``key/*`` of its account when it is
-    another stack's): decrypted through S3 only."""
+    another stack's): decrypted through S3 only; None: the stack key (a monitor entry's baseline)."""
     capture_key_arn: str | None = None
     """The key the endpoint encrypts its captured data with, where it is not the stack's (a catalog entry's
     ``kms_key_arn``): decrypted through S3 only."""
+    data_key_arns: tuple[str, ...] = ()
+    """Keys of a monitor entry's own locations (its ``kms_key_arn``): decrypted through S3 only."""
+
+    @property
+    def data_quality(self) -> bool:
+        return self.statistics_uri is not None and self.constraints_uri is not None
 
 
 @dataclass(frozen=True)
@@ -85,13 +102,18 @@ class EndpointMonitoringArgs:
     """The baseline's feature columns that get a drift alarm (`feature_columns`); empty: no drift alarms (the
     rule on violating executions still reports every violated feature)."""
     network_isolation: bool = True
+    model_quality: ModelQualityMonitor | None = None
+    """The endpoint's model quality monitor (a catalog monitor entry), under the same role; None: none."""
 
 
 class EndpointMonitoring(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
     schedule_name: pulumi.Output[str]
+    """The data quality schedule's (the model quality one's where the endpoint has no data quality monitor)."""
     report_uri: pulumi.Output[str]
     """``s3://<bucket>/monitoring/<endpoint>/data-quality``: the data quality reports, one folder per execution."""
+    schedule_names: dict[str, pulumi.Output[str]]
+    """Per monitor type (``data-quality``, ``model-quality``) its schedule's name."""
     alarm_names: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: EndpointMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
@@ -103,13 +125,26 @@ class EndpointMonitoring(pulumi.ComponentResource):
         self._reports = pulumi.Output.concat("s3://", ctx.bucket_name, f"/{MONITORING_PREFIX}/{endpoint}")
 
         role = self._role(name)
-        schedule = self._data_quality(name, role)
-        self.alarm_names = [alarm.name for alarm in self._drift_alarms(name, schedule)]
-        self._execution_events(name, schedule)
+        schedules: dict[str, aws.sagemaker.MonitoringSchedule] = {}
+        self.alarm_names = []
+        if a.endpoint.data_quality:
+            schedules[DATA_QUALITY] = schedule = self._data_quality(name, role)
+            self.alarm_names += [alarm.name for alarm in self._drift_alarms(name, schedule)]
+        if a.model_quality is not None:
+            schedules[MODEL_QUALITY] = schedule = model_quality_schedule(
+                name, self._child, ctx, a.model_quality, endpoint=endpoint, job_name=a.endpoint.monitors.monitor(MODEL_QUALITY),
+                role_arn=role.arn, image_uri=a.image_uri, report_uri=pulumi.Output.concat(self._reports, f"/{MODEL_QUALITY}"),
+                network_isolation=a.network_isolation)
+            self.alarm_names.append(model_quality_alarm(
+                name, self._child, ctx, a.model_quality, endpoint=endpoint, job_name=a.endpoint.monitors.monitor(MODEL_QUALITY),
+                schedule=schedule, reports=self._reports).name)
+        for monitor_type, schedule in schedules.items():
+            self._execution_events(name, schedule, monitor_type)
 
         self.role_arn = role.arn
-        self.schedule_name = schedule.name
-        self.report_uri = pulumi.Output.concat(self._reports, f"/{DATA_QUALITY}")
+        self.schedule_names = {monitor_type: schedule.name for monitor_type, schedule in schedules.items()}
+        self.schedule_name = next(iter(schedules.values())).name
+        self.report_uri = pulumi.Output.concat(self._reports, f"/{next(iter(schedules))}")
         self.register_outputs({"role_arn": self.role_arn, "schedule_name": self.schedule_name,
                                "report_uri": self.report_uri})
 
@@ -117,22 +152,59 @@ class EndpointMonitoring(pulumi.ComponentResource):
 
     def _role(self, name: str) -> aws.iam.Role:
         a, ctx = self._args, self._ctx
+        endpoint, names = a.endpoint.name, ctx.names
         capture_keys = [a.endpoint.capture_key_arn] if a.endpoint.capture_key_arn else []
+        capture = pulumi.Output.from_input(a.endpoint.capture_uri).apply(s3_uri_arn)
+        capture_bucket = capture.apply(lambda arn: arn.split("/", 1)[0])
+        capture_prefix = pulumi.Output.from_input(a.endpoint.capture_uri).apply(
+            lambda uri: uri[len("s3://"):].partition("/")[2].rstrip("/"))
+        via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}}
+        quality = a.model_quality
+        baseline_keys = [a.endpoint.baseline_key_arn] if a.endpoint.baseline_key_arn is not None else []
+        baseline_files = [uri for uri in (a.endpoint.statistics_uri, a.endpoint.constraints_uri,
+                                          quality.constraints_uri if quality else None) if uri]
+        namespaces = [METRICS_NAMESPACE] if a.endpoint.data_quality else []
+        ground_truth = []
+        if quality is not None:
+            namespaces.append(MODEL_METRICS_NAMESPACE)
+            truth_bucket, _, truth_prefix = quality.ground_truth_uri[len("s3://"):].partition("/")
+            ground_truth = [
+                statement("ListGroundTruth", ["s3:ListBucket"], [s3_uri_arn(f"s3://{truth_bucket}")],
+                          condition={"StringLike": {"s3:prefix": [f"{truth_prefix}/*"]}}),
+                statement("ReadGroundTruth", ["s3:GetObject"], [s3_uri_arn(quality.ground_truth_uri) + "/*"])]
         role, _ = service_role(
             f"{name}-monitor", role_name=a.endpoint.monitors.role,
-            description=f"Model Monitor executions of {a.endpoint.name}", service="sagemaker.amazonaws.com",
-            account_id=ctx.account, opts=self._child, statements=monitor_statements(
-                ctx, capture_uri=a.endpoint.capture_uri,
-                reads=[statement("ReadBaseline", ["s3:GetObject"],
-                                 [s3_uri_arn(a.endpoint.statistics_uri), s3_uri_arn(a.endpoint.constraints_uri)])],
-                reports_arn=pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{a.endpoint.name}"),
-                decrypt_keys=[*capture_keys, a.endpoint.baseline_key_arn], metrics_namespace=METRICS_NAMESPACE))
+            description=f"Model Monitor executions of {endpoint}", service="sagemaker.amazonaws.com",
+            account_id=ctx.account, opts=self._child, statements=[
+                statement("ListCapturedData", ["s3:ListBucket"], [capture_bucket],
+                          condition={"StringLike": {"s3:prefix": [capture_prefix.apply(lambda p: f"{p}/*")]}}),
+                statement("ReadCapturedData", ["s3:GetObject"], [pulumi.Output.concat(capture, "/*")]),
+                *ground_truth,
+                statement("ReadBaseline", ["s3:GetObject"], [s3_uri_arn(uri) for uri in baseline_files]),
+                statement("WriteReports", ["s3:PutObject"],
+                          [pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{endpoint}/*")]),
+                statement("DecryptThroughS3", ["kms:Decrypt"],
+                          [ctx.kms_key_arn, *capture_keys, *baseline_keys, *a.endpoint.data_key_arns],
+                          condition=via_s3),
+                statement("EncryptReportsThroughS3", ["kms:GenerateDataKey"], [ctx.kms_key_arn], condition=via_s3),
+                # The job's ML storage volume: SageMaker asks for a grant on the stack key for the instance.
+                statement("EncryptJobVolume", ["kms:CreateGrant"], [ctx.kms_key_arn], condition={
+                    "StringEquals": {"kms:ViaService": f"sagemaker.{ctx.region}.amazonaws.com"},
+                    "Bool": {"kms:GrantIsForAWSResource": "true"}}),
+                statement("WriteJobLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                          [names.log_group_arn("/aws/sagemaker/ProcessingJobs:*")]),
+                # PutMetricData has no resource-level permission; the namespace condition scopes it.
+                statement("PublishMonitorMetrics", ["cloudwatch:PutMetricData"], ["*"],
+                          condition={"StringEquals": {"cloudwatch:namespace": namespaces[0] if len(namespaces) == 1
+                                                      else namespaces}}),
+            ])
         return role
 
     def _data_quality(self, name: str, role: aws.iam.Role) -> aws.sagemaker.MonitoringSchedule:
         a, ctx = self._args, self._ctx
         endpoint, spec = a.endpoint.name, a.spec
         monitor = a.endpoint.monitors.monitor(DATA_QUALITY)
+        assert a.endpoint.statistics_uri and a.endpoint.constraints_uri  # data_quality
         definition = aws.sagemaker.DataQualityJobDefinition(
             f"{name}-data-quality", name=monitor, role_arn=role.arn,
             data_quality_app_specification={"image_uri": a.image_uri},
@@ -163,22 +235,52 @@ class EndpointMonitoring(pulumi.ComponentResource):
         a, ctx = self._args, self._ctx
         endpoint, spec = a.endpoint.name, a.spec
         monitor = a.endpoint.monitors.monitor(DATA_QUALITY)
-        return [monitor_alarm(
-            f"{name}-drift-{feature}", ctx, self._child, alarm_name=f"{monitor}-drift-{feature}",
-            description=pulumi.Output.concat(
-                f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
-                f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
-                self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
-                "docs/monitoring.md"),
-            threshold=spec.drift_threshold, comparison="GreaterThanThreshold",
-            namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
-            dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name}, statistic="Maximum")
-            for feature in a.features]
+        alarms = []
+        for feature in a.features:
+            alarms.append(aws.cloudwatch.MetricAlarm(
+                f"{name}-drift-{feature}", name=f"{monitor}-drift-{feature}",
+                alarm_description=pulumi.Output.concat(
+                    f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
+                    f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
+                    self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
+                    "docs/monitoring.md"),
+                namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
+                dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name},
+                statistic="Maximum", period=3600, evaluation_periods=1, datapoints_to_alarm=1,
+                comparison_operator="GreaterThanThreshold", threshold=spec.drift_threshold,
+                treat_missing_data="notBreaching",
+                alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=self._child))
+        return alarms
 
-    def _execution_events(self, name: str, schedule: aws.sagemaker.MonitoringSchedule) -> None:
-        """Failed and violating executions to the topic."""
-        a = self._args
-        execution_events(name, self._ctx, self._child, endpoint=a.endpoint.name, monitors=a.endpoint.monitors,
-                         monitor_type=DATA_QUALITY, schedule_arn=schedule.arn,
-                         reports_uri=pulumi.Output.concat(self._reports, f"/{DATA_QUALITY}"),
-                         report_files="constraint_violations.json and statistics.json")
+    def _execution_events(self, name: str, schedule: aws.sagemaker.MonitoringSchedule, monitor_type: str) -> None:
+        """Failed and violating executions to the topic (a monitoring execution is a processing job that
+        carries its schedule's ARN)."""
+        a, ctx = self._args, self._ctx
+        endpoint, names = a.endpoint.name, ctx.names
+        console = names.processing_job_console_url()
+        job = {"job": "$.detail.ProcessingJobName"}
+        outcomes: dict[str, tuple[dict[str, Any], str, dict[str, str]]] = {
+            "failed": ({"ProcessingJobStatus": ["Failed", "Stopped"]}, "ended <status>: <reason>",
+                       {**job, "status": "$.detail.ProcessingJobStatus", "reason": "$.detail.FailureReason"}),
+            "violations": ({"ProcessingJobStatus": ["Completed"], "ExitMessage": [{"prefix": "CompletedWithViolations"}]},
+                           "found constraint violations: <exit>", {**job, "exit": "$.detail.ExitMessage"}),
+        }
+        for outcome, (match, what, paths) in outcomes.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{monitor_type}-{outcome}", name=a.endpoint.monitors.rule(monitor_type, outcome),
+                description=f"Notify the stack's topic when a {monitor_type} monitoring execution of {endpoint} "
+                            f"{'fails' if outcome == 'failed' else 'finds violations'}",
+                event_pattern=pulumi.Output.json_dumps({
+                    "source": ["aws.sagemaker"],
+                    "detail-type": ["SageMaker Processing Job State Change"],
+                    "detail": {**match, "MonitoringScheduleArn": [schedule.arn]},
+                }), opts=self._child)
+            message = pulumi.Output.concat(
+                f"Model monitor {monitor_type} of endpoint {endpoint}: execution <job> {what}. Execution: "
+                f"{console}<job> Reports: ", self._reports, f"/{monitor_type}/ (this execution's folder holds "
+                f"constraint_violations.json and {REPORT_FILES[monitor_type]}; docs/monitoring.md)")
+            aws.cloudwatch.EventTarget(
+                f"{name}-{monitor_type}-{outcome}-target", rule=rule.name, arn=ctx.topic_arn,
+                target_id="notification-topic",
+                input_transformer={"input_paths": paths, "input_template": message.apply(json.dumps)},
+                opts=self._child)

@@ -27,6 +27,7 @@ from components.catalog_endpoint import CatalogEndpoint, CatalogEndpointArgs
 from components.context import StackContext
 from components.inference_api import InferenceApi
 from components.inference_routes import ModelRoute
+from program.catalog_monitoring import endpoint_reference
 from program.monitoring import MonitoredTarget, monitor_endpoint
 from program.settings import Settings, SettingsError
 from program.topology import registry_names, stack_names
@@ -113,7 +114,8 @@ def build_realtime(ctx: StackContext, settings: Settings, inference_api: Inferen
                             resource=endpoint, capture_key_arn=kms_key_arn,
                             remedy=(f"give {entry.label} baseline_data and upload its model again"
                                     if entry.model_artifact_location is not None
-                                    else "serve a package registered with a baseline")))
+                                    else "serve a package registered with a baseline"),
+                            reference=endpoint_reference(entry, environment)))
         if monitoring is not None:
             outputs[entry.model_name].update({"monitoringScheduleName": monitoring.schedule_name,
                                               "monitoringReportUri": monitoring.report_uri})

@@ -24,6 +24,7 @@ from components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.training_workflow import TrainingWorkflow, TrainingWorkflowArgs
 from program.catalog_batch import build_batch
 from program.catalog_images import build_images
+from program.catalog_monitoring import check_monitors
 from program.catalog_packages import served_packages
 from program.catalog_realtime import build_realtime, model_routes, served_realtime
 from program.catalog_upload import (
@@ -81,6 +82,7 @@ def build_stack(settings: Settings) -> dict[str, Any]:
     # and of the real-time catalog entries served here.
     packages = served_packages(settings)  # what each catalog entry serves here, decided once
     realtime = served_realtime(settings, packages)
+    check_monitors(settings, tuple(s.entry for s in realtime))  # exit 2 before any resource
     inference_api = InferenceApi(
         f"{names.prefix}-inference",
         InferenceApiArgs(ctx, endpoint_name=names.endpoint, feature_count=settings.endpoint.feature_count,

@@ -27,6 +27,7 @@ from typing import Any
 
 import pulumi
 
+from catalog.entries import TRAINED_ENDPOINT
 from components.context import StackContext
 from components.endpoint_monitoring import (
     EndpointMonitoring,
@@ -36,6 +37,15 @@ from components.endpoint_monitoring import (
 )
 from components.model_endpoint import ModelEndpoint
 from components.names import BASELINE_PREFIX, MonitorNames, Names
+from program.catalog_monitoring import (
+    SHORT_TYPE,
+    attached_monitors,
+    baseline_uris,
+    build_baseline,
+    entry_keys,
+    entry_spec,
+    model_quality_monitor,
+)
 from program.catalog_packages import offline
 from program.images import model_monitor_image_uri
 from program.settings import Settings
@@ -65,6 +75,8 @@ class MonitoredTarget:
     """The key of the captured data where it is not the stack's."""
     remedy: str = "register and approve a package with a baseline"
     """What to do about a package without a baseline (in the program's warning)."""
+    reference: str = TRAINED_ENDPOINT
+    """How catalog monitor entries name this endpoint (``program.catalog_monitoring.endpoint_reference``)."""
 
 
 @dataclass(frozen=True)
@@ -96,39 +108,57 @@ def _boto3_describe(region: str) -> Describe:
 
 def monitor_endpoint(ctx: StackContext, settings: Settings, name: str, endpoint: MonitoredTarget,
                      describe: Describe | None = None) -> EndpointMonitoring | None:
-    """The data quality monitor of one served endpoint (logical name ``name``) where the stack's
-    ``monitoringDataQuality`` is on: its role, job definition, schedule, alarms and events; None where it is
-    off, or where the served package has no baseline (the program says so, and the policy pack then refuses
-    the stack where its environment requires monitoring)."""
-    if not settings.monitoring.data_quality:
-        return None
+    """The monitors of one served endpoint (logical name ``name``): its role, job definitions, schedules,
+    alarms and events. Data quality: the endpoint's ``byom_data_quality_monitor`` entry (its schedule,
+    instance, volume, runtime and baseline), else, where the stack's ``monitoringDataQuality`` is on, the
+    served package's baseline (a package without one gets none: the program says so, and the policy pack
+    then refuses the stack where its environment requires monitoring). Model quality: the endpoint's
+    ``byom_model_quality_monitor`` entry. None where the endpoint gets no monitor."""
+    attached = attached_monitors(settings, endpoint.reference)
     registry, names = registry_names(settings), ctx.names
-    baseline = package_baseline(endpoint.package_arn, registry, describe)
-    if baseline is None:
-        pulumi.log.warn(f"model package {endpoint.package_arn} has no data quality baseline (DriftCheckBaselines."
-                        f"ModelDataQuality), so {endpoint.name} gets no monitor: {endpoint.remedy}, or set "
-                        f"monitoringDataQuality false")
+    spec = settings.monitoring.spec
+    statistics = constraints = None
+    baseline_key: pulumi.Input[str] | None = None  # an entry's baseline: the stack key (or its own, in data_key_arns)
+    if attached.data_quality is not None:
+        statistics, constraints = baseline_uris(attached.data_quality, settings.environment)
+        spec = entry_spec(settings, attached.data_quality)
+    elif settings.monitoring.data_quality:
+        baseline = package_baseline(endpoint.package_arn, registry, describe)
+        if baseline is None:
+            pulumi.log.warn(f"model package {endpoint.package_arn} has no data quality baseline (DriftCheckBaselines."
+                            f"ModelDataQuality), so {endpoint.name} gets no data quality monitor: {endpoint.remedy}, or "
+                            f"set monitoringDataQuality false")
+        else:
+            statistics, constraints = baseline.statistics_uri, baseline.constraints_uri
+            baseline_key = ctx.kms_key_arn if registry.account == names.account else registry.arn("kms", "key/*")
+    quality = attached.model_quality
+    if statistics is None and quality is None:
         return None
-    baseline_key = ctx.kms_key_arn if registry.account == names.account else registry.arn("kms", "key/*")
+    for entry in attached.entries:  # each entry's baseline, made from its baseline_data
+        build_baseline(ctx, settings, f"{name}-{SHORT_TYPE[entry.pipeline_type]}-baseline", entry,
+                       model_monitor_image_uri(settings.region))
     return EndpointMonitoring(
         name,
         EndpointMonitoringArgs(
             ctx,
             endpoint=MonitoredEndpoint(name=endpoint.name, monitors=endpoint.monitors, capture_uri=endpoint.capture_uri,
-                                       statistics_uri=baseline.statistics_uri, constraints_uri=baseline.constraints_uri,
-                                       baseline_key_arn=baseline_key, capture_key_arn=endpoint.capture_key_arn),
-            image_uri=model_monitor_image_uri(settings.region), spec=settings.monitoring.spec,
-            features=endpoint.features),
+                                       statistics_uri=statistics, constraints_uri=constraints,
+                                       baseline_key_arn=baseline_key, capture_key_arn=endpoint.capture_key_arn,
+                                       data_key_arns=entry_keys(settings, attached)),
+            image_uri=model_monitor_image_uri(settings.region), spec=spec,
+            features=endpoint.features if statistics is not None else (),
+            model_quality=model_quality_monitor(settings, quality) if quality is not None else None),
         opts=pulumi.ResourceOptions.merge(ctx.opts, pulumi.ResourceOptions(depends_on=[endpoint.resource])))
 
 
 def build_monitoring(ctx: StackContext, settings: Settings, endpoint: ModelEndpoint, package_arn: str,
                      describe: Describe | None = None) -> EndpointMonitoring | None:
-    """The monitor of this stack's own endpoint (the trained model's), with a drift alarm per feature."""
-    if not settings.monitoring.data_quality:
+    """The monitors of this stack's own endpoint (the trained model's, ``@trained`` in the catalog), with a
+    drift alarm per feature."""
+    if endpoint.data_capture_uri is None:  # settings and check_monitors refuse monitoring without data capture
+        if settings.monitoring.data_quality or attached_monitors(settings, TRAINED_ENDPOINT).entries:
+            raise ValueError("monitoring an endpoint that captures no data")
         return None
-    if endpoint.data_capture_uri is None:  # settings refuse monitoring without data capture
-        raise ValueError("monitoring an endpoint that captures no data")
     names = ctx.names
     return monitor_endpoint(ctx, settings, f"{names.prefix}-monitoring", MonitoredTarget(
         name=names.endpoint, monitors=names.endpoint_monitor,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from catalog.validate import CatalogError
+from catalog.validate import MONITORING_CRON, MONITORING_CRON_ALLOWED, CatalogError, monitoring_interval_seconds
 from components.names import CATALOG_STORE_PREFIX, account_of
 from components.specs import (
     INFERENCE_AUTH_MODES,
@@ -70,11 +70,6 @@ _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z]{2}(-gov)?-[a-z]+-\d:(\d{12}):model-package/[A-Za-z0-9](-*[A-Za-z0-9]){0,62}/\d+$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 _CATALOG_FILE = re.compile(r"^[\w./-]{1,1024}\.json$")
-# SageMaker's monitoring schedules (ScheduleConfig.ScheduleExpression): hourly, daily at an hour, or every
-# N hours from an hour; never more often than hourly.
-_MONITORING_CRON = re.compile(r"^cron\(0 (\*|(?P<hour>[01]?\d|2[0-3])(/(?P<every>[1-9]|1\d|2[0-4]))?) \? \* \* \*\)$")
-_MONITORING_CRON_ALLOWED = ("SageMaker's monitoring cron, at most hourly: cron(0 * ? * * *) (hourly), cron(0 H ? * * *) "
-                            "(daily at hour H, UTC) or cron(0 H/N ? * * *) (every N hours from H, N 1-24)")
 _BACKEND_URL = re.compile(r"^(https://[\w.-]+(:\d+)?(/\S*)?|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|"
                           r"azblob://\S+|gs://\S+)$")
 
@@ -290,7 +285,7 @@ KEYS: dict[str, Key] = {
     "modelFeatureCount": Key(_integer(1, 10000)),
     # model monitoring
     "monitoringDataQuality": Key(_boolean),
-    "monitoringSchedule": Key(string_value(_MONITORING_CRON, _MONITORING_CRON_ALLOWED)),
+    "monitoringSchedule": Key(string_value(MONITORING_CRON, MONITORING_CRON_ALLOWED)),
     "monitoringInstanceType": Key(_instance_type),
     "monitoringInstanceCount": Key(_integer(1, 100)),
     "monitoringVolumeSizeGb": Key(_integer(1, 16384)),
@@ -353,16 +348,6 @@ class MonitoringSettings:
     @property
     def enabled(self) -> bool:
         return self.data_quality
-
-
-def monitoring_interval_seconds(schedule: str) -> int:
-    """Seconds between two runs of a schedule ``_MONITORING_CRON`` accepts (hourly, every N hours, daily)."""
-    match = _MONITORING_CRON.match(schedule)
-    if match is None:
-        raise ValueError(f"{schedule!r} is not a monitoring schedule")
-    if match["hour"] is None:
-        return 3600
-    return 3600 * int(match["every"]) if match["every"] else 86400
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Data quality monitors of the real-time catalog endpoints (program.catalog_realtime + program.monitoring),
 under mocks: the same monitor as the trained model's endpoint, named after the entry, with its own role
 reading only the entry's capture prefix and the served package's baseline, and no per-feature drift alarms
-(the catalog does not know an entry's features: the rule on violating executions reports them)."""
+(the catalog does not know an entry's features: the rule on violating executions reports them).
+
+iris-xgboost's endpoint has data and model quality monitor entries in staging and prod (mlops-config.json):
+tests/test_catalog_monitor_entries.py; iris-tree's is monitored automatically (``AUTOMATIC``)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333
 REGISTRY_BUCKET = "mlops-dev-111111111111-eu-west-1"
 BASELINE = f"s3://{REGISTRY_BUCKET}/workflow/baselines/{OFFLINE_RUN}"
 MODELS = ("iris-xgboost", "iris-tree")
+AUTOMATIC = ("iris-tree",)
+"""Endpoints monitored by the stack's monitoringDataQuality (iris-xgboost's has its own monitor entries)."""
 
 
 def endpoint_of(stack: str, model: str) -> str:
@@ -39,7 +44,7 @@ def package(model: str) -> str:
 
 
 @pytest.mark.parametrize("stack", MONITORED)
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", AUTOMATIC)
 def test_each_catalog_endpoint_has_the_data_quality_monitor_of_the_trained_one(stack_run, stack, model):
     run = stack_run(stack)
     endpoint, bucket = endpoint_of(stack, model), f"mlops-{stack}-{ACCOUNTS[stack]}-eu-west-1"
@@ -149,13 +154,14 @@ def test_a_served_package_without_a_baseline_gets_no_monitor_and_the_pack_says_s
     """Uploaded before baselines were made: the warning names the package; staging's pack refuses the endpoint."""
     real = program.monitoring.package_baseline
     monkeypatch.setattr(program.monitoring, "package_baseline",
-                        lambda arn, registry, describe=None: None if arn == package("iris-xgboost") else real(arn, registry, describe))
+                        lambda arn, registry, describe=None: None if arn == package("iris-tree") else real(arn, registry, describe))
     run = run_stack("staging")
     schedules = sorted(s.inputs["name"] for s in run.by_type(Token.SAGEMAKER_MONITORING_SCHEDULE))
-    assert schedules == ["mlops-staging-byom-iris-tree-data-quality", "mlops-staging-endpoint-data-quality"]
-    assert "monitoringScheduleName" not in run.outputs["catalogEndpoints"]["iris-xgboost"]
+    assert schedules == ["mlops-staging-byom-iris-xgboost-data-quality", "mlops-staging-byom-iris-xgboost-model-quality",
+                         "mlops-staging-endpoint-data-quality"]
+    assert "monitoringScheduleName" not in run.outputs["catalogEndpoints"]["iris-tree"]
     assert [(v["policy"], v["name"]) for v in run_policy_pack(run.resources, stack="staging")] == [
-        ("aws-sagemaker-endpoint-missing-data-quality-monitor", "mlops-staging-byom-iris-xgboost-endpoint-endpoint")]
+        ("aws-sagemaker-endpoint-missing-data-quality-monitor", "mlops-staging-byom-iris-tree-endpoint-endpoint")]
 
 
 def test_catalog_monitor_names_stay_within_limits_and_apart():

@@ -11,6 +11,7 @@ from catalog.validate import CatalogError
 from program.catalog import load_stack_catalog, topology_environments
 from program.settings import SettingsError
 from tests.catalog.bodies import catalog, framework_body
+from tests.catalog.monitor_bodies import monitor_body
 from tools import mockrun, preview
 from tools.mockrun import ROOT, STACKS, run_components, run_program
 
@@ -46,7 +47,8 @@ def test_each_stack_carries_the_validated_example_catalog(stack):
     assert [e.label for e in stack_catalog.catalog.entries] == [
         "pipelines[0] (model_name 'iris-xgboost')", "pipelines[1] (model_name 'iris-tree')",
         "pipelines[2] (model_name 'iris-xgboost-batch')", "pipelines[3] (model_name 'iris-tree-batch')",
-        "pipelines[4] (image builder iris-tree:1.0)"]
+        "pipelines[4] (image builder iris-tree:1.0)", "pipelines[5] (byom_data_quality_monitor 'iris-xgboost')",
+        "pipelines[6] (byom_model_quality_monitor 'iris-xgboost')"]
     # per-environment values resolve for this stack's environment
     capture = stack_catalog.catalog.model("iris-tree").value_for("data_capture_location", stack)
     assert capture.bucket.startswith(f"mlops-{stack}-")
@@ -98,7 +100,7 @@ def test_uploaded_entries_add_their_registration_and_the_registry_deploy_stage_o
 
 def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):
     bad = catalog(framework_body("byom_realtime_builtin") | {"inference_instance": "m5.large"},
-                  {"pipeline_type": "byom_model_quality_monitor"})
+                  {**monitor_body("byom_model_quality_monitor"), "monitoring_output_location": "b/p"})
     records: list = []
     with pytest.raises(SettingsError) as error:
         run_program("dev", overrides={"catalogFile": write(tmp_path, bad)}, records=records)
@@ -107,9 +109,9 @@ def test_an_invalid_catalog_stops_the_program_before_any_resource(tmp_path):
     assert error.value.problems == [
         f"{source}: pipelines[0] (model_name 'testmodel'): inference_instance = 'm5.large' is invalid: expected a "
         "SageMaker instance type such as ml.m5.large (ml.<family>.<size>)",
-        f"{source}: pipelines[1]: pipeline_type = 'byom_model_quality_monitor' is not supported yet: model "
-        "monitoring comes with issue 13 (supported now: byom_realtime_builtin, byom_realtime_custom, "
-        "byom_batch_builtin, byom_batch_custom, byom_image_builder)"]
+        f"{source}: pipelines[1] (byom_model_quality_monitor 'testmodel'): monitoring_output_location is refused in a "
+        "byom_model_quality_monitor entry: reports land in the stack bucket under monitoring/<endpoint>/<monitor type>/, "
+        "where the alarms and notifications link (docs/monitoring.md): omit it"]
 
 
 def test_settings_and_catalog_problems_are_reported_together(tmp_path):
@@ -193,4 +195,4 @@ def test_loading_the_catalog_never_imports_sagemaker_core():
             "c = load_stack_catalog('mlops-config.json', environment='dev', region='eu-west-1'); "
             "print(len(c.catalog.entries), 'sagemaker.core' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.stdout.split() == ["5", "False"], result.stderr
+    assert result.stdout.split() == ["7", "False"], result.stderr

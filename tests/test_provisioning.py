@@ -174,7 +174,8 @@ def test_the_lambdas_environment_carries_the_topology_and_the_files_pipelines(st
     assert json.loads(env["REGIONS"]) == {"dev": "eu-west-1", "staging": "eu-west-1", "prod": "eu-west-1"}
     assert json.loads(env["ACCOUNTS"]) == {"dev": ACCOUNT, "staging": "222222222222", "prod": "333333333333"}
     assert json.loads(env["FILE_PIPELINES"]) == ["iris-xgboost", "iris-tree", "iris-xgboost-batch", "iris-tree-batch",
-                                                 "iris-tree:1.0"]
+                                                 "iris-tree:1.0", "iris-xgboost:byom_data_quality_monitor",
+                                                 "iris-xgboost:byom_model_quality_monitor"]
 
 
 @pytest.mark.parametrize("folder, modules", [("provisioning_api", API_MODULES), ("provisioning_events", EVENTS_MODULES)])
@@ -207,7 +208,7 @@ def test_stored_entries_join_the_files_after_them():
     stored = {"apimodel.json": record(framework_body("byom_batch_builtin") | {"model_name": "apimodel"}),
               "old.json": record(framework_body("byom_realtime_custom") | {"model_name": "old"}, retired=True)}
     catalog = load_stack_catalog("mlops-config.json", environment="dev", region="eu-west-1", stored=stored).catalog
-    assert [e.label for e in catalog.entries][-2:] == ["pipelines[4] (image builder iris-tree:1.0)",
+    assert [e.label for e in catalog.entries][-2:] == ["pipelines[6] (byom_model_quality_monitor 'iris-xgboost')",
                                                        "catalog store apimodel.json (model_name 'apimodel')"]
     assert catalog.model("apimodel").value_for("inference_instance", "dev") == "ml.m5.large"
 

@@ -160,9 +160,10 @@ def test_only_the_registry_stack_trains_by_default(stack_run):
     assert {"trainingPipelineName", "stateMachineArn", "approvalUrl"} <= set(dev.outputs)
     for stack in ("staging", "prod"):
         run = stack_run(stack)
-        # (the catalog's batch entries have state machines of their own: tests/test_catalog_batch.py)
+        # (the catalog's batch entries and monitor entries' baseline runs have state machines of their own:
+        # tests/test_catalog_batch.py, tests/test_catalog_monitor_entries.py)
         assert [r.name for token in TRAINING_TYPES for r in run.by_type(token)
-                if not r.name.startswith(f"mlops-{stack}-batch-")] == [], stack
+                if not r.name.startswith(f"mlops-{stack}-batch-") and "-baseline-" not in r.name] == [], stack
         assert not [r for r in run.resources if "approval" in r.name or "workflow" in r.name], stack
         assert {"trainingPipelineName", "stateMachineArn", "approvalUrl", "imageRepositoryUrl"}.isdisjoint(
             run.outputs), stack

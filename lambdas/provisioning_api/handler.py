@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.entries import ImageBuilderEntry, ModelEntry
+from catalog.entries import ImageBuilderEntry, ModelEntry, MonitorEntry
 from catalog.store import FINISHED, object_name, record
 from catalog.validate import CatalogError, parse_document, pipeline_id, validate_entry
 from common import aws, catalog_status, provisioning, web
@@ -129,7 +129,7 @@ def _topology() -> tuple[list[str], dict[str, str]]:
     return environments, regions
 
 
-def _validated(body: Any) -> ModelEntry | ImageBuilderEntry:
+def _validated(body: Any) -> ModelEntry | ImageBuilderEntry | MonitorEntry:
     environments, regions = _topology()
     try:
         return validate_entry(body, environments=environments, regions=regions)
@@ -300,6 +300,8 @@ def _environments(current: dict[str, Any]) -> dict[str, Any]:
             else:
                 sources[environment] = catalog_status.StatusSource(
                     names.catalog_status_role_arn, names.catalog_status_parameter, names.region)
+        elif isinstance(entry, MonitorEntry):
+            info["monitors_endpoint"] = entry.value_for("endpoint_name", environment)
         else:
             info["image"] = f"{entry.ecr_repo_name}:{entry.image_tag}"
         if environment == stack:
@@ -321,7 +323,8 @@ def _recorded_outputs(stack: str) -> dict[str, Any] | None:
     return outputs if isinstance(outputs, dict) else None
 
 
-def _naming(outputs: dict[str, Any] | None, current: dict[str, Any], entry: ModelEntry | ImageBuilderEntry) -> Any:
+def _naming(outputs: dict[str, Any] | None, current: dict[str, Any],
+            entry: ModelEntry | ImageBuilderEntry | MonitorEntry) -> Any:
     """The recorded stack outputs that name this pipeline (endpoint names, URLs, batch runs), or a note."""
     if outputs is None:
         return "no deploy recorded yet"
@@ -329,7 +332,7 @@ def _naming(outputs: dict[str, Any] | None, current: dict[str, Any], entry: Mode
         note = "from the last successful deploy; this pipeline's own deploy has not succeeded yet"
     else:
         note = "from the deploy of this pipeline or a later one"
-    needle = entry.model_name if isinstance(entry, ModelEntry) else entry.ecr_repo_name
+    needle = entry.ecr_repo_name if isinstance(entry, ImageBuilderEntry) else entry.model_name
     matching = {key: value for key, value in outputs.items()
                 if needle in key or needle in json.dumps(value, default=str)}
     return {"note": note, "outputs": matching}

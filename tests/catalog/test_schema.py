@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 
 from catalog.validate import CatalogError, validate_catalog
 from tests.catalog.bodies import ENVIRONMENTS, FRAMEWORK_BODIES, catalog, framework_body, per_env
+from tests.catalog.monitor_bodies import FRAMEWORK_ONLY, MONITOR_BODIES, monitor_body
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "catalog" / "mlops-config.schema.json").read_text())
@@ -86,6 +87,18 @@ AGREEMENT = [
     ("tag", with_(BUILDER, image_tag=".x"), False),
     ("docker not a zip", with_(BUILDER, custom_algorithm_docker="Dockerfile"), False),
     ("entry not an object", {"pipelines": ["byom_realtime_builtin"]}, False),
+    # monitors (attached to the real-time body's endpoint, test-endpoint)
+    *[(label, catalog(framework_body(RT), body), True) for label, body in MONITOR_BODIES],
+    ("monitor of the trained endpoint", catalog(monitor_body("byom_data_quality_monitor", endpoint="@trained")), True),
+    ("monitor with a framework-only field", catalog(framework_body(RT), {**monitor_body("byom_data_quality_monitor"),
+                                                                         **FRAMEWORK_ONLY}), False),
+    ("monitor schedule too often", catalog(framework_body(RT), {**monitor_body("byom_data_quality_monitor"),
+                                                                 "schedule_expression": "cron(0/5 * ? * * *)"}), False),
+    ("explainability without shap_config", catalog(framework_body(RT), {
+        k: v for k, v in monitor_body("byom_model_explainability_monitor").items() if k != "shap_config"}), False),
+    ("bias_config with an unknown key", catalog(framework_body(RT), {
+        **monitor_body("byom_model_bias_monitor"), "bias_config": {"facet_name": "a", "label_values_or_threshold": [1],
+                                                                    "x": 1}}), False),
 ]
 
 

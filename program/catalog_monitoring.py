@@ -1,0 +1,192 @@
+"""Monitor entries of the catalog in this stack: which endpoint each one monitors, and with what.
+
+A ``byom_*_monitor`` entry reaching this stack's environment names its endpoint (``catalog.validate`` checked
+that it exists there): a real-time entry's, by that entry's ``endpoint_name`` as written (its
+``model_name`` where it has none: ``endpoint_reference``), or ``@trained``, the stack's own endpoint.
+
+- ``check_monitors`` runs before any resource (``program.compose``): a monitor whose endpoint captures
+  nothing (the stack's own endpoint where ``modelDeployment`` is not ``promotion`` or
+  ``endpointDataCapturePercent`` is 0) and a bias / explainability monitor (not deployable yet) stop the
+  preview with exit 2 (``SettingsError``), each problem naming the entry, the endpoint and the fix; a monitor
+  whose catalog endpoint is not served here (no package yet) is skipped with a warning, as its endpoint is.
+- ``attached_monitors`` is the dispatch: per endpoint, its data quality and model quality entries, which
+  ``program.monitoring.monitor_endpoint`` builds into the endpoint's one ``EndpointMonitoring`` (one role per
+  endpoint). An entry-level data quality monitor replaces the stack's automatic one on that endpoint
+  (``monitoringDataQuality``): never two DataQuality schedules on one endpoint.
+- ``data_quality_spec`` / ``model_quality_monitor``: the entry's schedule, instance type, volume and
+  runtime over the stack's ``MonitorSpec`` (instance count and drift threshold stay the stack's), and its
+  baseline: ``statistics.json`` / ``constraints.json`` under ``baseline_job_output_location``, where the
+  entry's baseline run writes them (``components.monitor_baseline``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pulumi
+
+from catalog.entries import (
+    DATA_QUALITY_MONITOR,
+    MODEL_QUALITY_MONITOR,
+    TRAINED_ENDPOINT,
+    ModelEntry,
+    MonitorEntry,
+    S3Location,
+)
+from components.context import StackContext
+from components.model_quality_monitoring import ModelQualityMonitor
+from components.monitor_baseline import BaselineNames, BaselineRun, MonitorBaseline, MonitorBaselineArgs
+from components.names import IAM_ROLE_NAME_MAX
+from components.specs import MonitorSpec
+from program.settings import Settings, SettingsError
+
+BASELINE_FILES = ("statistics.json", "constraints.json")
+"""What a baseline run writes under ``baseline_job_output_location``."""
+
+
+@dataclass(frozen=True)
+class AttachedMonitors:
+    """The monitor entries of one endpoint in this stack."""
+
+    data_quality: MonitorEntry | None = None
+    model_quality: MonitorEntry | None = None
+
+    @property
+    def entries(self) -> tuple[MonitorEntry, ...]:
+        return tuple(e for e in (self.data_quality, self.model_quality) if e is not None)
+
+
+def endpoint_reference(entry: ModelEntry, environment: str) -> str:
+    """How monitor entries name a real-time entry's endpoint: its endpoint_name here, else its model_name."""
+    return entry.value_for("endpoint_name", environment) or entry.model_name
+
+
+def monitors_here(settings: Settings) -> tuple[MonitorEntry, ...]:
+    return tuple(e for e in settings.catalog.catalog.monitors if e.reaches(settings.environment))
+
+
+def _not_deployable(settings: Settings, entry: MonitorEntry) -> str:
+    return (f"{settings.catalog.file}: {entry.label}: {entry.pipeline_type} monitors are not deployable yet (the Clarify "
+            f"job definitions come with components/clarify_monitoring.py): remove the entry, or make it reach no "
+            f"environment this stack deploys ({settings.environment})")
+
+
+def _capture_problem(settings: Settings, entry: MonitorEntry) -> str | None:
+    """Why the stack's own endpoint cannot be monitored here, with the fix; None when it captures data."""
+    endpoint, where = settings.endpoint, f"{settings.catalog.file}: {entry.label}: endpoint_name {TRAINED_ENDPOINT!r}"
+    if endpoint.managed_by != "promotion":
+        return (f"{where} is the stack's own endpoint, which in {settings.environment} belongs to the training workflow "
+                f"(modelDeployment = {endpoint.managed_by!r}) and captures no data, so every monitoring execution would "
+                f"fail with no data to analyse: give endpoint_name per environment naming only stacks deployed by "
+                f"promotion, or attach the monitor to a catalog endpoint")
+    if endpoint.spec.data_capture_percent == 0:
+        return (f"{where} is the stack's own endpoint, which captures no data in {settings.environment} "
+                f"(endpointDataCapturePercent = 0), so every monitoring execution would fail with no data to analyse: "
+                f"capture a share of the requests (`pulumi config set endpointDataCapturePercent 20`, 1-100), or make "
+                f"the entry reach other environments")
+    return None
+
+
+def check_monitors(settings: Settings, served: tuple[ModelEntry, ...]) -> None:
+    """Before any resource: every monitor entry reaching this stack can be built (``SettingsError`` with
+    every problem otherwise); ``served``: the real-time entries this stack serves."""
+    environment = settings.environment
+    references = {endpoint_reference(e, environment) for e in served}
+    problems = []
+    for entry in monitors_here(settings):
+        if entry.pipeline_type not in (DATA_QUALITY_MONITOR, MODEL_QUALITY_MONITOR):
+            problems.append(_not_deployable(settings, entry))
+            continue
+        name = entry.value_for("endpoint_name", environment)
+        if name == TRAINED_ENDPOINT:
+            problem = _capture_problem(settings, entry)
+            if problem:
+                problems.append(problem)
+        elif name not in references:
+            pulumi.log.warn(f"{entry.label}: the catalog endpoint {name!r} is not served in {environment} (its entry has "
+                            f"no package here yet), so its {entry.pipeline_type} is not deployed either")
+    if problems:
+        raise SettingsError(problems)
+
+
+def attached_monitors(settings: Settings, reference: str) -> AttachedMonitors:
+    """The dispatch: the monitor entries of the endpoint monitors name ``reference`` (``@trained`` or a
+    real-time entry's ``endpoint_reference``), by type."""
+    found: dict[str, MonitorEntry] = {}
+    for entry in monitors_here(settings):
+        if entry.value_for("endpoint_name", settings.environment) != reference:
+            continue
+        if entry.pipeline_type in (DATA_QUALITY_MONITOR, MODEL_QUALITY_MONITOR):
+            found[entry.pipeline_type] = entry
+            continue
+        # ---- byom_model_bias_monitor / byom_model_explainability_monitor ------------------------------------
+        # The one place where they will be built: components/clarify_monitoring.py (branch `clarify`), under the
+        # endpoint's monitor role. Until it is merged they are a preview error (check_monitors says so first).
+        raise SettingsError([_not_deployable(settings, entry)])
+    return AttachedMonitors(found.get(DATA_QUALITY_MONITOR), found.get(MODEL_QUALITY_MONITOR))
+
+
+def baseline_uris(entry: MonitorEntry, environment: str) -> tuple[str, str]:
+    """(statistics, constraints) URIs of the entry's baseline in ``environment``."""
+    output: S3Location = entry.value_for("baseline_job_output_location", environment)
+    statistics, constraints = (f"{output.uri}/{name}" for name in BASELINE_FILES)
+    return statistics, constraints
+
+
+def entry_spec(settings: Settings, entry: MonitorEntry) -> MonitorSpec:
+    """The stack's MonitorSpec with the entry's schedule, instance type, volume and max runtime."""
+    environment = settings.environment
+    return replace(settings.monitoring.spec,
+                   schedule=entry.value_for("schedule_expression", environment),
+                   instance_type=entry.value_for("instance_type", environment),
+                   volume_size_gb=entry.value_for("instance_volume_size", environment),
+                   max_runtime_seconds=entry.value_for("monitor_max_runtime_seconds", environment))
+
+
+def model_quality_monitor(settings: Settings, entry: MonitorEntry) -> ModelQualityMonitor:
+    environment = settings.environment
+    truth: S3Location = entry.value_for("monitor_ground_truth_input", environment)
+    assert entry.problem_type is not None  # required for the type
+    return ModelQualityMonitor(
+        problem_type=entry.problem_type, constraints_uri=baseline_uris(entry, environment)[1],
+        ground_truth_uri=truth.uri, spec=entry_spec(settings, entry),
+        inference_attribute=entry.monitor_inference_attribute,
+        probability_attribute=entry.monitor_probability_attribute,
+        probability_threshold=entry.probability_threshold_attribute)
+
+
+def entry_keys(settings: Settings, attached: AttachedMonitors) -> tuple[str, ...]:
+    """The entries' own keys (``kms_key_arn``), which the monitor role may use through S3."""
+    keys = {e.value_for("kms_key_arn", settings.environment) for e in attached.entries}
+    return tuple(sorted(k for k in keys if k))
+
+
+SHORT_TYPE = {DATA_QUALITY_MONITOR: "dq", MODEL_QUALITY_MONITOR: "mq"}
+"""The monitor type in the names of an entry's baseline run (within IAM's 64 characters)."""
+MONITOR_TYPE = {DATA_QUALITY_MONITOR: "data-quality", MODEL_QUALITY_MONITOR: "model-quality"}
+
+
+def build_baseline(ctx: StackContext, settings: Settings, name: str, entry: MonitorEntry,
+                   image_uri: str) -> MonitorBaseline:
+    """The entry's baseline run (``components.monitor_baseline``): an upload of its baseline_data makes
+    statistics.json / constraints.json in its baseline_job_output_location."""
+    environment, names = settings.environment, ctx.names
+    kind = f"{SHORT_TYPE[entry.pipeline_type]}-baseline"
+    output: S3Location = entry.value_for("baseline_job_output_location", environment)
+    run = BaselineRun(
+        label=entry.label, monitor_type=MONITOR_TYPE[entry.pipeline_type],
+        data_key=entry.value_for("baseline_data", environment), output_uri=output.uri,
+        instance_type=entry.value_for("instance_type", environment),
+        volume_gb=entry.value_for("instance_volume_size", environment),
+        max_runtime_seconds=entry.value_for("baseline_max_runtime_seconds", environment),
+        problem_type=entry.problem_type, inference_attribute=entry.baseline_inference_attribute,
+        probability_attribute=entry.baseline_probability_attribute,
+        ground_truth_attribute=entry.baseline_ground_truth_attribute,
+        data_key_arn=entry.value_for("kms_key_arn", environment))
+    return MonitorBaseline(name, MonitorBaselineArgs(
+        ctx, run=run, image_uri=image_uri, names=BaselineNames(
+            machine=names.catalog_name(entry.model_name, kind, limit=IAM_ROLE_NAME_MAX),
+            job_role=names.catalog_name(entry.model_name, f"{kind}-job", limit=IAM_ROLE_NAME_MAX),
+            events_role=names.catalog_name(entry.model_name, f"{kind}-events", limit=IAM_ROLE_NAME_MAX),
+            rule=names.catalog_name(entry.model_name, f"{kind}-upload", limit=64))),
+        opts=ctx.opts)
