@@ -117,7 +117,7 @@ def _field_schemas(frameworks: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _monitor_field_schemas(s3: str, key: str) -> dict[str, dict[str, Any]]:
-    """The monitor entries' fields (their endpoint_name under its own name: it also takes ``@trained``)."""
+    """The monitor entries' fields (``MONITOR_OWN_FIELDS`` under their own names)."""
     number = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]{1,6}$"}]}
     attribute = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": v.ATTRIBUTE_MAX},
                            {"type": "integer", "minimum": 0}]}
@@ -127,7 +127,7 @@ def _monitor_field_schemas(s3: str, key: str) -> dict[str, dict[str, Any]]:
     return {
         "monitor_endpoint_name": {"anyOf": [{"const": TRAINED_ENDPOINT},
                                             _string(v.SAGEMAKER_NAME.pattern, v.SAGEMAKER_NAME_MAX)]},
-        "baseline_data": {"allOf": [_string(key, v.OBJECT_KEY_MAX), {"pattern": r"\.csv$"}]},
+        "monitor_baseline_data": {"allOf": [_string(key, v.OBJECT_KEY_MAX), {"pattern": r"\.csv$"}]},
         "baseline_job_output_location": _string(s3, 1024),
         "schedule_expression": _string(v.MONITORING_CRON.pattern, v.SCHEDULE_MAX),
         "instance_type": _string(v.INSTANCE_TYPE.pattern, 64),
@@ -149,10 +149,16 @@ def _monitor_field_schemas(s3: str, key: str) -> dict[str, dict[str, Any]]:
     }
 
 
+MONITOR_OWN_FIELDS = ("endpoint_name", "baseline_data")
+"""Fields monitor entries read otherwise than model entries (``validate.MONITOR_FIELDS``)."""
+
+
 def _entry_schema(kind: str) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for name in v.ALLOWED[kind]:
-        field = "monitor_endpoint_name" if kind in MONITOR_TYPES and name == "endpoint_name" else name
+        # A monitor's endpoint_name also takes @trained, its baseline_data is a .csv key in the stack bucket:
+        # under their own names in $defs/fields.
+        field = f"monitor_{name}" if kind in MONITOR_TYPES and name in MONITOR_OWN_FIELDS else name
         if name == "pipeline_type":
             properties[name] = {"const": kind}
         elif v.field_spec(kind, name).per_environment:

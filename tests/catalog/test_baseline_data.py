@@ -99,7 +99,8 @@ def test_an_image_builder_takes_no_baseline_data():
     body = framework_body("byom_image_builder") | {"baseline_data": "bucket/train"}
     (problem,) = problems_of(body)
     assert problem.endswith("baseline_data is not used by byom_image_builder (it belongs to byom_realtime_builtin, "
-                            "byom_realtime_custom, byom_batch_builtin, byom_batch_custom)")
+                            "byom_realtime_custom, byom_batch_builtin, byom_batch_custom, byom_data_quality_monitor, "
+                            "byom_model_quality_monitor, byom_model_bias_monitor, byom_model_explainability_monitor)")
     assert not SCHEMA.is_valid(catalog(body))
 
 
