@@ -121,15 +121,16 @@ def test_the_registry_bucket_lets_promoted_monitors_read_catalog_baselines(stack
 
 
 def test_an_uploaded_entrys_package_without_a_baseline_is_told_to_add_baseline_data(run_stack, monkeypatch):
-    """Registered before it had baseline_data: no monitor, and the warning says how to get one."""
+    """Registered before it had baseline_data: no monitor, and the warning says how to get one (iris-tree: its
+    endpoint has no monitor entry of its own, whose baseline would be used instead)."""
     import program.monitoring
 
     real, warnings = program.monitoring.package_baseline, []
     monkeypatch.setattr(program.monitoring, "package_baseline", lambda arn, registry, describe=None:
-                        None if "/mlops-dev-byom-iris-xgboost-models/" in arn else real(arn, registry, describe))
+                        None if "/mlops-dev-byom-iris-tree-models/" in arn else real(arn, registry, describe))
     monkeypatch.setattr(program.monitoring.pulumi.log, "warn", lambda message, *a, **k: warnings.append(message))
     run_stack("staging")
     (warning,) = [w for w in warnings if "no data quality baseline" in w]
-    assert "mlops-staging-byom-iris-xgboost-endpoint gets no monitor" in warning
-    assert warning.endswith("give pipelines[0] (model_name 'iris-xgboost') baseline_data and upload its model again, "
+    assert "mlops-staging-iris-tree-staging gets no data quality monitor" in warning
+    assert warning.endswith("give pipelines[1] (model_name 'iris-tree') baseline_data and upload its model again, "
                             "or set monitoringDataQuality false")
