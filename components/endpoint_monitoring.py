@@ -26,9 +26,7 @@ docs/monitoring.md says what is checked, where the reports land and how to read 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -42,6 +40,7 @@ from components.model_quality_monitoring import (
     model_quality_alarm,
     model_quality_schedule,
 )
+from components.monitor_common import execution_events
 from components.names import MONITORING_PREFIX, MonitorNames, s3_uri_arn
 from components.specs import MonitorSpec
 
@@ -253,34 +252,9 @@ class EndpointMonitoring(pulumi.ComponentResource):
         return alarms
 
     def _execution_events(self, name: str, schedule: aws.sagemaker.MonitoringSchedule, monitor_type: str) -> None:
-        """Failed and violating executions to the topic (a monitoring execution is a processing job that
-        carries its schedule's ARN)."""
-        a, ctx = self._args, self._ctx
-        endpoint, names = a.endpoint.name, ctx.names
-        console = names.processing_job_console_url()
-        job = {"job": "$.detail.ProcessingJobName"}
-        outcomes: dict[str, tuple[dict[str, Any], str, dict[str, str]]] = {
-            "failed": ({"ProcessingJobStatus": ["Failed", "Stopped"]}, "ended <status>: <reason>",
-                       {**job, "status": "$.detail.ProcessingJobStatus", "reason": "$.detail.FailureReason"}),
-            "violations": ({"ProcessingJobStatus": ["Completed"], "ExitMessage": [{"prefix": "CompletedWithViolations"}]},
-                           "found constraint violations: <exit>", {**job, "exit": "$.detail.ExitMessage"}),
-        }
-        for outcome, (match, what, paths) in outcomes.items():
-            rule = aws.cloudwatch.EventRule(
-                f"{name}-{monitor_type}-{outcome}", name=a.endpoint.monitors.rule(monitor_type, outcome),
-                description=f"Notify the stack's topic when a {monitor_type} monitoring execution of {endpoint} "
-                            f"{'fails' if outcome == 'failed' else 'finds violations'}",
-                event_pattern=pulumi.Output.json_dumps({
-                    "source": ["aws.sagemaker"],
-                    "detail-type": ["SageMaker Processing Job State Change"],
-                    "detail": {**match, "MonitoringScheduleArn": [schedule.arn]},
-                }), opts=self._child)
-            message = pulumi.Output.concat(
-                f"Model monitor {monitor_type} of endpoint {endpoint}: execution <job> {what}. Execution: "
-                f"{console}<job> Reports: ", self._reports, f"/{monitor_type}/ (this execution's folder holds "
-                f"constraint_violations.json and {REPORT_FILES[monitor_type]}; docs/monitoring.md)")
-            aws.cloudwatch.EventTarget(
-                f"{name}-{monitor_type}-{outcome}-target", rule=rule.name, arn=ctx.topic_arn,
-                target_id="notification-topic",
-                input_transformer={"input_paths": paths, "input_template": message.apply(json.dumps)},
-                opts=self._child)
+        """Failed and violating executions to the topic (``monitor_common.execution_events``)."""
+        a = self._args
+        execution_events(name, self._ctx, self._child, endpoint=a.endpoint.name, monitors=a.endpoint.monitors,
+                         monitor_type=monitor_type, schedule_arn=schedule.arn,
+                         reports_uri=pulumi.Output.concat(self._reports, f"/{monitor_type}"),
+                         report_files=f"constraint_violations.json and {REPORT_FILES[monitor_type]}")
