@@ -27,10 +27,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from catalog.entries import S3Location
 from components.context import StackContext
-from components.iam import service_role, state_machine_logging_statements, statement
+from components.iam import read_location_statements, service_role, state_machine_logging_statements, statement
 from components.model_upload import upload_event_pattern
-from components.names import Names, s3_uri_arn
+from components.names import s3_uri_arn
 from components.notifications import publish_statements
 
 BASELINE_FAILED = "BaselineFailed"
@@ -161,7 +162,8 @@ class MonitorBaseline(pulumi.ComponentResource):
         job_role, _ = service_role(
             f"{name}-job", role_name=n.job_role, description=f"The {run.monitor_type} baseline job of {run.label}",
             service="sagemaker.amazonaws.com", account_id=ctx.account, opts=child, statements=[
-                statement("ReadBaselineData", ["s3:GetObject"], [Names.s3_arn(names.bucket, run.data_key)]),
+                # The job's input is an S3Prefix: SageMaker lists the key before it downloads it.
+                *read_location_statements("ListBaselineData", "ReadBaselineData", S3Location(names.bucket, run.data_key)),
                 statement("WriteBaseline", ["s3:PutObject"], [s3_uri_arn(run.output_uri) + "/*"]),
                 statement("DecryptThroughS3", ["kms:Decrypt"], [ctx.kms_key_arn, *data_keys], condition=via_s3),
                 statement("EncryptThroughS3", ["kms:GenerateDataKey"], [ctx.kms_key_arn, *data_keys], condition=via_s3),

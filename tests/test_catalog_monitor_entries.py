@@ -274,7 +274,9 @@ def test_the_baseline_job_role_reads_only_the_data_and_writes_only_the_output(st
     policy = baseline_part(run, "dq", "job-policy", Token.IAM_ROLE_POLICY).inputs["policy"]
     by_sid = {s["Sid"]: (s["Action"], s["Resource"]) for s in policy_statements(policy)}
     assert by_sid == {
-        "ReadBaselineData": (["s3:GetObject"], [f"arn:aws:s3:::{bucket}/baselines/iris-xgboost/baseline.csv"]),
+        "ListBaselineData": (["s3:ListBucket"], [f"arn:aws:s3:::{bucket}"]),
+        "ReadBaselineData": (["s3:GetObject"], [f"arn:aws:s3:::{bucket}/baselines/iris-xgboost/baseline.csv",
+                                                f"arn:aws:s3:::{bucket}/baselines/iris-xgboost/baseline.csv/*"]),
         "WriteBaseline": (["s3:PutObject"], [baselines.replace("s3://", "arn:aws:s3:::") + "/data-quality/*"]),
         "DecryptThroughS3": (["kms:Decrypt"], [key]),
         "EncryptThroughS3": (["kms:GenerateDataKey"], [key]),
