@@ -27,7 +27,7 @@ to Monitor Attribution Drift"):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 BIAS = "model-bias"
@@ -41,7 +41,8 @@ CONFIG_VERSION = "1.0"
 BIAS_CONFIG_KEYS = ("label_values_or_threshold", "facet_name", "facet_values_or_threshold", "group_name")
 PREDICTED_LABEL_KEYS = ("label", "probability", "probability_threshold", "label_headers")
 SHAP_CONFIG_KEYS = ("baseline", "num_samples", "agg_method", "use_logit", "save_local_shap_values", "seed",
-                    "num_clusters")
+                    "num_clusters", "features_to_explain")
+"""The SHAP keys of the analysis configuration: ``catalog.clarify.SHAPES["shap_config"]`` accepts the same."""
 AGG_METHODS = ("mean_abs", "median", "mean_sq")
 
 # Paths inside the Clarify container (the SDK's SageMakerClarifyProcessor).
@@ -100,8 +101,21 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def analysis_fields(analysis: ClarifyAnalysis) -> dict[str, Any]:
+    """``analysis`` as JSON values, without its headers: what a baseline run's configuration step is given
+    (``analysis_with_headers`` on the other side, once it has read the dataset's header row)."""
+    values = {f.name: getattr(analysis, f.name) for f in fields(analysis) if f.name != "headers"}
+    return {name: dict(value) if isinstance(value, Mapping) else value for name, value in values.items()}
+
+
+def analysis_with_headers(values: Mapping[str, Any], headers: Sequence[str]) -> ClarifyAnalysis:
+    """The analysis of ``analysis_fields`` with the baseline dataset's header row (label first)."""
+    return ClarifyAnalysis(**{**values, "headers": tuple(headers)})
+
+
 def analysis_problems(analysis: ClarifyAnalysis) -> list[str]:
-    """Every problem of ``analysis`` at once, each with the field, the value and what is allowed."""
+    """Every problem of ``analysis`` at once, each with the field, the value and what is allowed. Without
+    headers (before the baseline dataset's header row is read) the checks against them are left out."""
     a, problems = analysis, list[str]()
 
     def unknown(name: str, given: Mapping[str, Any], allowed: Sequence[str]) -> None:
@@ -110,7 +124,7 @@ def analysis_problems(analysis: ClarifyAnalysis) -> list[str]:
 
     if a.monitor_type not in MONITORING_TYPES:
         problems.append(f"monitor type {a.monitor_type!r}: must be one of {', '.join(MONITORING_TYPES)}")
-    if len(a.headers) < 2 or len(set(a.headers)) != len(a.headers) or not all(a.headers):
+    if a.headers and (len(a.headers) < 2 or len(set(a.headers)) != len(a.headers) or not all(a.headers)):
         problems.append(f"headers {list(a.headers)!r}: the label and at least one feature, each named once")
     if a.problem_type not in PROBLEM_TYPES:
         problems.append(f"problem_type {a.problem_type!r}: must be one of {', '.join(PROBLEM_TYPES)}")
@@ -131,8 +145,11 @@ def analysis_problems(analysis: ClarifyAnalysis) -> list[str]:
                 not isinstance(values, list) or len(values) != len(facets)):
             problems.append(f"bias_config.facet_values_or_threshold {values!r}: one entry per facet {facets!r}")
         for facet in facets:
-            if isinstance(facet, str) and facet not in a.features:
+            if a.headers and isinstance(facet, str) and facet not in a.features:
                 problems.append(f"bias_config.facet_name {facet!r}: not a feature of the headers {a.features!r}")
+        group = a.bias_config.get("group_name")
+        if a.headers and isinstance(group, str) and group not in a.features:
+            problems.append(f"bias_config.group_name {group!r}: not a feature of the headers {a.features!r}")
         if a.problem_type != "Regression" and not (a.endpoint_attributes().keys()
                                                    & {"inference_attribute", "probability_attribute"}):
             problems.append(f"problem_type {a.problem_type!r}: needs monitor_inference_attribute, "
@@ -141,6 +158,11 @@ def analysis_problems(analysis: ClarifyAnalysis) -> list[str]:
         unknown("shap_config", a.shap_config, SHAP_CONFIG_KEYS)
         if "baseline" not in a.shap_config:
             problems.append("shap_config.baseline: missing (rows of feature values, or the S3 URI of such a file)")
+        rows = a.shap_config.get("baseline")
+        if a.headers and isinstance(rows, list) and any(
+                not isinstance(row, list) or len(row) != len(a.features) for row in rows):
+            problems.append(f"shap_config.baseline: every row must hold one value per feature ({len(a.features)}: "
+                            f"{a.features!r})")
         method = a.shap_config.get("agg_method", "mean_abs")
         if method not in AGG_METHODS:
             problems.append(f"shap_config.agg_method {method!r}: must be one of {', '.join(AGG_METHODS)}")
@@ -234,6 +256,8 @@ class BaselineJob:
     volume_size_gb: int
     max_runtime_seconds: int
     network_isolation: bool = True
+    output_kms_key_arn: str | None = None
+    """The key of ``output_uri`` where it is not ``kms_key_arn`` (which encrypts the volume)."""
 
 
 def baseline_processing_job(job: BaselineJob) -> dict[str, Any]:
@@ -250,7 +274,7 @@ def baseline_processing_job(job: BaselineJob) -> dict[str, Any]:
         "RoleArn": job.role_arn,
         "ProcessingInputs": [s3_input("analysis_config", job.config_uri, CONFIG_INPUT_PATH, "S3Prefix"),
                              s3_input("dataset", job.dataset_uri, DATA_INPUT_PATH, "S3Prefix")],
-        "ProcessingOutputConfig": {"KmsKeyId": job.kms_key_arn, "Outputs": [{
+        "ProcessingOutputConfig": {"KmsKeyId": job.output_kms_key_arn or job.kms_key_arn, "Outputs": [{
             "OutputName": "analysis_result",
             "S3Output": {"S3Uri": job.output_uri, "LocalPath": OUTPUT_PATH, "S3UploadMode": "EndOfJob"}}]},
         "ProcessingResources": {"ClusterConfig": {

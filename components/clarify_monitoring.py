@@ -4,8 +4,10 @@ Built from plain values (``ClarifyMonitoringArgs``: the endpoint, its capture UR
 Framework's terms, the baseline's constraints), so any caller can attach one: the catalog's
 ``byom_model_bias_monitor`` / ``byom_model_explainability_monitor`` entries do. Per monitor:
 
-- its analysis configuration (``components/clarify_config.py``), a KMS-encrypted object in the stack bucket
-  under ``monitoring-config/<endpoint>/<type>/analysis_config.json``: the job definition's ``ConfigUri``;
+- its analysis configuration (``components/clarify_config.py``) at ``monitoring-config/<endpoint>/<type>/
+  analysis_config.json`` in the stack bucket (``config_keys``): the job definition's ``ConfigUri``. It needs the
+  baseline dataset's header row, so the monitor's baseline run writes it (``components/monitor_baseline.py``,
+  lambdas/clarify_config), together with the baseline constraints; until that run, executions fail and say so;
 - one role (``MonitorNames.role_of``) that reads only the endpoint's capture prefix, the ground-truth prefix
   (bias), the baseline's constraints and this configuration, writes only ``monitoring/<endpoint>/<type>/``,
   uses the keys through S3 only (and lets SageMaker encrypt the job's volume with the stack key), writes its
@@ -27,7 +29,6 @@ docs/monitoring.md says what is checked, where the reports land and how to read 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,6 @@ from components.clarify_config import (
     MONITORING_TYPES,
     ClarifyAnalysis,
     analysis_problems,
-    monitoring_analysis_config,
 )
 from components.context import StackContext
 from components.iam import service_role, statement
@@ -62,6 +62,25 @@ METRICS_NAMESPACES = {BIAS: "aws/sagemaker/Endpoints/bias-metrics",
 CONFIG_FILE = "analysis_config.json"
 _INPUT_PATH = "/opt/ml/processing/input/endpoint"
 _OUTPUT_PATH = "/opt/ml/processing/output"
+
+
+@dataclass(frozen=True)
+class ConfigKeys:
+    """Where one Clarify monitor's analysis configurations are, in the stack bucket."""
+
+    live: str
+    """The monitoring job's (the job definition's ``ConfigUri``)."""
+    staged: str
+    """The monitoring job's, written before the baseline job; copied to ``live`` once the job succeeded."""
+    baseline: str
+    """The baseline job's."""
+
+
+def config_keys(endpoint: str, monitor_type: str) -> ConfigKeys:
+    """``monitoring-config/<endpoint>/<type>/``: ``analysis_config.json`` (live) and ``baseline/`` (the others)."""
+    folder = f"{MONITORING_CONFIG_PREFIX}/{endpoint}/{monitor_type}"
+    return ConfigKeys(live=f"{folder}/{CONFIG_FILE}", staged=f"{folder}/baseline/monitoring_{CONFIG_FILE}",
+                      baseline=f"{folder}/baseline/{CONFIG_FILE}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,7 @@ class ClarifyMonitoringArgs:
     capture_uri: pulumi.Input[str]
     """``s3://<bucket>/<prefix>``: where the endpoint captures requests and responses."""
     analysis: ClarifyAnalysis
+    """Checked here without its headers (the baseline run checks it with them)."""
     constraints_uri: str
     """The Clarify baseline job's ``analysis.json`` (the framework's ``baseline_job_output_location``)."""
     image_uri: str
@@ -128,13 +148,8 @@ class ClarifyMonitoring(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         self._type = kind = a.analysis.monitor_type
         self._reports = pulumi.Output.concat("s3://", ctx.bucket_name, f"/{MONITORING_PREFIX}/{a.endpoint}/{kind}")
-        self._config_key = f"{MONITORING_CONFIG_PREFIX}/{a.endpoint}/{kind}/{CONFIG_FILE}"
-
-        config = aws.s3.BucketObjectv2(
-            f"{name}-config", bucket=ctx.bucket_name, key=self._config_key, content_type="application/json",
-            content=json.dumps(monitoring_analysis_config(a.analysis, a.endpoint), indent=2, sort_keys=True),
-            server_side_encryption="aws:kms", kms_key_id=ctx.kms_key_arn, opts=self._child)
-        self.config_uri = pulumi.Output.concat("s3://", config.bucket, "/", config.key)
+        self._config_key = config_keys(a.endpoint, kind).live
+        self.config_uri = pulumi.Output.concat("s3://", ctx.bucket_name, f"/{self._config_key}")
         role = self._role(name)
         definition = self._definition(name, role)
         schedule = aws.sagemaker.MonitoringSchedule(

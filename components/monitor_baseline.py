@@ -4,18 +4,24 @@ Like the upload registration of uploaded models (``components.model_upload``: th
 
     EventBridge rule: "Object Created" in the stack bucket for exactly the entry's baseline_data key
       -> a Step Functions state machine (its own role):
-         Baseline: a SageMaker processing job (.sync) with Model Monitor's analyzer over that CSV (with a
-                   header), writing statistics.json and constraints.json into baseline_job_output_location
-                   (data quality; model quality: analysis_type MODEL_QUALITY with the entry's problem type and
-                   the baseline's inference / probability / ground truth columns)
+         [bias / explainability: PrepareAnalysis: the entry's configuration function reads the CSV's header
+          row and writes the Clarify analysis configurations (lambdas/clarify_config)]
+         Baseline: a SageMaker processing job (.sync) over that CSV (with a header):
+                   data / model quality: Model Monitor's analyzer, writing statistics.json and constraints.json
+                   into baseline_job_output_location (model quality: analysis_type MODEL_QUALITY with the
+                   entry's problem type and the baseline's inference / probability / ground truth columns);
+                   bias / explainability: Clarify, writing analysis.json there (components/clarify_config.py)
+         [bias / explainability: PublishAnalysis: the monitoring configuration takes effect]
          -> NotifySuccess (the topic: where the files are) -> Succeeded
-         any error of the job -> NotifyFailure (the topic: BaselineFailed, the job's cause) -> BaselineFailed
+         any error -> NotifyFailure (the topic: BaselineFailed, the step's error and cause) -> BaselineFailed
 
-The job runs as its own role (reads only that object, writes only the output prefix, KMS through S3, its
-volume with the stack key), with network isolation, its volume and output encrypted, and the entry's
-``instance_type``, ``instance_volume_size`` and ``baseline_max_runtime_seconds``. The monitor's job definition
-reads the files at that output location (``program.catalog_monitoring.baseline_uris``): until the first
-baseline run has written them, its executions fail and say so (docs/monitoring.md).
+The job runs as its own role (lists and reads only that object, writes only the output prefix, KMS through S3,
+its volume with the stack key), its volume and output encrypted, with the entry's ``instance_type``,
+``instance_volume_size`` and ``baseline_max_runtime_seconds``; the analyzer with network isolation. Clarify's
+baseline asks the monitored endpoint for predictions (``sagemaker:InvokeEndpoint`` on that endpoint only), which
+network isolation would cut off, so it runs without. The monitor's job definition reads the files at that
+output location (``program.catalog_monitoring.baseline_uris``): until the first baseline run has written them,
+its executions fail and say so (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -28,11 +34,20 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog.entries import S3Location
+from components.clarify_config import (
+    BaselineJob,
+    ClarifyAnalysis,
+    analysis_fields,
+    baseline_processing_job,
+)
+from components.clarify_monitoring import ConfigKeys
 from components.context import StackContext
 from components.iam import read_location_statements, service_role, state_machine_logging_statements, statement
 from components.model_upload import upload_event_pattern
-from components.names import s3_uri_arn
+from components.names import Names, s3_uri_arn
 from components.notifications import publish_statements
+from components.python_function import PythonFunction, PythonFunctionArgs
+from components.workflow.states import LAMBDA_TRANSIENT_ERRORS
 
 BASELINE_FAILED = "BaselineFailed"
 """The execution's error when the baseline job fails (the notification names it, with the cause)."""
@@ -63,6 +78,24 @@ class BaselineRun:
     ground_truth_attribute: str | None = None
     data_key_arn: str | None = None
     """The entry's ``kms_key_arn`` (its locations' key), used through S3; None: the stack key only."""
+    clarify: ClarifyBaseline | None = None
+    """Bias / explainability: what Clarify analyses; None for data / model quality."""
+
+    @property
+    def files(self) -> str:
+        """What the run writes into ``output_uri``."""
+        return "analysis.json" if self.clarify else "statistics.json, constraints.json"
+
+
+@dataclass(frozen=True)
+class ClarifyBaseline:
+    """A bias / explainability monitor's baseline: its analysis (without headers: the run reads them from the
+    baseline data) and the endpoint it asks for predictions."""
+
+    analysis: ClarifyAnalysis
+    endpoint: str
+    keys: ConfigKeys
+    """Where the configurations go in the stack bucket (``components.clarify_monitoring.config_keys``)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +105,8 @@ class BaselineNames:
     job_role: str
     events_role: str
     rule: str
+    config_function: str | None = None
+    """Bias / explainability: the configuration function's name (its role: ``<name>-fn``)."""
 
 
 @dataclass(frozen=True)
@@ -96,43 +131,93 @@ def analyzer_environment(run: BaselineRun) -> dict[str, str]:
     return env
 
 
+def _analyzer_job(run: BaselineRun, source: str, job_role_arn: str, kms_key_arn: str) -> dict[str, Any]:
+    return {
+        "RoleArn": job_role_arn,
+        "AppSpecification": {"ImageUri": "<image>"},
+        "Environment": analyzer_environment(run),
+        "ProcessingInputs": [{"InputName": "baseline_dataset_input", "S3Input": {
+            "S3Uri": source, "LocalPath": _INPUT, "S3DataType": "S3Prefix", "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated"}}],
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "monitoring_output", "S3Output": {
+            "S3Uri": run.output_uri, "LocalPath": _OUTPUT, "S3UploadMode": "EndOfJob"}}],
+            "KmsKeyId": run.data_key_arn or kms_key_arn},
+        "ProcessingResources": {"ClusterConfig": {
+            "InstanceCount": 1, "InstanceType": run.instance_type, "VolumeSizeInGB": run.volume_gb,
+            "VolumeKmsKeyId": kms_key_arn}},
+        "StoppingCondition": {"MaxRuntimeInSeconds": run.max_runtime_seconds},
+        "NetworkConfig": {"EnableNetworkIsolation": True},
+    }
+
+
+def _clarify_job(run: BaselineRun, clarify: ClarifyBaseline, source: str, *, bucket: str, job_role_arn: str,
+                 kms_key_arn: str) -> dict[str, Any]:
+    return baseline_processing_job(BaselineJob(
+        image_uri="<image>", role_arn=job_role_arn, dataset_uri=source,
+        config_uri=f"s3://{bucket}/{clarify.keys.baseline}", output_uri=run.output_uri, kms_key_arn=kms_key_arn,
+        output_kms_key_arn=run.data_key_arn, instance_type=run.instance_type, instance_count=1,
+        volume_size_gb=run.volume_gb, max_runtime_seconds=run.max_runtime_seconds, network_isolation=False))
+
+
+def configuration_event(run: BaselineRun, clarify: ClarifyBaseline, action: str, *, bucket: str,
+                        kms_key_arn: str) -> dict[str, Any]:
+    """The configuration function's event for ``action`` (``prepare`` / ``publish``: lambdas/clarify_config)."""
+    staged = {"stagedConfig": f"s3://{bucket}/{clarify.keys.staged}", "kmsKeyArn": kms_key_arn}
+    if action == "publish":
+        return {"action": action, **staged, "monitoringConfig": f"s3://{bucket}/{clarify.keys.live}"}
+    return {"action": action, "dataset": f"s3://{bucket}/{run.data_key}", "endpointName": clarify.endpoint,
+            "analysis": analysis_fields(clarify.analysis),
+            "baselineConfig": f"s3://{bucket}/{clarify.keys.baseline}", **staged}
+
+
+_CATCH = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
+
+
 def definition(run: BaselineRun, *, bucket: str, job_prefix: str, job_role_arn: str, kms_key_arn: str,
-               topic_arn: str) -> dict[str, Any]:
-    """The state machine's Amazon States Language definition (plain values)."""
+               topic_arn: str, config_function_arn: str | None = None) -> dict[str, Any]:
+    """The state machine's Amazon States Language definition (plain values); ``config_function_arn``: the
+    configuration function of a bias / explainability run."""
     job_name = (f"States.Format('{job_prefix[:54]}-{{}}', "
                 "States.ArrayGetItem(States.StringSplit($$.Execution.Name, '-'), 0))")
     source = f"s3://{bucket}/{run.data_key}"
+    clarify = run.clarify
+    job = (_analyzer_job(run, source, job_role_arn, kms_key_arn) if clarify is None else
+           _clarify_job(run, clarify, source, bucket=bucket, job_role_arn=job_role_arn, kms_key_arn=kms_key_arn))
+    states: dict[str, Any] = {
+        "Baseline": {
+            "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
+            "Parameters": {"ProcessingJobName.$": job_name, **job},
+            "ResultPath": "$.baseline", "Catch": _CATCH, "Next": "NotifySuccess",
+        },
+    }
+    start = "Baseline"
+    if clarify is not None:
+        if config_function_arn is None:
+            raise ValueError(f"{run.label}: a {run.monitor_type} baseline needs its configuration function")
+
+        def configure(action: str, result: str | None, after: str) -> dict[str, Any]:
+            return {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": config_function_arn, "Payload": configuration_event(
+                        run, clarify, action, bucket=bucket, kms_key_arn=kms_key_arn)},
+                    "ResultSelector": {"result.$": "$.Payload"}, "ResultPath": result,
+                    "Retry": [{"ErrorEquals": list(LAMBDA_TRANSIENT_ERRORS), "IntervalSeconds": 2,
+                               "MaxAttempts": 3, "BackoffRate": 2}],
+                    "Catch": _CATCH, "Next": after}
+
+        start = "PrepareAnalysis"
+        states = {"PrepareAnalysis": configure("prepare", "$.analysis", "Baseline"), **states,
+                  "PublishAnalysis": configure("publish", None, "NotifySuccess")}
+        states["Baseline"]["Next"] = "PublishAnalysis"
     return {
         "Comment": f"The {run.monitor_type} baseline of {run.label} from {source}",
-        "StartAt": "Baseline",
+        "StartAt": start,
         "States": {
-            "Baseline": {
-                "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
-                "Parameters": {
-                    "ProcessingJobName.$": job_name, "RoleArn": job_role_arn,
-                    "AppSpecification": {"ImageUri": "<image>"},
-                    "Environment": analyzer_environment(run),
-                    "ProcessingInputs": [{"InputName": "baseline_dataset_input", "S3Input": {
-                        "S3Uri": source, "LocalPath": _INPUT, "S3DataType": "S3Prefix", "S3InputMode": "File",
-                        "S3DataDistributionType": "FullyReplicated"}}],
-                    "ProcessingOutputConfig": {"Outputs": [{"OutputName": "monitoring_output", "S3Output": {
-                        "S3Uri": run.output_uri, "LocalPath": _OUTPUT, "S3UploadMode": "EndOfJob"}}],
-                        "KmsKeyId": run.data_key_arn or kms_key_arn},
-                    "ProcessingResources": {"ClusterConfig": {
-                        "InstanceCount": 1, "InstanceType": run.instance_type, "VolumeSizeInGB": run.volume_gb,
-                        "VolumeKmsKeyId": kms_key_arn}},
-                    "StoppingCondition": {"MaxRuntimeInSeconds": run.max_runtime_seconds},
-                    "NetworkConfig": {"EnableNetworkIsolation": True},
-                },
-                "ResultPath": "$.baseline",
-                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}],
-                "Next": "NotifySuccess",
-            },
+            **states,
             "NotifySuccess": {
                 "Type": "Task", "Resource": "arn:aws:states:::sns:publish",
                 "Parameters": {"TopicArn": topic_arn, "Subject": f"Baseline made: {run.monitor_type}"[:100],
                                "Message": f"{run.label}: the {run.monitor_type} baseline of {source} is in "
-                                          f"{run.output_uri}/ (statistics.json, constraints.json); the monitor "
+                                          f"{run.output_uri}/ ({run.files}); the monitor "
                                           "compares with it from its next execution."},
                 "ResultPath": None, "Next": "Succeeded"},
             "NotifyFailure": {
@@ -164,6 +249,7 @@ class MonitorBaseline(pulumi.ComponentResource):
             service="sagemaker.amazonaws.com", account_id=ctx.account, opts=child, statements=[
                 # The job's input is an S3Prefix: SageMaker lists the key before it downloads it.
                 *read_location_statements("ListBaselineData", "ReadBaselineData", S3Location(names.bucket, run.data_key)),
+                *(_clarify_job_statements(ctx, run.clarify) if run.clarify else []),
                 statement("WriteBaseline", ["s3:PutObject"], [s3_uri_arn(run.output_uri) + "/*"]),
                 statement("DecryptThroughS3", ["kms:Decrypt"], [ctx.kms_key_arn, *data_keys], condition=via_s3),
                 statement("EncryptThroughS3", ["kms:GenerateDataKey"], [ctx.kms_key_arn, *data_keys], condition=via_s3),
@@ -173,6 +259,9 @@ class MonitorBaseline(pulumi.ComponentResource):
                 statement("WriteJobLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                           [names.log_group_arn("/aws/sagemaker/ProcessingJobs:*")]),
             ])
+        function = self._config_function(name, args) if run.clarify else None
+        invoke = [] if function is None else [
+            statement("ConfigureAnalysis", ["lambda:InvokeFunction"], [function.function_arn])]
         machine_arn = names.state_machine_arn_of(n.machine)
         logs = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/vendedlogs/states/{n.machine}", retention_in_days=ctx.log_retention_days,
@@ -187,12 +276,15 @@ class MonitorBaseline(pulumi.ComponentResource):
                           condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
                 statement("WaitForJob", ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
                           [names.arn("events", "rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule")]),
+                *invoke,
                 *publish_statements(ctx.topic_arn, ctx.kms_key_arn),
                 *state_machine_logging_statements(),
             ])
-        document = pulumi.Output.all(job_role.arn, ctx.kms_key_arn, ctx.topic_arn).apply(
+        function_arn = None if function is None else function.function_arn
+        document = pulumi.Output.all(job_role.arn, ctx.kms_key_arn, ctx.topic_arn, function_arn).apply(
             lambda v: json.dumps(definition(run, bucket=names.bucket, job_prefix=n.machine, job_role_arn=v[0], kms_key_arn=v[1],
-                                            topic_arn=v[2]), indent=2).replace('"<image>"', json.dumps(a.image_uri)))
+                                            topic_arn=v[2], config_function_arn=v[3]),
+                                 indent=2).replace('"<image>"', json.dumps(a.image_uri)))
         machine = aws.sfn.StateMachine(
             f"{name}-state-machine", name=n.machine, type="STANDARD", role_arn=role.arn, definition=document,
             logging_configuration={"level": "ALL", "include_execution_data": False,
@@ -212,3 +304,40 @@ class MonitorBaseline(pulumi.ComponentResource):
             retry_policy={"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}, opts=child)
         self.state_machine_arn = machine.arn
         self.register_outputs({"state_machine_arn": self.state_machine_arn})
+
+    def _config_function(self, name: str, args: MonitorBaselineArgs) -> PythonFunction:
+        """The bias / explainability run's configuration function (lambdas/clarify_config): reads the first
+        bytes of the baseline data, writes the baseline and staged configurations, copies the staged one live."""
+        ctx, run, names = args.ctx, args.run, args.ctx.names
+        assert run.clarify is not None and args.names.config_function is not None
+        keys, bucket = run.clarify.keys, names.bucket
+        via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}}
+        data_keys = [run.data_key_arn] if run.data_key_arn else []
+        return PythonFunction(f"{name}-config", PythonFunctionArgs(
+            ctx, function_name=args.names.config_function, folder="clarify_config",
+            description=f"Clarify configurations of {run.label} from its baseline data's header row"[:256],
+            modules=("components/clarify_config.py",), statements=[
+                statement("ReadHeaderRowAndStagedConfig", ["s3:GetObject"], [
+                    Names.s3_arn(bucket, run.data_key), Names.s3_arn(bucket, keys.staged)]),
+                statement("WriteConfigs", ["s3:PutObject"], [
+                    Names.s3_arn(bucket, keys.baseline), Names.s3_arn(bucket, keys.staged),
+                    Names.s3_arn(bucket, keys.live)]),
+                statement("DecryptThroughS3", ["kms:Decrypt"], [ctx.kms_key_arn, *data_keys], condition=via_s3),
+                statement("EncryptThroughS3", ["kms:GenerateDataKey"], [ctx.kms_key_arn], condition=via_s3),
+            ]), opts=pulumi.ResourceOptions(parent=self))
+
+
+def _clarify_job_statements(ctx: StackContext, clarify: ClarifyBaseline) -> list[dict[str, Any]]:
+    """What Clarify's baseline job reads besides the data (its configuration, a SHAP baseline file) and asks:
+    the monitored endpoint, for predictions (``predictor.endpoint_name``)."""
+    names = ctx.names
+    shap_baseline = clarify.analysis.shap_config.get("baseline")  # rows, or the S3 URI of a file of them
+    shap_file = [s3_uri_arn(shap_baseline)] if isinstance(shap_baseline, str) else []
+    return [
+        # Clarify's analysis_config input is an S3Prefix too.
+        *read_location_statements("ListAnalysisConfig", "ReadAnalysisConfig",
+                                  S3Location(names.bucket, clarify.keys.baseline)),
+        *([statement("ReadShapBaseline", ["s3:GetObject"], shap_file)] if shap_file else []),
+        statement("AskTheMonitoredEndpoint", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
+                  [names.sagemaker_arn(f"endpoint/{clarify.endpoint}")]),
+    ]

@@ -28,6 +28,7 @@ from typing import Any
 import pulumi
 
 from catalog.entries import TRAINED_ENDPOINT
+from components.clarify_monitoring import ClarifyMonitoring
 from components.context import StackContext
 from components.endpoint_monitoring import (
     EndpointMonitoring,
@@ -42,6 +43,7 @@ from program.catalog_monitoring import (
     attached_monitors,
     baseline_uris,
     build_baseline,
+    clarify_monitor,
     entry_keys,
     entry_spec,
     model_quality_monitor,
@@ -132,11 +134,16 @@ def monitor_endpoint(ctx: StackContext, settings: Settings, name: str, endpoint:
             statistics, constraints = baseline.statistics_uri, baseline.constraints_uri
             baseline_key = ctx.kms_key_arn if registry.account == names.account else registry.arn("kms", "key/*")
     quality = attached.model_quality
+    after_endpoint = pulumi.ResourceOptions.merge(ctx.opts, pulumi.ResourceOptions(depends_on=[endpoint.resource]))
+    for entry in attached.entries:  # each entry's baseline, made from its baseline_data
+        build_baseline(ctx, settings, f"{name}-{SHORT_TYPE[entry.pipeline_type]}-baseline", entry, endpoint.name)
+    keys = tuple(k for k in (endpoint.capture_key_arn, *entry_keys(settings, attached)) if k)
+    for entry in attached.clarify:  # bias / explainability: each its own role, definition and schedule
+        ClarifyMonitoring(f"{name}-{SHORT_TYPE[entry.pipeline_type]}", clarify_monitor(
+            ctx, settings, entry, endpoint=endpoint.name, monitors=endpoint.monitors,
+            capture_uri=endpoint.capture_uri, keys=keys), opts=after_endpoint)
     if statistics is None and quality is None:
         return None
-    for entry in attached.entries:  # each entry's baseline, made from its baseline_data
-        build_baseline(ctx, settings, f"{name}-{SHORT_TYPE[entry.pipeline_type]}-baseline", entry,
-                       model_monitor_image_uri(settings.region))
     return EndpointMonitoring(
         name,
         EndpointMonitoringArgs(
@@ -148,7 +155,7 @@ def monitor_endpoint(ctx: StackContext, settings: Settings, name: str, endpoint:
             image_uri=model_monitor_image_uri(settings.region), spec=spec,
             features=endpoint.features if statistics is not None else (),
             model_quality=model_quality_monitor(settings, quality) if quality is not None else None),
-        opts=pulumi.ResourceOptions.merge(ctx.opts, pulumi.ResourceOptions(depends_on=[endpoint.resource])))
+        opts=after_endpoint)
 
 
 def build_monitoring(ctx: StackContext, settings: Settings, endpoint: ModelEndpoint, package_arn: str,

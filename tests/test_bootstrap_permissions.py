@@ -95,7 +95,7 @@ CREATE_TIME = {("CreateTaggedKeys", "kms:TagResource")}
 @cache
 def _clarify_run() -> ProgramRun:
     """The Clarify monitors (components/clarify_monitoring.py) of the staging endpoint, which catalog monitor
-    entries create: their aws-native job definitions and configuration objects need grants too."""
+    entries create: their aws-native job definitions need grants too."""
     from tests.test_clarify_monitoring import build
 
     return run_components("staging", build)
@@ -202,7 +202,6 @@ CREATE_ACTION = {
     Token.KMS_ALIAS: "kms:CreateAlias",
     Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION: "sagemaker:CreateModelBiasJobDefinition",
     Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION: "sagemaker:CreateModelExplainabilityJobDefinition",
-    Token.S3_BUCKET_OBJECTV2: "s3:PutObject",
 }
 NATIVE_ARN_TYPES = {Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION: "model-bias-job-definition",
                     Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION: "model-explainability-job-definition"}
@@ -211,8 +210,6 @@ NATIVE_ARN_TYPES = {Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION: "model-bia
 def _arn(resource, names: Names) -> str:
     if resource.type in NATIVE_ARN_TYPES:
         return names.arn("sagemaker", f"{NATIVE_ARN_TYPES[resource.type]}/{resource.inputs['jobDefinitionName']}")
-    if resource.type == Token.S3_BUCKET_OBJECTV2:
-        return f"arn:aws:s3:::{resource.inputs['bucket']}/{resource.inputs['key']}"
     if resource.type == Token.CLOUDWATCH_METRIC_ALARM:
         return names.arn("cloudwatch", f"alarm:{resource.inputs['name']}")
     if resource.type == Token.KMS_ALIAS:

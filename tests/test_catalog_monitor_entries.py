@@ -4,7 +4,8 @@ components.endpoint_monitoring, components.model_quality_monitoring).
 The shipped catalog attaches a data quality and a model quality monitor to iris-xgboost's endpoint in staging
 and prod: the entry's data quality monitor replaces the automatic one on that endpoint, both run under the
 endpoint's one monitor role, and their baselines are the entry's baseline run's files. A monitor of an endpoint
-that captures nothing, and a bias / explainability monitor, stop the preview (exit 2) naming the entry."""
+that captures nothing stops the preview (exit 2) naming the entry. Bias / explainability entries:
+tests/test_catalog_clarify_monitors.py."""
 
 from __future__ import annotations
 
@@ -200,14 +201,6 @@ def test_a_monitor_of_the_workflows_endpoint_stops_the_preview(tmp_path):
     (problem,) = error.value.problems
     assert "endpoint_name '@trained' is the stack's own endpoint, which in dev belongs to the training workflow" in problem
     assert "give endpoint_name per environment naming only stacks deployed by promotion" in problem
-
-
-@pytest.mark.parametrize("kind", ["byom_model_bias_monitor", "byom_model_explainability_monitor"])
-def test_bias_and_explainability_monitors_are_not_deployable_yet(tmp_path, kind):
-    with pytest.raises(SettingsError) as error:
-        run_with(tmp_path, "staging", monitor_body(kind, endpoint="@trained"))
-    (problem,) = error.value.problems
-    assert f"pipelines[0] ({kind} 'testmodel'): {kind} monitors are not deployable yet" in problem
 
 
 def _write(tmp_path, *bodies):

@@ -1,5 +1,5 @@
-"""Clarify monitors (components/clarify_monitoring.py) of the staging endpoint under mocks: the analysis
-configuration object, each role's exact statements, the aws-native job definitions, the schedules, the alarms
+"""Clarify monitors (components/clarify_monitoring.py) of the staging endpoint under mocks: where the analysis
+configuration is (written by the baseline run), each role's exact statements, the aws-native job definitions, the schedules, the alarms
 and the execution rules; and the pure pieces (components/clarify_config.py): the analysis configurations, the
 endpoint attributes, the baseline job and every problem of bad input at once."""
 
@@ -20,7 +20,13 @@ from components.clarify_config import (
     baseline_processing_job,
     monitoring_analysis_config,
 )
-from components.clarify_monitoring import METRICS_NAMESPACES, ClarifyAlarm, ClarifyMonitoring, ClarifyMonitoringArgs
+from components.clarify_monitoring import (
+    METRICS_NAMESPACES,
+    ClarifyAlarm,
+    ClarifyMonitoring,
+    ClarifyMonitoringArgs,
+    config_keys,
+)
 from program.compose import shared_context
 from program.images import clarify_image_uri
 from tests.conftest import policy_statements
@@ -93,14 +99,26 @@ def test_several_facets_each_get_their_values():
         {"name_or_index": "sex", "value_or_threshold": [0]}, {"name_or_index": "age", "value_or_threshold": [40]}]
 
 
-def test_the_object_holds_the_configuration_encrypted_outside_the_monitors_write_prefix(run):
-    key = run.one(Token.KMS_KEY).outputs["arn"]
-    for kind, analysis in ((BIAS, BIAS_ANALYSIS), (EXPLAINABILITY, EXPLAIN_ANALYSIS)):
-        config = run.one(Token.S3_BUCKET_OBJECTV2, f"clarify-{kind}-config").inputs
-        assert config["key"] == f"monitoring-config/{ENDPOINT}/{kind}/analysis_config.json"
-        assert (config["bucket"], config["serverSideEncryption"], config["kmsKeyId"]) == (BUCKET, "aws:kms", key)
-        assert json.loads(config["content"]) == monitoring_analysis_config(analysis, ENDPOINT)
-        assert run.outputs[f"{kind}_config_uri"] == f"s3://{BUCKET}/{config['key']}"
+def test_the_configuration_is_the_baseline_runs_to_write_not_the_programs(run):
+    # It needs the baseline dataset's header row: components/monitor_baseline.py writes it (config_keys).
+    assert run.by_type(Token.S3_BUCKET_OBJECTV2) == []
+    for kind in (BIAS, EXPLAINABILITY):
+        keys = config_keys(ENDPOINT, kind)
+        assert keys.live == f"monitoring-config/{ENDPOINT}/{kind}/analysis_config.json"
+        assert (keys.staged, keys.baseline) == (f"monitoring-config/{ENDPOINT}/{kind}/baseline/monitoring_analysis_config.json",
+                                                f"monitoring-config/{ENDPOINT}/{kind}/baseline/analysis_config.json")
+        assert run.outputs[f"{kind}_config_uri"] == f"s3://{BUCKET}/{keys.live}"
+        prefix = "modelBias" if kind == BIAS else "modelExplainability"
+        assert definition(run, kind).inputs[f"{prefix}AppSpecification"]["configUri"] == f"s3://{BUCKET}/{keys.live}"
+
+
+def test_without_headers_only_what_needs_them_is_left_unchecked():
+    unchecked = replace(BIAS_ANALYSIS, headers=(), bias_config={"label_values_or_threshold": [1], "facet_name": "nope"})
+    assert analysis_problems(unchecked) == []
+    assert analysis_problems(replace(unchecked, headers=HEADERS)) == [
+        "bias_config.facet_name 'nope': not a feature of the headers ['age', 'income', 'sex']"]
+    assert analysis_problems(replace(unchecked, problem_type="Ranking")) == [
+        "problem_type 'Ranking': must be one of Regression, BinaryClassification, MulticlassClassification"]
 
 
 # --- the job definitions and schedules ---------------------------------------------------------------
@@ -348,3 +366,12 @@ def test_the_policy_pack_passes_the_monitors_and_refuses_them_unencrypted_or_net
     assert sorted((v["policy"], v["name"]) for v in violations) == [
         ("aws-sagemaker-monitoring-configure-kms", "clarify-model-bias-definition"),
         ("aws-sagemaker-monitoring-enable-network-isolation", "clarify-model-bias-definition")]
+
+
+def test_the_analysis_takes_every_key_the_catalog_accepts():
+    from catalog.clarify import SHAPES
+    from components.clarify_config import BIAS_CONFIG_KEYS, PREDICTED_LABEL_KEYS, SHAP_CONFIG_KEYS
+
+    assert {field: set(SHAPES[field][0]) for field in SHAPES} == {
+        "bias_config": set(BIAS_CONFIG_KEYS), "model_predicted_label_config": set(PREDICTED_LABEL_KEYS),
+        "shap_config": set(SHAP_CONFIG_KEYS)}
