@@ -47,12 +47,11 @@ from components.model_upload import upload_event_pattern
 from components.names import Names, s3_uri_arn
 from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
+from components.workflow.baseline import INPUT_PATH, OUTPUT_PATH, processing_job_parameters
 from components.workflow.states import LAMBDA_TRANSIENT_ERRORS
 
 BASELINE_FAILED = "BaselineFailed"
 """The execution's error when the baseline job fails (the notification names it, with the cause)."""
-_INPUT = "/opt/ml/processing/input/baseline_dataset_input"
-_OUTPUT = "/opt/ml/processing/output"
 DATASET_FORMAT = '{"csv": {"header": true}}'
 """The framework's baselines: CSV with a header (the attributes name its columns)."""
 
@@ -120,7 +119,7 @@ class MonitorBaselineArgs:
 
 def analyzer_environment(run: BaselineRun) -> dict[str, str]:
     """The analyzer's configuration (environment variables) for the run's monitor type."""
-    env = {"dataset_format": DATASET_FORMAT, "dataset_source": _INPUT, "output_path": _OUTPUT,
+    env = {"dataset_format": DATASET_FORMAT, "dataset_source": INPUT_PATH, "output_path": OUTPUT_PATH,
            "publish_cloudwatch_metrics": "Disabled"}
     if run.monitor_type == "model-quality":
         env["analysis_type"] = "MODEL_QUALITY"
@@ -132,22 +131,13 @@ def analyzer_environment(run: BaselineRun) -> dict[str, str]:
 
 
 def _analyzer_job(run: BaselineRun, source: str, job_role_arn: str, kms_key_arn: str) -> dict[str, Any]:
-    return {
-        "RoleArn": job_role_arn,
-        "AppSpecification": {"ImageUri": "<image>"},
-        "Environment": analyzer_environment(run),
-        "ProcessingInputs": [{"InputName": "baseline_dataset_input", "S3Input": {
-            "S3Uri": source, "LocalPath": _INPUT, "S3DataType": "S3Prefix", "S3InputMode": "File",
-            "S3DataDistributionType": "FullyReplicated"}}],
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "monitoring_output", "S3Output": {
-            "S3Uri": run.output_uri, "LocalPath": _OUTPUT, "S3UploadMode": "EndOfJob"}}],
-            "KmsKeyId": run.data_key_arn or kms_key_arn},
-        "ProcessingResources": {"ClusterConfig": {
-            "InstanceCount": 1, "InstanceType": run.instance_type, "VolumeSizeInGB": run.volume_gb,
-            "VolumeKmsKeyId": kms_key_arn}},
-        "StoppingCondition": {"MaxRuntimeInSeconds": run.max_runtime_seconds},
-        "NetworkConfig": {"EnableNetworkIsolation": True},
-    }
+    job = processing_job_parameters(
+        job_name="", role_arn=job_role_arn, image_uri="<image>", dataset=source, output=run.output_uri,
+        instance_type=run.instance_type, volume_gb=run.volume_gb, max_runtime_seconds=run.max_runtime_seconds,
+        kms_key_arn=kms_key_arn, output_kms_key_arn=run.data_key_arn, network_isolation=True,
+        environment=analyzer_environment(run))
+    del job["ProcessingJobName"]  # the definition names the job from the execution
+    return job
 
 
 def _clarify_job(run: BaselineRun, clarify: ClarifyBaseline, source: str, *, bucket: str, job_role_arn: str,

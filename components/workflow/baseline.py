@@ -105,6 +105,7 @@ def processing_job_parameters(
     network_isolation: bool,
     environment: Mapping[str, str] | None = None,
     tags: Sequence[Mapping[str, str]] = (),
+    output_kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
     """The ``arn:aws:states:::sagemaker:createProcessingJob.sync`` Parameters of one Model Monitor baseline job.
 
@@ -123,7 +124,8 @@ def processing_job_parameters(
       key given here replaces the default in place, new keys follow them. A model quality baseline adds
       ``analysis_type``, ``problem_type``, ``inference_attribute`` / ``probability_attribute`` and
       ``ground_truth_attribute``.
-    - ``tags``: the job's tags, as ``{"Key": ..., "Value": ...}`` (or ``"Value.$"``) mappings.
+    - ``tags``: the job's tags, as ``{"Key": ..., "Value": ...}`` (or ``"Value.$"``) mappings (none: no ``Tags``).
+    - ``output_kms_key_arn``: the output's key where it is not ``kms_key_arn`` (a catalog entry's own key).
 
     ``dataset``, ``output``, ``job_name`` and ``role_arn`` are literals or ``JsonPath``s; the rest are
     literals the definition embeds.
@@ -149,7 +151,7 @@ def processing_job_parameters(
                 "OutputName": "monitoring_output",
                 "S3Output": {**_field("S3Uri", output), "LocalPath": OUTPUT_PATH, "S3UploadMode": "EndOfJob"},
             }],
-            "KmsKeyId": kms_key_arn,
+            "KmsKeyId": output_kms_key_arn or kms_key_arn,
         },
         "ProcessingResources": {"ClusterConfig": {
             "InstanceCount": 1,
@@ -159,7 +161,7 @@ def processing_job_parameters(
         }},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
         "NetworkConfig": {"EnableNetworkIsolation": network_isolation},
-        "Tags": [dict(tag) for tag in tags],
+        **({"Tags": [dict(tag) for tag in tags]} if tags else {}),
     }
 
 
