@@ -47,7 +47,8 @@ from components.model_upload import upload_event_pattern
 from components.names import Names, s3_uri_arn
 from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
-from components.workflow.baseline import INPUT_PATH, OUTPUT_PATH, processing_job_parameters
+from components.state_machine import logged_state_machine
+from components.workflow.baseline import INPUT_PATH, OUTPUT_PATH, SYNC_RULE, processing_job_parameters
 from components.workflow.states import LAMBDA_TRANSIENT_ERRORS
 
 BASELINE_FAILED = "BaselineFailed"
@@ -252,35 +253,25 @@ class MonitorBaseline(pulumi.ComponentResource):
         function = self._config_function(name, args) if run.clarify else None
         invoke = [] if function is None else [
             statement("ConfigureAnalysis", ["lambda:InvokeFunction"], [function.function_arn])]
-        machine_arn = names.state_machine_arn_of(n.machine)
-        logs = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/vendedlogs/states/{n.machine}", retention_in_days=ctx.log_retention_days,
-            kms_key_id=ctx.kms_key_arn, opts=child)
-        role, policy = service_role(
-            f"{name}-run", role_name=n.machine, description=f"Runs the {run.monitor_type} baseline of {run.label}",
-            service="states.amazonaws.com", account_id=ctx.account, source_arn=machine_arn, opts=child, statements=[
+        function_arn = None if function is None else function.function_arn
+        document = pulumi.Output.all(job_role.arn, ctx.kms_key_arn, ctx.topic_arn, function_arn).apply(
+            lambda v: json.dumps(definition(run, bucket=names.bucket, job_prefix=n.machine, job_role_arn=v[0], kms_key_arn=v[1],
+                                            topic_arn=v[2], config_function_arn=v[3]),
+                                 indent=2).replace('"<image>"', json.dumps(a.image_uri)))
+        machine = logged_state_machine(
+            name, ctx=ctx, machine_name=n.machine, definition=document, role_base=f"{name}-run", role_name=n.machine,
+            role_description=f"Runs the {run.monitor_type} baseline of {run.label}", parent=self, statements=[
                 statement("RunBaselineJob", ["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
                                              "sagemaker:StopProcessingJob", "sagemaker:AddTags"],
                           [names.sagemaker_arn(f"processing-job/{n.machine[:54]}-*")]),
                 statement("PassJobRole", ["iam:PassRole"], [job_role.arn],
                           condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
                 statement("WaitForJob", ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                          [names.arn("events", "rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule")]),
+                          [names.event_rule_arn(SYNC_RULE)]),
                 *invoke,
                 *publish_statements(ctx.topic_arn, ctx.kms_key_arn),
                 *state_machine_logging_statements(),
             ])
-        function_arn = None if function is None else function.function_arn
-        document = pulumi.Output.all(job_role.arn, ctx.kms_key_arn, ctx.topic_arn, function_arn).apply(
-            lambda v: json.dumps(definition(run, bucket=names.bucket, job_prefix=n.machine, job_role_arn=v[0], kms_key_arn=v[1],
-                                            topic_arn=v[2], config_function_arn=v[3]),
-                                 indent=2).replace('"<image>"', json.dumps(a.image_uri)))
-        machine = aws.sfn.StateMachine(
-            f"{name}-state-machine", name=n.machine, type="STANDARD", role_arn=role.arn, definition=document,
-            logging_configuration={"level": "ALL", "include_execution_data": False,
-                                   "log_destination": pulumi.Output.concat(logs.arn, ":*")},
-            tracing_configuration={"enabled": True},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
         events_role, _ = service_role(
             f"{name}-events", role_name=n.events_role, description=f"An upload of {run.data_key} starts its baseline",
             service="events.amazonaws.com", account_id=ctx.account, opts=child,
