@@ -44,11 +44,14 @@ def read_prefix_statements(list_sid: str, read_sid: str, uri: pulumi.Input[str])
 
 def monitor_statements(ctx: StackContext, *, capture_uri: pulumi.Input[str], reads: Sequence[dict[str, Any]],
                        reports_arn: pulumi.Input[str], decrypt_keys: Sequence[pulumi.Input[str]],
-                       metrics_namespace: str, extra: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+                       metrics_namespace: str | Sequence[str], extra: Sequence[dict[str, Any]] = (),
+                       ) -> list[dict[str, Any]]:
     """A monitor role's statements: the endpoint's captured data, ``reads`` (baselines, configuration, ground
     truth), ``s3:PutObject`` under ``reports_arn`` only, ``kms:Decrypt`` of the stack key and ``decrypt_keys``
-    through S3, the job's logs and ``cloudwatch:PutMetricData`` to ``metrics_namespace``, then ``extra``."""
+    through S3, the job's logs and ``cloudwatch:PutMetricData`` to ``metrics_namespace`` (one, or the
+    namespaces of every monitor type a shared role runs), then ``extra``."""
     via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}}
+    namespaces = [metrics_namespace] if isinstance(metrics_namespace, str) else list(metrics_namespace)
     return [
         *read_prefix_statements("ListCapturedData", "ReadCapturedData", capture_uri),
         *reads,
@@ -63,7 +66,8 @@ def monitor_statements(ctx: StackContext, *, capture_uri: pulumi.Input[str], rea
                   [ctx.names.log_group_arn("/aws/sagemaker/ProcessingJobs:*")]),
         # PutMetricData has no resource-level permission; the namespace condition scopes it.
         statement("PublishMonitorMetrics", ["cloudwatch:PutMetricData"], ["*"],
-                  condition={"StringEquals": {"cloudwatch:namespace": metrics_namespace}}),
+                  condition={"StringEquals": {"cloudwatch:namespace": namespaces[0] if len(namespaces) == 1
+                                              else namespaces}}),
         *extra,
     ]
 
