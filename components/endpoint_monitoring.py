@@ -40,7 +40,12 @@ from components.model_quality_monitoring import (
     model_quality_alarm,
     model_quality_schedule,
 )
-from components.monitor_common import execution_events, monitor_statements, read_prefix_statements
+from components.monitor_common import (
+    execution_events,
+    monitor_alarm,
+    monitor_statements,
+    read_prefix_statements,
+)
 from components.names import MONITORING_PREFIX, MonitorNames, s3_uri_arn
 from components.specs import MonitorSpec
 
@@ -204,26 +209,22 @@ class EndpointMonitoring(pulumi.ComponentResource):
             opts=self._child)
 
     def _drift_alarms(self, name: str, schedule: aws.sagemaker.MonitoringSchedule) -> list[aws.cloudwatch.MetricAlarm]:
-        """One alarm per feature: its baseline drift, as the last execution measured it, above the threshold."""
+        """One alarm per feature (``monitor_common.monitor_alarm``): its baseline drift, as the last execution
+        measured it, above the threshold."""
         a, ctx = self._args, self._ctx
         endpoint, spec = a.endpoint.name, a.spec
         monitor = a.endpoint.monitors.monitor(DATA_QUALITY)
-        alarms = []
-        for feature in a.features:
-            alarms.append(aws.cloudwatch.MetricAlarm(
-                f"{name}-drift-{feature}", name=f"{monitor}-drift-{feature}",
-                alarm_description=pulumi.Output.concat(
-                    f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
-                    f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
-                    self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
-                    "docs/monitoring.md"),
-                namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
-                dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name},
-                statistic="Maximum", period=3600, evaluation_periods=1, datapoints_to_alarm=1,
-                comparison_operator="GreaterThanThreshold", threshold=spec.drift_threshold,
-                treat_missing_data="notBreaching",
-                alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=self._child))
-        return alarms
+        return [monitor_alarm(
+            f"{name}-drift-{feature}", ctx, self._child, alarm_name=f"{monitor}-drift-{feature}",
+            description=pulumi.Output.concat(
+                f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
+                f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
+                self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
+                "docs/monitoring.md"),
+            threshold=spec.drift_threshold, comparison="GreaterThanThreshold",
+            namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
+            dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name}, statistic="Maximum")
+            for feature in a.features]
 
     def _execution_events(self, name: str, schedule: aws.sagemaker.MonitoringSchedule, monitor_type: str) -> None:
         """Failed and violating executions to the topic (``monitor_common.execution_events``)."""

@@ -28,6 +28,7 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.context import StackContext
+from components.monitor_common import ALARM_PERIOD_SECONDS, monitor_alarm
 from components.specs import MonitorSpec
 
 MODEL_QUALITY = "model-quality"
@@ -99,22 +100,23 @@ def model_quality_schedule(name: str, opts: pulumi.ResourceOptions, ctx: StackCo
 def model_quality_alarm(name: str, opts: pulumi.ResourceOptions, ctx: StackContext, monitor: ModelQualityMonitor, *,
                         endpoint: str, job_name: str, schedule: aws.sagemaker.MonitoringSchedule,
                         reports: pulumi.Input[str]) -> aws.cloudwatch.MetricAlarm:
-    """The headline metric outside the band CloudWatch expects from its history, to the topic."""
+    """The headline metric outside the band CloudWatch expects from its history, to the topic
+    (``monitor_common.monitor_alarm``)."""
     metric, comparison = HEADLINE_METRICS[monitor.problem_type]
     side = "above" if comparison.startswith("Greater") else "below"
-    return aws.cloudwatch.MetricAlarm(
-        f"{name}-model-quality-{metric}", name=f"{job_name}-{metric}",
-        alarm_description=pulumi.Output.concat(
+    return monitor_alarm(
+        f"{name}-model-quality-{metric}", ctx, opts, alarm_name=f"{job_name}-{metric}",
+        description=pulumi.Output.concat(
             f"{endpoint}: {MODEL_QUALITY} monitor: {metric} ({monitor.problem_type}) is {side} the band expected from "
             f"its history in the last execution. Reports: ", reports, f"/{MODEL_QUALITY}/ (statistics.json and "
             "constraint_violations.json of the latest execution); docs/monitoring.md"),
-        comparison_operator=comparison, evaluation_periods=1, datapoints_to_alarm=1, threshold_metric_id="band",
-        treat_missing_data="notBreaching",
+        comparison=comparison, threshold_metric_id="band",
         metric_queries=[
-            {"id": "metric", "return_data": True, "metric": {
-                "namespace": METRICS_NAMESPACE, "metric_name": metric, "period": 3600, "stat": "Maximum",
-                "dimensions": {"Endpoint": endpoint, "MonitoringSchedule": schedule.name}}},
-            {"id": "band", "expression": f"ANOMALY_DETECTION_BAND(metric, {ANOMALY_BAND_WIDTH})",
-             "label": f"{metric} (expected)", "return_data": True},
-        ],
-        alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=opts)
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="metric", return_data=True, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=METRICS_NAMESPACE, metric_name=metric, period=ALARM_PERIOD_SECONDS, stat="Maximum",
+                    dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name})),
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="band", expression=f"ANOMALY_DETECTION_BAND(metric, {ANOMALY_BAND_WIDTH})",
+                label=f"{metric} (expected)", return_data=True),
+        ])

@@ -9,8 +9,8 @@
   schedule's ARN) that fail or complete with violations, to the topic with the endpoint, the monitor type and
   links to the execution and its reports.
 
-``components/endpoint_monitoring.py`` (data quality) and ``components/clarify_monitoring.py`` (bias,
-explainability) build their monitors from these.
+``components/endpoint_monitoring.py`` (data quality), ``components/model_quality_monitoring.py`` (model
+quality) and ``components/clarify_monitoring.py`` (bias, explainability) build their monitors from these.
 """
 
 from __future__ import annotations
@@ -73,19 +73,22 @@ def monitor_statements(ctx: StackContext, *, capture_uri: pulumi.Input[str], rea
 
 
 def monitor_alarm(logical_name: str, ctx: StackContext, opts: pulumi.ResourceOptions, *, alarm_name: str,
-                  description: pulumi.Input[str], threshold: float, comparison: str,
+                  description: pulumi.Input[str], comparison: str, threshold: float | None = None,
+                  threshold_metric_id: str | None = None,
                   namespace: str | None = None, metric_name: str | None = None,
                   dimensions: dict[str, pulumi.Input[str]] | None = None, statistic: str | None = None,
                   metric_queries: Sequence[aws.cloudwatch.MetricAlarmMetricQueryArgs] | None = None,
                   ) -> aws.cloudwatch.MetricAlarm:
     """One alarm of a monitor, to the topic (and back to OK): on one metric (``namespace``, ``metric_name``,
-    ``dimensions``, ``statistic``) or on ``metric_queries``. No data (no execution yet, nothing captured) is not
-    an alarm: the rule on failed executions reports why."""
+    ``dimensions``, ``statistic``) or on ``metric_queries``, against ``threshold`` or (an anomaly-detection
+    band) the query ``threshold_metric_id``. No data (no execution yet, nothing captured) is not an alarm: the
+    rule on failed executions reports why."""
     return aws.cloudwatch.MetricAlarm(
         logical_name, name=alarm_name, alarm_description=description, namespace=namespace, metric_name=metric_name,
         dimensions=dimensions, statistic=statistic, metric_queries=metric_queries,
         period=None if metric_queries else ALARM_PERIOD_SECONDS,
         evaluation_periods=1, datapoints_to_alarm=1, comparison_operator=comparison, threshold=threshold,
+        threshold_metric_id=threshold_metric_id,
         treat_missing_data="notBreaching", alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=opts)
 
 
