@@ -41,6 +41,8 @@ from components.model_quality_monitoring import (
     model_quality_schedule,
 )
 from components.monitor_common import (
+    OUTPUT_PATH,
+    ProcessingSettings,
     execution_events,
     monitor_alarm,
     monitor_statements,
@@ -56,7 +58,6 @@ METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 REPORT_FILES = {DATA_QUALITY: "statistics.json", MODEL_QUALITY: "statistics.json with the model's metrics"}
 """What an execution's report folder holds besides constraint_violations.json, per monitor type."""
 _INPUT_PATH = "/opt/ml/processing/input/endpoint"
-_OUTPUT_PATH = "/opt/ml/processing/output"
 
 
 def feature_columns(feature_count: int) -> tuple[str, ...]:
@@ -194,12 +195,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
             data_quality_job_output_config={
                 "kms_key_id": ctx.kms_key_arn,
                 "monitoring_outputs": {"s3_output": {"s3_uri": pulumi.Output.concat(self._reports, f"/{DATA_QUALITY}"),
-                                                     "local_path": _OUTPUT_PATH, "s3_upload_mode": "EndOfJob"}}},
-            job_resources={"cluster_config": {
-                "instance_type": spec.instance_type, "instance_count": spec.instance_count,
-                "volume_size_in_gb": spec.volume_size_gb, "volume_kms_key_id": ctx.kms_key_arn}},
-            network_config={"enable_network_isolation": a.network_isolation},
-            stopping_condition={"max_runtime_in_seconds": spec.max_runtime_seconds},
+                                                     "local_path": OUTPUT_PATH, "s3_upload_mode": "EndOfJob"}}},
+            **ProcessingSettings.of(spec, ctx.kms_key_arn, network_isolation=a.network_isolation).job_definition_args(),
             opts=self._child)
         return aws.sagemaker.MonitoringSchedule(
             f"{name}-data-quality-schedule", name=monitor,

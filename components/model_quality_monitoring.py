@@ -28,7 +28,12 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.context import StackContext
-from components.monitor_common import ALARM_PERIOD_SECONDS, monitor_alarm
+from components.monitor_common import (
+    ALARM_PERIOD_SECONDS,
+    ProcessingSettings,
+    monitor_alarm,
+    monitoring_output_config,
+)
 from components.specs import MonitorSpec
 
 MODEL_QUALITY = "model-quality"
@@ -44,7 +49,6 @@ HEADLINE_METRICS = {
 ANOMALY_BAND_WIDTH = 2
 """Standard deviations of CloudWatch's anomaly-detection band."""
 _INPUT_PATH = "/opt/ml/processing/input/endpoint"
-_OUTPUT_PATH = "/opt/ml/processing/output"
 
 
 @dataclass(frozen=True)
@@ -79,15 +83,8 @@ def model_quality_schedule(name: str, opts: pulumi.ResourceOptions, ctx: StackCo
                 "probability_attribute": monitor.probability_attribute,
                 "probability_threshold_attribute": monitor.probability_threshold},
             "ground_truth_s3_input": {"s3_uri": monitor.ground_truth_uri}},
-        model_quality_job_output_config={
-            "kms_key_id": ctx.kms_key_arn,
-            "monitoring_outputs": [{"s3_output": {"s3_uri": report_uri, "local_path": _OUTPUT_PATH,
-                                                  "s3_upload_mode": native.ModelQualityJobDefinitionS3OutputS3UploadMode.END_OF_JOB}}]},
-        job_resources={"cluster_config": {
-            "instance_type": spec.instance_type, "instance_count": spec.instance_count,
-            "volume_size_in_gb": spec.volume_size_gb, "volume_kms_key_id": ctx.kms_key_arn}},
-        network_config={"enable_network_isolation": network_isolation},
-        stopping_condition={"max_runtime_in_seconds": spec.max_runtime_seconds},
+        model_quality_job_output_config=monitoring_output_config(ctx.kms_key_arn, report_uri),
+        **ProcessingSettings.of(spec, ctx.kms_key_arn, network_isolation=network_isolation).job_definition_args(),
         opts=opts)
     return aws.sagemaker.MonitoringSchedule(
         f"{name}-model-quality-schedule", name=job_name,

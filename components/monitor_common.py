@@ -7,7 +7,10 @@
 - ``monitor_alarm``: one CloudWatch alarm of a monitor, on the last execution's value, to the stack's topic;
 - ``execution_events``: EventBridge rules on a schedule's executions (SageMaker processing jobs carrying the
   schedule's ARN) that fail or complete with violations, to the topic with the endpoint, the monitor type and
-  links to the execution and its reports.
+  links to the execution and its reports;
+- ``ProcessingSettings``: what a monitoring (or baseline) processing job runs on: its cluster with the volume
+  encrypted, network isolation, max runtime, in a job definition's shape or CreateProcessingJob's;
+  ``monitoring_output_config``: a job definition's reports location, encrypted with a KMS key.
 
 ``components/endpoint_monitoring.py`` (data quality), ``components/model_quality_monitoring.py`` (model
 quality) and ``components/clarify_monitoring.py`` (bias, explainability) build their monitors from these.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -25,9 +29,63 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import statement
 from components.names import MonitorNames, s3_uri_arn
+from components.specs import MonitorSpec
 
 ALARM_PERIOD_SECONDS = 3600
 """An alarm looks at the last hour: schedules run at most hourly, so each period holds one execution."""
+OUTPUT_PATH = "/opt/ml/processing/output"
+"""Where a monitoring job writes its reports in its container (uploaded at the end of the job)."""
+
+
+@dataclass(frozen=True)
+class ProcessingSettings:
+    """What a Model Monitor or Clarify processing job runs on: ``instance_count`` instances of ``instance_type``,
+    a ``volume_gb`` ML storage volume encrypted with ``volume_key_arn``, at most ``max_runtime_seconds``, with
+    network isolation or not. One source for a monitoring job definition's settings and a baseline job's."""
+
+    instance_type: str
+    instance_count: int
+    volume_gb: int
+    volume_key_arn: pulumi.Input[str]
+    max_runtime_seconds: int
+    network_isolation: bool = True
+
+    @classmethod
+    def of(cls, spec: MonitorSpec, volume_key_arn: pulumi.Input[str], *,
+           network_isolation: bool) -> ProcessingSettings:
+        """A monitor's: its spec's instance type and count, volume size and max runtime."""
+        return cls(instance_type=spec.instance_type, instance_count=spec.instance_count,
+                   volume_gb=spec.volume_size_gb, volume_key_arn=volume_key_arn,
+                   max_runtime_seconds=spec.max_runtime_seconds, network_isolation=network_isolation)
+
+    def job_definition_args(self) -> dict[str, Any]:
+        """``job_resources``, ``network_config`` and ``stopping_condition``: keyword arguments of a monitoring job
+        definition (pulumi-aws ``DataQualityJobDefinition``, aws-native ``Model*JobDefinition``)."""
+        return {
+            "job_resources": {"cluster_config": {
+                "instance_type": self.instance_type, "instance_count": self.instance_count,
+                "volume_size_in_gb": self.volume_gb, "volume_kms_key_id": self.volume_key_arn}},
+            "network_config": {"enable_network_isolation": self.network_isolation},
+            "stopping_condition": {"max_runtime_in_seconds": self.max_runtime_seconds},
+        }
+
+    def processing_job_parameters(self) -> dict[str, Any]:
+        """``ProcessingResources``, ``StoppingCondition`` and ``NetworkConfig`` of SageMaker's CreateProcessingJob
+        (a Step Functions task's ``Parameters``, as a baseline run writes them), in that order."""
+        return {
+            "ProcessingResources": {"ClusterConfig": {
+                "InstanceCount": self.instance_count, "InstanceType": self.instance_type,
+                "VolumeSizeInGB": self.volume_gb, "VolumeKmsKeyId": self.volume_key_arn}},
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime_seconds},
+            "NetworkConfig": {"EnableNetworkIsolation": self.network_isolation},
+        }
+
+
+def monitoring_output_config(kms_key_arn: pulumi.Input[str], s3_uri: pulumi.Input[str]) -> Any:
+    """An aws-native monitoring job definition's output config: the reports under ``s3_uri``, uploaded at the end
+    of the job, encrypted with ``kms_key_arn`` (Any: it is the input of every ``Model*JobDefinition`` type)."""
+    return {"kms_key_id": kms_key_arn, "monitoring_outputs": [{"s3_output": {
+        "s3_uri": s3_uri, "local_path": OUTPUT_PATH, "s3_upload_mode": "EndOfJob"}}]}
 
 
 def read_prefix_statements(list_sid: str, read_sid: str, uri: pulumi.Input[str]) -> list[dict[str, Any]]:
