@@ -40,7 +40,14 @@ from components.model_quality_monitoring import (
     model_quality_alarm,
     model_quality_schedule,
 )
-from components.monitor_common import execution_events
+from components.monitor_common import (
+    OUTPUT_PATH,
+    ProcessingSettings,
+    execution_events,
+    monitor_alarm,
+    monitor_statements,
+    read_prefix_statements,
+)
 from components.names import MONITORING_PREFIX, MonitorNames, s3_uri_arn
 from components.specs import MonitorSpec
 
@@ -51,7 +58,6 @@ METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 REPORT_FILES = {DATA_QUALITY: "statistics.json", MODEL_QUALITY: "statistics.json with the model's metrics"}
 """What an execution's report folder holds besides constraint_violations.json, per monitor type."""
 _INPUT_PATH = "/opt/ml/processing/input/endpoint"
-_OUTPUT_PATH = "/opt/ml/processing/output"
 
 
 def feature_columns(feature_count: int) -> tuple[str, ...]:
@@ -150,53 +156,27 @@ class EndpointMonitoring(pulumi.ComponentResource):
     # -----------------------------------------------------------------------------------------------
 
     def _role(self, name: str) -> aws.iam.Role:
+        """``monitor_common.monitor_statements``: reads the ground truth (model quality) and the baselines'
+        files, publishes to the namespaces of the endpoint's monitor types."""
         a, ctx = self._args, self._ctx
-        endpoint, names = a.endpoint.name, ctx.names
-        capture_keys = [a.endpoint.capture_key_arn] if a.endpoint.capture_key_arn else []
-        capture = pulumi.Output.from_input(a.endpoint.capture_uri).apply(s3_uri_arn)
-        capture_bucket = capture.apply(lambda arn: arn.split("/", 1)[0])
-        capture_prefix = pulumi.Output.from_input(a.endpoint.capture_uri).apply(
-            lambda uri: uri[len("s3://"):].partition("/")[2].rstrip("/"))
-        via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}}
-        quality = a.model_quality
-        baseline_keys = [a.endpoint.baseline_key_arn] if a.endpoint.baseline_key_arn is not None else []
+        endpoint, quality = a.endpoint.name, a.model_quality
         baseline_files = [uri for uri in (a.endpoint.statistics_uri, a.endpoint.constraints_uri,
                                           quality.constraints_uri if quality else None) if uri]
+        reads = [statement("ReadBaseline", ["s3:GetObject"], [s3_uri_arn(uri) for uri in baseline_files])]
         namespaces = [METRICS_NAMESPACE] if a.endpoint.data_quality else []
-        ground_truth = []
         if quality is not None:
             namespaces.append(MODEL_METRICS_NAMESPACE)
-            truth_bucket, _, truth_prefix = quality.ground_truth_uri[len("s3://"):].partition("/")
-            ground_truth = [
-                statement("ListGroundTruth", ["s3:ListBucket"], [s3_uri_arn(f"s3://{truth_bucket}")],
-                          condition={"StringLike": {"s3:prefix": [f"{truth_prefix}/*"]}}),
-                statement("ReadGroundTruth", ["s3:GetObject"], [s3_uri_arn(quality.ground_truth_uri) + "/*"])]
+            reads = [*read_prefix_statements("ListGroundTruth", "ReadGroundTruth", quality.ground_truth_uri), *reads]
+        capture_keys = [a.endpoint.capture_key_arn] if a.endpoint.capture_key_arn else []
+        baseline_keys = [a.endpoint.baseline_key_arn] if a.endpoint.baseline_key_arn is not None else []
         role, _ = service_role(
             f"{name}-monitor", role_name=a.endpoint.monitors.role,
             description=f"Model Monitor executions of {endpoint}", service="sagemaker.amazonaws.com",
-            account_id=ctx.account, opts=self._child, statements=[
-                statement("ListCapturedData", ["s3:ListBucket"], [capture_bucket],
-                          condition={"StringLike": {"s3:prefix": [capture_prefix.apply(lambda p: f"{p}/*")]}}),
-                statement("ReadCapturedData", ["s3:GetObject"], [pulumi.Output.concat(capture, "/*")]),
-                *ground_truth,
-                statement("ReadBaseline", ["s3:GetObject"], [s3_uri_arn(uri) for uri in baseline_files]),
-                statement("WriteReports", ["s3:PutObject"],
-                          [pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{endpoint}/*")]),
-                statement("DecryptThroughS3", ["kms:Decrypt"],
-                          [ctx.kms_key_arn, *capture_keys, *baseline_keys, *a.endpoint.data_key_arns],
-                          condition=via_s3),
-                statement("EncryptReportsThroughS3", ["kms:GenerateDataKey"], [ctx.kms_key_arn], condition=via_s3),
-                # The job's ML storage volume: SageMaker asks for a grant on the stack key for the instance.
-                statement("EncryptJobVolume", ["kms:CreateGrant"], [ctx.kms_key_arn], condition={
-                    "StringEquals": {"kms:ViaService": f"sagemaker.{ctx.region}.amazonaws.com"},
-                    "Bool": {"kms:GrantIsForAWSResource": "true"}}),
-                statement("WriteJobLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                          [names.log_group_arn("/aws/sagemaker/ProcessingJobs:*")]),
-                # PutMetricData has no resource-level permission; the namespace condition scopes it.
-                statement("PublishMonitorMetrics", ["cloudwatch:PutMetricData"], ["*"],
-                          condition={"StringEquals": {"cloudwatch:namespace": namespaces[0] if len(namespaces) == 1
-                                                      else namespaces}}),
-            ])
+            account_id=ctx.account, opts=self._child, statements=monitor_statements(
+                ctx, capture_uri=a.endpoint.capture_uri, reads=reads,
+                reports_arn=pulumi.Output.concat(ctx.bucket_arn, f"/{MONITORING_PREFIX}/{endpoint}"),
+                decrypt_keys=[*capture_keys, *baseline_keys, *a.endpoint.data_key_arns],
+                metrics_namespace=namespaces))
         return role
 
     def _data_quality(self, name: str, role: aws.iam.Role) -> aws.sagemaker.MonitoringSchedule:
@@ -215,12 +195,8 @@ class EndpointMonitoring(pulumi.ComponentResource):
             data_quality_job_output_config={
                 "kms_key_id": ctx.kms_key_arn,
                 "monitoring_outputs": {"s3_output": {"s3_uri": pulumi.Output.concat(self._reports, f"/{DATA_QUALITY}"),
-                                                     "local_path": _OUTPUT_PATH, "s3_upload_mode": "EndOfJob"}}},
-            job_resources={"cluster_config": {
-                "instance_type": spec.instance_type, "instance_count": spec.instance_count,
-                "volume_size_in_gb": spec.volume_size_gb, "volume_kms_key_id": ctx.kms_key_arn}},
-            network_config={"enable_network_isolation": a.network_isolation},
-            stopping_condition={"max_runtime_in_seconds": spec.max_runtime_seconds},
+                                                     "local_path": OUTPUT_PATH, "s3_upload_mode": "EndOfJob"}}},
+            **ProcessingSettings.of(spec, ctx.kms_key_arn, network_isolation=a.network_isolation).job_definition_args(),
             opts=self._child)
         return aws.sagemaker.MonitoringSchedule(
             f"{name}-data-quality-schedule", name=monitor,
@@ -230,26 +206,22 @@ class EndpointMonitoring(pulumi.ComponentResource):
             opts=self._child)
 
     def _drift_alarms(self, name: str, schedule: aws.sagemaker.MonitoringSchedule) -> list[aws.cloudwatch.MetricAlarm]:
-        """One alarm per feature: its baseline drift, as the last execution measured it, above the threshold."""
+        """One alarm per feature (``monitor_common.monitor_alarm``): its baseline drift, as the last execution
+        measured it, above the threshold."""
         a, ctx = self._args, self._ctx
         endpoint, spec = a.endpoint.name, a.spec
         monitor = a.endpoint.monitors.monitor(DATA_QUALITY)
-        alarms = []
-        for feature in a.features:
-            alarms.append(aws.cloudwatch.MetricAlarm(
-                f"{name}-drift-{feature}", name=f"{monitor}-drift-{feature}",
-                alarm_description=pulumi.Output.concat(
-                    f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
-                    f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
-                    self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
-                    "docs/monitoring.md"),
-                namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
-                dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name},
-                statistic="Maximum", period=3600, evaluation_periods=1, datapoints_to_alarm=1,
-                comparison_operator="GreaterThanThreshold", threshold=spec.drift_threshold,
-                treat_missing_data="notBreaching",
-                alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=self._child))
-        return alarms
+        return [monitor_alarm(
+            f"{name}-drift-{feature}", ctx, self._child, alarm_name=f"{monitor}-drift-{feature}",
+            description=pulumi.Output.concat(
+                f"{endpoint}: {DATA_QUALITY} monitor: feature {feature} drifted from the served package's "
+                f"baseline by more than {spec.drift_threshold} in the last execution. Reports: ",
+                self._reports, f"/{DATA_QUALITY}/ (constraint_violations.json of the latest execution); "
+                "docs/monitoring.md"),
+            threshold=spec.drift_threshold, comparison="GreaterThanThreshold",
+            namespace=METRICS_NAMESPACE, metric_name=f"feature_baseline_drift_{feature}",
+            dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name}, statistic="Maximum")
+            for feature in a.features]
 
     def _execution_events(self, name: str, schedule: aws.sagemaker.MonitoringSchedule, monitor_type: str) -> None:
         """Failed and violating executions to the topic (``monitor_common.execution_events``)."""

@@ -28,6 +28,12 @@ import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
 from components.context import StackContext
+from components.monitor_common import (
+    ALARM_PERIOD_SECONDS,
+    ProcessingSettings,
+    monitor_alarm,
+    monitoring_output_config,
+)
 from components.specs import MonitorSpec
 
 MODEL_QUALITY = "model-quality"
@@ -43,7 +49,6 @@ HEADLINE_METRICS = {
 ANOMALY_BAND_WIDTH = 2
 """Standard deviations of CloudWatch's anomaly-detection band."""
 _INPUT_PATH = "/opt/ml/processing/input/endpoint"
-_OUTPUT_PATH = "/opt/ml/processing/output"
 
 
 @dataclass(frozen=True)
@@ -78,15 +83,8 @@ def model_quality_schedule(name: str, opts: pulumi.ResourceOptions, ctx: StackCo
                 "probability_attribute": monitor.probability_attribute,
                 "probability_threshold_attribute": monitor.probability_threshold},
             "ground_truth_s3_input": {"s3_uri": monitor.ground_truth_uri}},
-        model_quality_job_output_config={
-            "kms_key_id": ctx.kms_key_arn,
-            "monitoring_outputs": [{"s3_output": {"s3_uri": report_uri, "local_path": _OUTPUT_PATH,
-                                                  "s3_upload_mode": native.ModelQualityJobDefinitionS3OutputS3UploadMode.END_OF_JOB}}]},
-        job_resources={"cluster_config": {
-            "instance_type": spec.instance_type, "instance_count": spec.instance_count,
-            "volume_size_in_gb": spec.volume_size_gb, "volume_kms_key_id": ctx.kms_key_arn}},
-        network_config={"enable_network_isolation": network_isolation},
-        stopping_condition={"max_runtime_in_seconds": spec.max_runtime_seconds},
+        model_quality_job_output_config=monitoring_output_config(ctx.kms_key_arn, report_uri),
+        **ProcessingSettings.of(spec, ctx.kms_key_arn, network_isolation=network_isolation).job_definition_args(),
         opts=opts)
     return aws.sagemaker.MonitoringSchedule(
         f"{name}-model-quality-schedule", name=job_name,
@@ -99,22 +97,23 @@ def model_quality_schedule(name: str, opts: pulumi.ResourceOptions, ctx: StackCo
 def model_quality_alarm(name: str, opts: pulumi.ResourceOptions, ctx: StackContext, monitor: ModelQualityMonitor, *,
                         endpoint: str, job_name: str, schedule: aws.sagemaker.MonitoringSchedule,
                         reports: pulumi.Input[str]) -> aws.cloudwatch.MetricAlarm:
-    """The headline metric outside the band CloudWatch expects from its history, to the topic."""
+    """The headline metric outside the band CloudWatch expects from its history, to the topic
+    (``monitor_common.monitor_alarm``)."""
     metric, comparison = HEADLINE_METRICS[monitor.problem_type]
     side = "above" if comparison.startswith("Greater") else "below"
-    return aws.cloudwatch.MetricAlarm(
-        f"{name}-model-quality-{metric}", name=f"{job_name}-{metric}",
-        alarm_description=pulumi.Output.concat(
+    return monitor_alarm(
+        f"{name}-model-quality-{metric}", ctx, opts, alarm_name=f"{job_name}-{metric}",
+        description=pulumi.Output.concat(
             f"{endpoint}: {MODEL_QUALITY} monitor: {metric} ({monitor.problem_type}) is {side} the band expected from "
             f"its history in the last execution. Reports: ", reports, f"/{MODEL_QUALITY}/ (statistics.json and "
             "constraint_violations.json of the latest execution); docs/monitoring.md"),
-        comparison_operator=comparison, evaluation_periods=1, datapoints_to_alarm=1, threshold_metric_id="band",
-        treat_missing_data="notBreaching",
+        comparison=comparison, threshold_metric_id="band",
         metric_queries=[
-            {"id": "metric", "return_data": True, "metric": {
-                "namespace": METRICS_NAMESPACE, "metric_name": metric, "period": 3600, "stat": "Maximum",
-                "dimensions": {"Endpoint": endpoint, "MonitoringSchedule": schedule.name}}},
-            {"id": "band", "expression": f"ANOMALY_DETECTION_BAND(metric, {ANOMALY_BAND_WIDTH})",
-             "label": f"{metric} (expected)", "return_data": True},
-        ],
-        alarm_actions=[ctx.topic_arn], ok_actions=[ctx.topic_arn], opts=opts)
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="metric", return_data=True, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=METRICS_NAMESPACE, metric_name=metric, period=ALARM_PERIOD_SECONDS, stat="Maximum",
+                    dimensions={"Endpoint": endpoint, "MonitoringSchedule": schedule.name})),
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="band", expression=f"ANOMALY_DETECTION_BAND(metric, {ANOMALY_BAND_WIDTH})",
+                label=f"{metric} (expected)", return_data=True),
+        ])

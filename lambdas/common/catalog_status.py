@@ -20,7 +20,7 @@ parallel, and ``read_all`` returns within ``BUDGET_SECONDS`` whatever happens (A
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -94,9 +94,7 @@ def read_one(sts: Any, source: StatusSource, model_name: str, realtime: bool) ->
     raises ``Unreadable``."""
     session = _session(sts, source)
     published = _published(session, source)
-    if realtime:
-        return _endpoint(session, published, model_name)
-    return _batch(session, published, model_name)
+    return _read_entry(session, published, model_name, _ENDPOINT if realtime else _BATCH)
 
 
 def _session(sts: Any, source: StatusSource) -> boto3.Session:
@@ -131,45 +129,68 @@ def _published(session: boto3.Session, source: StatusSource) -> dict[str, Any]:
     return published
 
 
-def _endpoint(session: boto3.Session, published: dict[str, Any], model_name: str) -> dict[str, Any]:
-    served = published["endpoints"].get(model_name)
-    if not isinstance(served, dict) or not isinstance(served.get("endpoint_name"), str):
+@dataclass(frozen=True)
+class _Kind:
+    """How an entry of one kind is read: its section of the published document and the field naming its
+    resource there, the call that reads the resource, the error that means it does not exist, and the answer."""
+
+    section: str
+    id_field: str
+    service: str
+    action: str
+    """How the reason of an ``Unreadable`` names the call: ``cannot <action> <id>: <error code>``."""
+    call: Callable[[Any, str], Any]
+    """(the service's client, the resource's id) -> what the answer is made from."""
+    missing_code: str
+    missing_text: str
+    """... and the text the error's message has when the resource does not exist (empty: any)."""
+    missing_reason: str
+    answer: Callable[[dict[str, Any], Any], dict[str, Any]]
+    """(the published entry, the call's result) -> the answer's fields after the resource's id."""
+
+
+def _read_entry(session: boto3.Session, published: dict[str, Any], model_name: str, kind: _Kind) -> dict[str, Any]:
+    served = published[kind.section].get(model_name)
+    if not isinstance(served, dict) or not isinstance(served.get(kind.id_field), str):
         return {"status": NOT_DEPLOYED, "reason": "the stack serves no model package for this entry yet"}
-    name = served["endpoint_name"]
+    resource = served[kind.id_field]
     try:
-        endpoint = session.client("sagemaker", config=CALL_CONFIG).describe_endpoint(EndpointName=name)
+        result = kind.call(session.client(kind.service, config=CALL_CONFIG), resource)
     except ClientError as exc:
-        if aws.error_code(exc) == "ValidationException" and "Could not find endpoint" in str(exc):
-            return {"endpoint_name": name, "status": NOT_DEPLOYED, "reason": "the endpoint does not exist"}
-        raise Unreadable(f"cannot describe endpoint {name}: {aws.error_code(exc)}") from None
+        if aws.error_code(exc) == kind.missing_code and kind.missing_text in str(exc):
+            return {kind.id_field: resource, "status": NOT_DEPLOYED, "reason": kind.missing_reason}
+        raise Unreadable(f"cannot {kind.action} {resource}: {aws.error_code(exc)}") from None
     except BotoCoreError as exc:
-        raise Unreadable(f"cannot describe endpoint {name}: {aws.error_code(exc)}") from None
-    answer = {"endpoint_name": name, "status": str(endpoint.get("EndpointStatus")), "inference_url": served.get("url")}
+        raise Unreadable(f"cannot {kind.action} {resource}: {aws.error_code(exc)}") from None
+    return {kind.id_field: resource, **kind.answer(served, result)}
+
+
+def _endpoint_answer(served: dict[str, Any], endpoint: dict[str, Any]) -> dict[str, Any]:
+    answer = {"status": str(endpoint.get("EndpointStatus")), "inference_url": served.get("url")}
     if endpoint.get("FailureReason"):
         answer["failure_reason"] = str(endpoint["FailureReason"])
     return answer
 
 
-def _batch(session: boto3.Session, published: dict[str, Any], model_name: str) -> dict[str, Any]:
-    pipeline = published["batch"].get(model_name)
-    if not isinstance(pipeline, dict) or not isinstance(pipeline.get("state_machine_arn"), str):
-        return {"status": NOT_DEPLOYED, "reason": "the stack serves no model package for this entry yet"}
-    arn = pipeline["state_machine_arn"]
-    try:
-        runs = session.client("stepfunctions", config=CALL_CONFIG).list_executions(
-            stateMachineArn=arn, maxResults=1)["executions"]  # newest first
-    except ClientError as exc:
-        if aws.error_code(exc) == "StateMachineDoesNotExist":
-            return {"state_machine_arn": arn, "status": NOT_DEPLOYED, "reason": "the batch pipeline does not exist"}
-        raise Unreadable(f"cannot list the runs of {arn}: {aws.error_code(exc)}") from None
-    except BotoCoreError as exc:
-        raise Unreadable(f"cannot list the runs of {arn}: {aws.error_code(exc)}") from None
+def _batch_answer(served: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
     if not runs:
-        return {"state_machine_arn": arn, "status": "deployed", "last_run": NEVER_RUN}
+        return {"status": "deployed", "last_run": NEVER_RUN}
     run = runs[0]
-    return {"state_machine_arn": arn, "status": "deployed", "last_run": {
+    return {"status": "deployed", "last_run": {
         "execution_arn": run["executionArn"], "status": run["status"], "started_at": _time(run.get("startDate")),
         "stopped_at": _time(run.get("stopDate"))}}
+
+
+_ENDPOINT = _Kind(
+    section="endpoints", id_field="endpoint_name", service="sagemaker", action="describe endpoint",
+    call=lambda client, name: client.describe_endpoint(EndpointName=name),
+    missing_code="ValidationException", missing_text="Could not find endpoint",
+    missing_reason="the endpoint does not exist", answer=_endpoint_answer)
+_BATCH = _Kind(
+    section="batch", id_field="state_machine_arn", service="stepfunctions", action="list the runs of",
+    call=lambda client, arn: client.list_executions(stateMachineArn=arn, maxResults=1)["executions"],  # newest first
+    missing_code="StateMachineDoesNotExist", missing_text="",
+    missing_reason="the batch pipeline does not exist", answer=_batch_answer)
 
 
 def _time(value: Any) -> str | None:
