@@ -48,9 +48,11 @@ from components.context import StackContext
 from components.iam import service_role, statement
 from components.monitor_common import (
     ALARM_PERIOD_SECONDS,
+    ProcessingSettings,
     execution_events,
     monitor_alarm,
     monitor_statements,
+    monitoring_output_config,
     read_prefix_statements,
 )
 from components.names import MONITORING_CONFIG_PREFIX, MONITORING_PREFIX, MonitorNames, s3_uri_arn
@@ -61,7 +63,6 @@ METRICS_NAMESPACES = {BIAS: "aws/sagemaker/Endpoints/bias-metrics",
 """Where Clarify publishes a real-time endpoint's metrics, per monitor type."""
 CONFIG_FILE = "analysis_config.json"
 _INPUT_PATH = "/opt/ml/processing/input/endpoint"
-_OUTPUT_PATH = "/opt/ml/processing/output"
 
 
 @dataclass(frozen=True)
@@ -202,14 +203,9 @@ class ClarifyMonitoring(pulumi.ComponentResource):
         job_input: Any = {"endpoint_input": endpoint_input}
         common: dict[str, Any] = {
             "job_definition_name": a.monitors.monitor(kind), "role_arn": role.arn,
-            "job_resources": {"cluster_config": {
-                "instance_type": spec.instance_type, "instance_count": spec.instance_count,
-                "volume_size_in_gb": spec.volume_size_gb, "volume_kms_key_id": ctx.kms_key_arn}},
-            "network_config": {"enable_network_isolation": a.network_isolation},
-            "stopping_condition": {"max_runtime_in_seconds": spec.max_runtime_seconds},
+            **ProcessingSettings.of(spec, ctx.kms_key_arn, network_isolation=a.network_isolation).job_definition_args(),
         }
-        output: Any = {"kms_key_id": ctx.kms_key_arn, "monitoring_outputs": [{"s3_output": {
-            "s3_uri": self._reports, "local_path": _OUTPUT_PATH, "s3_upload_mode": "EndOfJob"}}]}
+        output = monitoring_output_config(ctx.kms_key_arn, self._reports)
         baseline: Any = {"constraints_resource": {"s3_uri": a.constraints_uri}}
         # The name is fixed (the schedule and the rules name it): a change replaces it, deleting it first.
         opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.monitor_common import ProcessingSettings
 from components.workflow.states import SAGEMAKER_TRANSIENT_ERRORS
 from components.workflow.steps import State
 from components.workflow.tasks import RetryParams, task
@@ -153,14 +154,9 @@ def processing_job_parameters(
             }],
             "KmsKeyId": output_kms_key_arn or kms_key_arn,
         },
-        "ProcessingResources": {"ClusterConfig": {
-            "InstanceCount": 1,
-            "InstanceType": instance_type,
-            "VolumeSizeInGB": volume_gb,
-            "VolumeKmsKeyId": kms_key_arn,
-        }},
-        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
-        "NetworkConfig": {"EnableNetworkIsolation": network_isolation},
+        **ProcessingSettings(instance_type=instance_type, instance_count=1, volume_gb=volume_gb,
+                             volume_key_arn=kms_key_arn, max_runtime_seconds=max_runtime_seconds,
+                             network_isolation=network_isolation).processing_job_parameters(),
         **({"Tags": [dict(tag) for tag in tags]} if tags else {}),
     }
 
