@@ -147,3 +147,10 @@ def test_an_analysis_clarify_would_refuse_stops_the_preview_naming_the_entry(tmp
         f"{tmp_path / 'catalog.json'}: pipelines[0] (byom_model_bias_monitor 'testmodel'): problem_type "
         "'BinaryClassification': needs monitor_inference_attribute, monitor_probability_attribute or "
         "model_predicted_label_config to find the prediction")
+
+
+def test_model_scores_tell_shap_which_output_to_explain(tmp_path):
+    body = {**monitor_body("byom_model_explainability_monitor", "Regression", endpoint="@trained"), "model_scores": 1}
+    run = run_with(tmp_path, body)
+    analysis = machine(run, "me")["States"]["PrepareAnalysis"]["Parameters"]["Payload"]["analysis"]
+    assert analysis["model_predicted_label_config"] == {"label": 1}
