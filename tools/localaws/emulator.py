@@ -52,6 +52,9 @@ moto 5.2.5 internals it patches (moto is pinned exactly: these are private), and
 13. ``Preprocessor.visitPayload_binding_value``: a Parameters key that is an ASL keyword with ``.$``
     (``"RoleArn.$"``, which the grammar also knows as ``Credentials``' field) is a path binding, as on AWS;
     moto's grammar lexes it as that keyword and kept it as a literal key with the path as its string value.
+14. ``StepFunctionsParserBackend.start_execution``: an execution started without a name (EventBridge's
+    targets, ``StartExecution`` without ``name``) is named by a new UUID, as Step Functions does; moto 5.2.5
+    leaves it None, so ``$$.Execution.Name`` is null and every such execution's ARN ends in ``:None``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ import secrets
 import sys
 import threading
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -119,6 +123,7 @@ from moto.stepfunctions.parser.asl.parse.intrinsic.intrinsic_parser import Intri
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -548,7 +553,13 @@ class EmbeddedAws:
                 finally:
                     rule.targets = kept
 
+        original_start_execution = StepFunctionsParserBackend.start_execution
+
+        def start_execution(backend, state_machine_arn, name=None, *args, **kwargs):
+            return original_start_execution(backend, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
+        stack.enter_context(mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution))
         stack.enter_context(mock.patch.object(Preprocessor, "visitPayload_binding_value", keyword_path_binding))
         for module in (string_expression, jsonata_validations):
             stack.enter_context(mock.patch.object(module, "eval_jsonata_expression", eval_jsonata))
