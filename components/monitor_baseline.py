@@ -95,9 +95,12 @@ def analyzer_environment(run: BaselineRun) -> dict[str, str]:
     return env
 
 
-def definition(run: BaselineRun, *, bucket: str, job_prefix: str, job_role_arn: str, kms_key_arn: str,
+def definition(run: BaselineRun, *, image_uri: str, bucket: str, job_prefix: str, job_role_arn: str, kms_key_arn: str,
                topic_arn: str) -> dict[str, Any]:
-    """The state machine's Amazon States Language definition (plain values)."""
+    """The state machine's Amazon States Language definition (plain values): the job runs ``image_uri`` (the
+    analyzer), is named ``<job_prefix, at most 54 characters>-<the execution name's first part>``, runs as
+    ``job_role_arn`` with ``kms_key_arn`` on its volume (and its output, unless the entry has its own key), and
+    its outcome is published to ``topic_arn``."""
     job_name = (f"States.Format('{job_prefix[:54]}-{{}}', "
                 "States.ArrayGetItem(States.StringSplit($$.Execution.Name, '-'), 0))")
     source = f"s3://{bucket}/{run.data_key}"
@@ -109,7 +112,7 @@ def definition(run: BaselineRun, *, bucket: str, job_prefix: str, job_role_arn: 
                 "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
                 "Parameters": {
                     "ProcessingJobName.$": job_name, "RoleArn": job_role_arn,
-                    "AppSpecification": {"ImageUri": "<image>"},
+                    "AppSpecification": {"ImageUri": image_uri},
                     "Environment": analyzer_environment(run),
                     "ProcessingInputs": [{"InputName": "baseline_dataset_input", "S3Input": {
                         "S3Uri": source, "LocalPath": _INPUT, "S3DataType": "S3Prefix", "S3InputMode": "File",
@@ -189,8 +192,8 @@ class MonitorBaseline(pulumi.ComponentResource):
                 *state_machine_logging_statements(),
             ])
         document = pulumi.Output.all(job_role.arn, ctx.kms_key_arn, ctx.topic_arn).apply(
-            lambda v: json.dumps(definition(run, bucket=names.bucket, job_prefix=n.machine, job_role_arn=v[0], kms_key_arn=v[1],
-                                            topic_arn=v[2]), indent=2).replace('"<image>"', json.dumps(a.image_uri)))
+            lambda v: json.dumps(definition(run, image_uri=a.image_uri, bucket=names.bucket, job_prefix=n.machine,
+                                            job_role_arn=v[0], kms_key_arn=v[1], topic_arn=v[2]), indent=2))
         machine = aws.sfn.StateMachine(
             f"{name}-state-machine", name=n.machine, type="STANDARD", role_arn=role.arn, definition=document,
             logging_configuration={"level": "ALL", "include_execution_data": False,
