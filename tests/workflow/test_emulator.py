@@ -31,3 +31,29 @@ def test_an_execution_started_without_a_name_is_named_by_a_uuid():
     for arn, output in zip(arns, outputs, strict=True):
         assert str(uuid.UUID(output["name"])) == output["name"]
         assert output["id"] == arn == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:echo-name:{output['name']}"
+
+
+# States.Format templates as the definitions write them (Python values; json.dumps doubles the backslashes).
+TEMPLATES = {
+    "quote": ("States.Format('it\\'s {}', $.name)", "it's iris"),
+    "braces": ("States.Format('\\{ {} \\}', $.name)", "{ iris }"),
+    "backslash": ("States.Format('C:\\\\{}', $.name)", "C:\\iris"),
+    "no escapes": ("States.Format('{}-{}', $.name, $.name)", "iris-iris"),
+    "nested": ("States.Format('{} \\'{}\\'', $.name, States.Format('\\{{}\\}', $.name))", "iris '{iris}'"),
+}
+
+
+def test_intrinsic_functions_read_escapes_as_step_functions_does():
+    """The reserved characters of an intrinsic function's string literals (' { } \\) escaped with a backslash
+    are those characters; only an unescaped {} is a placeholder of States.Format (item 15)."""
+    echo = {"StartAt": "Format", "States": {"Format": {"Type": "Pass", "End": True, "Parameters": {
+        f"{key}.$": template for key, (template, _) in TEMPLATES.items()}}}}
+    with EmbeddedAws(ACCOUNT, REGION, SageMakerModel(), {}).running():
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(name="echo-format", definition=json.dumps(echo),
+                                           roleArn=f"arn:aws:iam::{ACCOUNT}:role/echo")["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"name": "iris"}))["executionArn"]
+        result = finish_execution(arn, timeout=10)
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output == {key: expected for key, (_, expected) in TEMPLATES.items()}
