@@ -32,6 +32,7 @@ from components.iam import service_role, state_machine_logging_statements, state
 from components.model_upload import upload_event_pattern
 from components.names import Names, s3_uri_arn
 from components.notifications import publish_statements
+from components.workflow.steps import format_literal
 
 BASELINE_FAILED = "BaselineFailed"
 """The execution's error when the baseline job fails (the notification names it, with the cause)."""
@@ -101,9 +102,11 @@ def definition(run: BaselineRun, *, image_uri: str, bucket: str, job_prefix: str
     analyzer), is named ``<job_prefix, at most 54 characters>-<the execution name's first part>``, runs as
     ``job_role_arn`` with ``kms_key_arn`` on its volume (and its output, unless the entry has its own key), and
     its outcome is published to ``topic_arn``."""
-    job_name = (f"States.Format('{job_prefix[:54]}-{{}}', "
+    job_name = (f"States.Format('{format_literal(job_prefix[:54])}-{{}}', "
                 "States.ArrayGetItem(States.StringSplit($$.Execution.Name, '-'), 0))")
     source = f"s3://{bucket}/{run.data_key}"
+    # Text in a States.Format template: the label quotes the model name ('iris-xgboost'), a key may hold ' { } \.
+    failed = format_literal(f"{BASELINE_FAILED}: {run.label}: the {run.monitor_type} baseline of {source} failed")
     return {
         "Comment": f"The {run.monitor_type} baseline of {run.label} from {source}",
         "StartAt": "Baseline",
@@ -140,9 +143,7 @@ def definition(run: BaselineRun, *, image_uri: str, bucket: str, job_prefix: str
             "NotifyFailure": {
                 "Type": "Task", "Resource": "arn:aws:states:::sns:publish",
                 "Parameters": {"TopicArn": topic_arn, "Subject": f"{BASELINE_FAILED}: {run.monitor_type}"[:100],
-                               "Message.$": (f"States.Format('{BASELINE_FAILED}: {run.label}: the {run.monitor_type} "
-                                             f"baseline of {source} failed ({{}}): {{}}', $.error.Error, "
-                                             "$.error.Cause)")},
+                               "Message.$": f"States.Format('{failed} ({{}}): {{}}', $.error.Error, $.error.Cause)"},
                 "ResultPath": None, "Next": BASELINE_FAILED},
             "Succeeded": {"Type": "Succeed"},
             BASELINE_FAILED: {"Type": "Fail", "Error": BASELINE_FAILED,

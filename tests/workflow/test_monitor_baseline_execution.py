@@ -1,7 +1,7 @@
 """A catalog monitor entry's baseline run (components/monitor_baseline.py) executed by moto's Step Functions
 interpreter: the component's definition and upload event pattern, started by a real upload of the entry's
 baseline_data (moto's S3 -> EventBridge -> the rule's state machine target, ``tools/localaws/emulator.py``
-items 12 and 14), with the simulated SageMaker of tests/workflow/harness.py running the processing job (the
+items 12, 14 and 15), with the simulated SageMaker of tests/workflow/harness.py running the processing job (the
 stand-in analyzer writes statistics.json and constraints.json, or the job fails as the scenario says) and
 moto's SNS receiving the notifications.
 
@@ -16,13 +16,14 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import NamedTuple
 
 import boto3
 import pytest
 
 from components.model_upload import upload_event_pattern
-from components.monitor_baseline import BaselineRun, definition
+from components.monitor_baseline import BASELINE_FAILED, BaselineRun, definition
 from components.names import IAM_ROLE_NAME_MAX, Names
 from tests.workflow.harness import (
     ACCOUNT,
@@ -59,6 +60,7 @@ MODEL_QUALITY = BaselineRun(
     max_runtime_seconds=1800, problem_type="MulticlassClassification", inference_attribute="prediction",
     probability_attribute="probability", ground_truth_attribute="label", data_key_arn=ENTRY_KEY)
 SUCCEEDED = ["Baseline", "NotifySuccess", "Succeeded"]
+FAILED = ["Baseline", "NotifyFailure", BASELINE_FAILED]
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
@@ -221,3 +223,26 @@ def test_a_job_prefix_at_the_iam_limit_still_names_jobs_sagemaker_accepts(harnes
     job_name = result.task_parameters("Baseline")["ProcessingJobName"]
     assert job_name == f"{long[:54]}-{name.split('-')[0]}" and len(job_name) == 63
     assert resolved_problems(result) == []
+
+
+@pytest.mark.parametrize("label", [
+    DATA_QUALITY.label,
+    # What States.Format's literals reserve (' { } \\): a label (or a key) is text, not template.
+    "catalog/it's {team}\\monitors.json (byom_data_quality_monitor 'iris-xgboost')",
+], ids=["catalog-label", "reserved-characters"])
+def test_a_failed_baseline_job_fails_the_run_by_name_and_notifies_the_entry_and_the_cause(harness, label):
+    run = replace(DATA_QUALITY, label=label)
+    harness.deploy("dq", run)
+    reason = "AlgorithmError: Error: Errors occurred when analyzing your data. Please check CloudWatch logs for more details."
+    name, result = harness.upload_and_finish("dq", scenario=SageMakerScenario(baseline_failure=reason))["dq"]
+
+    assert result.status == "FAILED" and result.error == BASELINE_FAILED
+    assert result.states == FAILED
+    assert result.cause == f"The data-quality baseline job of {label} failed (see the notification)"
+    ((subject, message),) = harness.messages()
+    assert subject == f"{BASELINE_FAILED}: data-quality"
+    lead = f"{BASELINE_FAILED}: {label}: the data-quality baseline of s3://{BUCKET}/{DATA_KEY} failed (States.TaskFailed): "
+    assert message.startswith(lead), message
+    cause = json.loads(message.removeprefix(lead))  # the job's description, as the .sync integration reports it
+    assert cause["FailureReason"] == reason and cause["ProcessingJobStatus"] == "Failed"
+    assert cause["ProcessingJobName"] == f"{machine_name('dq')}-{name.split('-')[0]}"
