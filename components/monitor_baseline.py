@@ -50,6 +50,7 @@ from components.python_function import PythonFunction, PythonFunctionArgs
 from components.state_machine import logged_state_machine
 from components.workflow.baseline import INPUT_PATH, OUTPUT_PATH, SYNC_RULE, processing_job_parameters
 from components.workflow.states import LAMBDA_TRANSIENT_ERRORS
+from components.workflow.steps import format_literal
 
 BASELINE_FAILED = "BaselineFailed"
 """The execution's error when the baseline job fails (the notification names it, with the cause)."""
@@ -131,9 +132,9 @@ def analyzer_environment(run: BaselineRun) -> dict[str, str]:
     return env
 
 
-def _analyzer_job(run: BaselineRun, source: str, job_role_arn: str, kms_key_arn: str) -> dict[str, Any]:
+def _analyzer_job(run: BaselineRun, source: str, image_uri: str, job_role_arn: str, kms_key_arn: str) -> dict[str, Any]:
     job = processing_job_parameters(
-        job_name="", role_arn=job_role_arn, image_uri="<image>", dataset=source, output=run.output_uri,
+        job_name="", role_arn=job_role_arn, image_uri=image_uri, dataset=source, output=run.output_uri,
         instance_type=run.instance_type, volume_gb=run.volume_gb, max_runtime_seconds=run.max_runtime_seconds,
         kms_key_arn=kms_key_arn, output_kms_key_arn=run.data_key_arn, network_isolation=True,
         environment=analyzer_environment(run))
@@ -141,10 +142,10 @@ def _analyzer_job(run: BaselineRun, source: str, job_role_arn: str, kms_key_arn:
     return job
 
 
-def _clarify_job(run: BaselineRun, clarify: ClarifyBaseline, source: str, *, bucket: str, job_role_arn: str,
-                 kms_key_arn: str) -> dict[str, Any]:
+def _clarify_job(run: BaselineRun, clarify: ClarifyBaseline, source: str, *, image_uri: str, bucket: str,
+                 job_role_arn: str, kms_key_arn: str) -> dict[str, Any]:
     return baseline_processing_job(BaselineJob(
-        image_uri="<image>", role_arn=job_role_arn, dataset_uri=source,
+        image_uri=image_uri, role_arn=job_role_arn, dataset_uri=source,
         config_uri=f"s3://{bucket}/{clarify.keys.baseline}", output_uri=run.output_uri, kms_key_arn=kms_key_arn,
         output_kms_key_arn=run.data_key_arn, instance_type=run.instance_type, instance_count=1,
         volume_size_gb=run.volume_gb, max_runtime_seconds=run.max_runtime_seconds, network_isolation=False))
@@ -164,16 +165,22 @@ def configuration_event(run: BaselineRun, clarify: ClarifyBaseline, action: str,
 _CATCH = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
 
 
-def definition(run: BaselineRun, *, bucket: str, job_prefix: str, job_role_arn: str, kms_key_arn: str,
+def definition(run: BaselineRun, *, image_uri: str, bucket: str, job_prefix: str, job_role_arn: str, kms_key_arn: str,
                topic_arn: str, config_function_arn: str | None = None) -> dict[str, Any]:
-    """The state machine's Amazon States Language definition (plain values); ``config_function_arn``: the
-    configuration function of a bias / explainability run."""
-    job_name = (f"States.Format('{job_prefix[:54]}-{{}}', "
+    """The state machine's Amazon States Language definition (plain values): the job runs ``image_uri`` (the
+    analyzer, or Clarify), is named ``<job_prefix, at most 54 characters>-<the execution name's first part>``,
+    runs as ``job_role_arn`` with ``kms_key_arn`` on its volume (and its output, unless the entry has its own
+    key), and its outcome is published to ``topic_arn``; ``config_function_arn``: the configuration function of
+    a bias / explainability run."""
+    job_name = (f"States.Format('{format_literal(job_prefix[:54])}-{{}}', "
                 "States.ArrayGetItem(States.StringSplit($$.Execution.Name, '-'), 0))")
     source = f"s3://{bucket}/{run.data_key}"
+    # Text in a States.Format template: the label quotes the model name ('iris-xgboost'), a key may hold ' { } \.
+    failed = format_literal(f"{BASELINE_FAILED}: {run.label}: the {run.monitor_type} baseline of {source} failed")
     clarify = run.clarify
-    job = (_analyzer_job(run, source, job_role_arn, kms_key_arn) if clarify is None else
-           _clarify_job(run, clarify, source, bucket=bucket, job_role_arn=job_role_arn, kms_key_arn=kms_key_arn))
+    job = (_analyzer_job(run, source, image_uri, job_role_arn, kms_key_arn) if clarify is None else
+           _clarify_job(run, clarify, source, image_uri=image_uri, bucket=bucket, job_role_arn=job_role_arn,
+                        kms_key_arn=kms_key_arn))
     states: dict[str, Any] = {
         "Baseline": {
             "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
@@ -214,9 +221,7 @@ def definition(run: BaselineRun, *, bucket: str, job_prefix: str, job_role_arn: 
             "NotifyFailure": {
                 "Type": "Task", "Resource": "arn:aws:states:::sns:publish",
                 "Parameters": {"TopicArn": topic_arn, "Subject": f"{BASELINE_FAILED}: {run.monitor_type}"[:100],
-                               "Message.$": (f"States.Format('{BASELINE_FAILED}: {run.label}: the {run.monitor_type} "
-                                             f"baseline of {source} failed ({{}}): {{}}', $.error.Error, "
-                                             "$.error.Cause)")},
+                               "Message.$": f"States.Format('{failed} ({{}}): {{}}', $.error.Error, $.error.Cause)"},
                 "ResultPath": None, "Next": BASELINE_FAILED},
             "Succeeded": {"Type": "Succeed"},
             BASELINE_FAILED: {"Type": "Fail", "Error": BASELINE_FAILED,
@@ -255,9 +260,9 @@ class MonitorBaseline(pulumi.ComponentResource):
             statement("ConfigureAnalysis", ["lambda:InvokeFunction"], [function.function_arn])]
         function_arn = None if function is None else function.function_arn
         document = pulumi.Output.all(job_role.arn, ctx.kms_key_arn, ctx.topic_arn, function_arn).apply(
-            lambda v: json.dumps(definition(run, bucket=names.bucket, job_prefix=n.machine, job_role_arn=v[0], kms_key_arn=v[1],
-                                            topic_arn=v[2], config_function_arn=v[3]),
-                                 indent=2).replace('"<image>"', json.dumps(a.image_uri)))
+            lambda v: json.dumps(definition(run, image_uri=a.image_uri, bucket=names.bucket, job_prefix=n.machine,
+                                            job_role_arn=v[0], kms_key_arn=v[1], topic_arn=v[2],
+                                            config_function_arn=v[3]), indent=2))
         machine = logged_state_machine(
             name, ctx=ctx, machine_name=n.machine, definition=document, role_base=f"{name}-run", role_name=n.machine,
             role_description=f"Runs the {run.monitor_type} baseline of {run.label}", parent=self, statements=[

@@ -256,6 +256,7 @@ def test_an_upload_of_baseline_data_starts_the_entrys_baseline_run(stack_run, st
     assert job["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
     assert states["NotifyFailure"]["Parameters"]["TopicArn"] == run.outputs["notificationTopicArn"]
     assert "$.error.Cause" in states["NotifyFailure"]["Parameters"]["Message.$"]
+    assert "\\'iris-xgboost\\'" in states["NotifyFailure"]["Parameters"]["Message.$"]  # the label's quotes, escaped
     assert states["NotifyFailure"]["Next"] == "BaselineFailed" and states["BaselineFailed"]["Type"] == "Fail"
 
 

@@ -32,7 +32,7 @@ from components.workflow.states import (
     SAGEMAKER_SDK_TRANSIENT_ERRORS,
     SAGEMAKER_TRANSIENT_ERRORS,
 )
-from components.workflow.steps import Stage, State, Step, chain, goto, step
+from components.workflow.steps import Stage, State, Step, chain, format_literal, goto, step
 from components.workflow.tasks import catch_all, fail_with, lambda_task, task
 
 __all__ = ["B", "BATCH_STEP_ERRORS", "BatchDefinitionParams", "build_batch_definition", "batch_definition_json"]
@@ -152,11 +152,6 @@ class BatchDefinitionParams:
         return "Line" if self.content_type.split(";")[0].strip() in _LINE_RECORDS else "None"
 
 
-def _literal(text: str) -> str:
-    """``text`` inside a States.Format template (its literals reserve ' { } and \\)."""
-    return re.sub(r"([\\'{}])", r"\\\1", text)
-
-
 def _pattern(text: str) -> str:
     """``text`` inside a StringMatches pattern (``*`` is its wildcard, ``\\`` its escape)."""
     return re.sub(r"([\\*])", r"\\\1", text)
@@ -201,7 +196,7 @@ def _input_states(p: BatchDefinitionParams) -> Stage:
         B.INVALID_INPUT: {
             "Type": "Pass",
             "Parameters": {"Error": "InvalidInput", "Step": B.CHECK_INPUT, "Cause.$": (
-                f"States.Format('The execution input cannot be used: expected {_literal(expected)}. Received: {{}}', "
+                f"States.Format('The execution input cannot be used: expected {format_literal(expected)}. Received: {{}}', "
                 "States.JsonToString($$.Execution.Input))")},
             "ResultPath": "$.failure",
             "Next": B.NOTIFY_FAILURE,
@@ -253,7 +248,7 @@ def _transform_states(p: BatchDefinitionParams) -> Stage:
                     "CompressionType": "None",
                 },
                 "TransformOutput": {
-                    "S3OutputPath.$": f"States.Format('{_literal(p.output_uri)}/{{}}', $.run.jobName)",
+                    "S3OutputPath.$": f"States.Format('{format_literal(p.output_uri)}/{{}}', $.run.jobName)",
                     "Accept": p.accept,
                     "AssembleWith": split,
                     "KmsKeyId": p.kms_key_arn,

@@ -7,19 +7,28 @@ then one entry in that order plus its builder, and no other state's transition h
 
 Branches stay explicit: the other rules of a Choice, Catch targets and failure paths are plain states
 that name their targets, because they are decisions, not order.
+
+`format_literal` puts text into the template of a ``States.Format`` call (every definition needs it).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, TypeAlias
 
-__all__ = ["State", "Step", "Stage", "step", "goto", "chain"]
+__all__ = ["State", "Step", "Stage", "step", "goto", "chain", "format_literal"]
 
 State: TypeAlias = dict[str, Any]
 """One state of the definition, as the JSON-serialisable dict Amazon States Language expects."""
+
+
+def format_literal(text: str) -> str:
+    """``text`` inside the template of a ``States.Format`` call, whose string literals reserve ' { } and \\
+    (each escaped with a backslash): a quote would end the literal, a brace would be a placeholder."""
+    return re.sub(r"([\\'{}])", r"\\\1", text)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ service checks them (tests/aws_shapes.py: types, required members, enums, length
 
 - Statically, for every stack that trains: the Parameters of every SageMaker task of the definition the
   preview records, with the values known at deploy time (instance types, KMS key, role, names, ...);
-  fields filled at run time (``.$``) count as present.
+  fields filled at run time (``.$``) count as present. Likewise the baseline runs of the catalog monitor
+  entries in staging and prod (components/monitor_baseline.py).
 - At run time, under moto (the real state machine, tests/workflow/harness.py): the resolved Parameters of
   every SageMaker task of whole executions fed the hostile values that reach SageMaker: hyperparameters at
   their limits, approver comments with every kind of line break, a failed approval request with a huge
@@ -46,6 +47,19 @@ def test_the_recorded_definitions_pass_sagemaker_values_it_accepts(training_stac
     problems = [f"{state}: {problem}" for state, (action, parameters) in tasks.items()
                 for problem in validate(input_shape("sagemaker", action), parameters, dynamic=True)]
     assert problems == []
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_recorded_monitor_baseline_definitions_pass_sagemaker_values_it_accepts(stack_run, stack):
+    """The catalog monitor entries' baseline runs (components/monitor_baseline.py; executed in
+    test_monitor_baseline_execution.py)."""
+    machines = [r for r in stack_run(stack).by_type(Token.SFN_STATE_MACHINE) if r.inputs["name"].endswith("-baseline")]
+    assert len(machines) == 2  # iris-xgboost's data quality and model quality entries
+    for machine in machines:
+        tasks = sagemaker_tasks(json.loads(machine.inputs["definition"]))
+        assert {state: action for state, (action, _) in tasks.items()} == {"Baseline": "createProcessingJob"}
+        (parameters,) = (parameters for _, parameters in tasks.values())
+        assert validate(input_shape("sagemaker", "createProcessingJob"), parameters, dynamic=True) == []
 
 
 def test_the_static_check_reports_a_value_sagemaker_refuses(training_stack):

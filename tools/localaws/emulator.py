@@ -52,6 +52,14 @@ moto 5.2.5 internals it patches (moto is pinned exactly: these are private), and
 13. ``Preprocessor.visitPayload_binding_value``: a Parameters key that is an ASL keyword with ``.$``
     (``"RoleArn.$"``, which the grammar also knows as ``Credentials``' field) is a path binding, as on AWS;
     moto's grammar lexes it as that keyword and kept it as a literal key with the path as its string value.
+14. ``StepFunctionsParserBackend.start_execution``: an execution started without a name (EventBridge's
+    targets, ``StartExecution`` without ``name``) is named by a new UUID, as Step Functions does; moto 5.2.5
+    leaves it None, so ``$$.Execution.Name`` is null and every such execution's ARN ends in ``:None``.
+15. Intrinsic functions as Step Functions reads them. ``Preprocessor.visitString_intrinsic_function``: the
+    function is the value of its JSON string; moto parsed the raw JSON text, so an escaped quote (``\\'`` in
+    the value, ``\\\\'`` in the JSON) ended the literal. ``StringFormat._eval_body``: in a literal template a
+    backslash makes the next character (``'`` ``{`` ``}`` ``\\``) text and only ``{}`` is a placeholder; moto
+    used ``str.format`` (an escaped brace was a KeyError, the backslashes stayed in the text).
 """
 
 from __future__ import annotations
@@ -60,10 +68,12 @@ import importlib
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import threading
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -99,6 +109,10 @@ from moto.stepfunctions.parser.asl.component.common.payload.payloadvalue.payload
     PayloadValueStr,
 )
 from moto.stepfunctions.parser.asl.component.common.string import string_expression
+from moto.stepfunctions.parser.asl.component.intrinsic.argument.argument import ArgumentLiteral
+from moto.stepfunctions.parser.asl.component.intrinsic.function.statesfunction.generic.string_format import (
+    StringFormat,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -119,6 +133,7 @@ from moto.stepfunctions.parser.asl.parse.intrinsic.intrinsic_parser import Intri
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -249,6 +264,40 @@ def keyword_path_binding(preprocessor: Preprocessor, ctx: Any) -> Any:
         function, _ = IntrinsicParser.parse(text)
         expression = string_expression.StringIntrinsicFunction(intrinsic_function_derivation=text, function=function)
     return PayloadBindingStringExpressionSimple(field=binding.field[:-2], string_expression_simple=expression)
+
+
+def json_intrinsic_function(preprocessor: Preprocessor, ctx: Any) -> Any:
+    """Item 15: the intrinsic function is the value of its JSON string (``\\\\'`` in the JSON is ``\\'``)."""
+    text = json.loads(ctx.STRINGINTRINSICFUNC().getText())
+    function, _ = IntrinsicParser.parse(text)
+    return string_expression.StringIntrinsicFunction(intrinsic_function_derivation=text, function=function)
+
+
+_FORMAT_TOKEN = re.compile(r"\\(.)|\{\}", re.DOTALL)
+
+
+def format_template(template: str, values: list[str], *, literal: bool) -> str:
+    """``States.Format``: each ``{}`` of `template` is the next of `values`; in a `literal` template (written
+    in the definition) a backslash makes the next character (``'`` ``{`` ``}`` ``\\``) plain text."""
+    rest = iter(values)
+
+    def token(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return match.group(1) if literal else match.group(0)
+        try:
+            return next(rest)
+        except StopIteration:
+            raise ValueError(f"States.Format: the template {template!r} has more {{}} than arguments") from None
+
+    return _FORMAT_TOKEN.sub(token, template)
+
+
+def string_format(function: StringFormat, env: Any) -> None:
+    """Item 15: ``States.Format`` by `format_template` (values as moto renders them)."""
+    function.argument_list.eval(env=env)
+    template, *values = env.stack.pop()
+    literal = isinstance(function.argument_list.arguments[0], ArgumentLiteral)
+    env.stack.append(format_template(template, [StringFormat._to_str_repr(v) for v in values], literal=literal))
 
 
 def runtime_error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, str], bytes]:
@@ -548,8 +597,16 @@ class EmbeddedAws:
                 finally:
                     rule.targets = kept
 
+        original_start_execution = StepFunctionsParserBackend.start_execution
+
+        def start_execution(backend, state_machine_arn, name=None, *args, **kwargs):
+            return original_start_execution(backend, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
+        stack.enter_context(mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution))
         stack.enter_context(mock.patch.object(Preprocessor, "visitPayload_binding_value", keyword_path_binding))
+        stack.enter_context(mock.patch.object(Preprocessor, "visitString_intrinsic_function", json_intrinsic_function))
+        stack.enter_context(mock.patch.object(StringFormat, "_eval_body", string_format))
         for module in (string_expression, jsonata_validations):
             stack.enter_context(mock.patch.object(module, "eval_jsonata_expression", eval_jsonata))
         stack.enter_context(mock.patch.object(SageMakerResponse, "call_action", call_action))
