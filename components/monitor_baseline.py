@@ -77,6 +77,8 @@ class BaselineRun:
     inference_attribute: str | None = None
     probability_attribute: str | None = None
     ground_truth_attribute: str | None = None
+    probability_threshold: float | None = None
+    """``probability_threshold_attribute``: a binary model's probability above it is the positive label."""
     data_key_arn: str | None = None
     """The entry's ``kms_key_arn`` (its locations' key), used through S3; None: the stack key only."""
     clarify: ClarifyBaseline | None = None
@@ -127,7 +129,9 @@ def analyzer_environment(run: BaselineRun) -> dict[str, str]:
         env["analysis_type"] = "MODEL_QUALITY"
         extra = {"problem_type": run.problem_type, "inference_attribute": run.inference_attribute,
                  "probability_attribute": run.probability_attribute,
-                 "ground_truth_attribute": run.ground_truth_attribute}
+                 "ground_truth_attribute": run.ground_truth_attribute,
+                 "probability_threshold_attribute": None if run.probability_threshold is None else
+                 str(run.probability_threshold)}
         env.update({k: v for k, v in extra.items() if v is not None})
     return env
 

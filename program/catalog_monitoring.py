@@ -220,6 +220,7 @@ def build_baseline(ctx: StackContext, settings: Settings, name: str, entry: Moni
         problem_type=entry.problem_type, inference_attribute=entry.baseline_inference_attribute,
         probability_attribute=entry.baseline_probability_attribute,
         ground_truth_attribute=entry.baseline_ground_truth_attribute,
+        probability_threshold=entry.probability_threshold_attribute,
         data_key_arn=entry.value_for("kms_key_arn", environment), clarify=clarify)
     image_uri = model_monitor_image_uri(settings.region) if clarify is None else clarify_image_uri(settings.region)
     return MonitorBaseline(name, MonitorBaselineArgs(

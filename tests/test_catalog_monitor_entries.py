@@ -213,6 +213,16 @@ def _write(tmp_path, *bodies):
 # Baselines: an upload of baseline_data makes the files the job definitions read
 
 
+def test_a_binary_model_quality_baseline_gets_the_entrys_probability_threshold(tmp_path):
+    run = run_with(tmp_path, "staging", monitor_body("byom_model_quality_monitor", "BinaryClassification",
+                                                     endpoint="@trained"))
+    machine = run.one(Token.SFN_STATE_MACHINE, "mlops-staging-monitoring-mq-baseline-state-machine")
+    environment = json.loads(machine.inputs["definition"])["States"]["Baseline"]["Parameters"]["Environment"]
+    assert {k: environment[k] for k in ("problem_type", "probability_attribute", "probability_threshold_attribute")} == {
+        "problem_type": "BinaryClassification", "probability_attribute": "probability",
+        "probability_threshold_attribute": "0.5"}
+
+
 def baseline_part(run, short: str, suffix: str, token: str):
     return run.one(token, f"mlops-{run.stack}-byom-iris-xgboost-monitoring-{short}-baseline-{suffix}")
 
