@@ -49,7 +49,7 @@ from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.state_machine import logged_state_machine
 from components.workflow.baseline import INPUT_PATH, OUTPUT_PATH, SYNC_RULE, processing_job_parameters
-from components.workflow.states import LAMBDA_TRANSIENT_ERRORS
+from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, SAGEMAKER_TRANSIENT_ERRORS
 from components.workflow.steps import format_literal
 
 BASELINE_FAILED = "BaselineFailed"
@@ -189,7 +189,10 @@ def definition(run: BaselineRun, *, image_uri: str, bucket: str, job_prefix: str
         "Baseline": {
             "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
             "Parameters": {"ProcessingJobName.$": job_name, **job},
-            "ResultPath": "$.baseline", "Catch": _CATCH, "Next": "NotifySuccess",
+            # SageMaker's API errors, throttling included (a failed job is States.TaskFailed: not retried).
+            "ResultPath": "$.baseline", "Retry": [{"ErrorEquals": list(SAGEMAKER_TRANSIENT_ERRORS),
+                                                   "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}],
+            "Catch": _CATCH, "Next": "NotifySuccess",
         },
     }
     start = "Baseline"

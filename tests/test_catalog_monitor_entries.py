@@ -264,6 +264,8 @@ def test_an_upload_of_baseline_data_starts_the_entrys_baseline_run(stack_run, st
     states = definition["States"]
     assert (job["Next"], states["NotifySuccess"]["Next"], states["Succeeded"]["Type"]) == ("NotifySuccess", "Succeeded", "Succeed")
     assert job["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
+    assert job["Retry"] == [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "IntervalSeconds": 5,
+                             "MaxAttempts": 3, "BackoffRate": 2}]  # throttled or refused calls, not a failed job
     assert states["NotifyFailure"]["Parameters"]["TopicArn"] == run.outputs["notificationTopicArn"]
     assert "$.error.Cause" in states["NotifyFailure"]["Parameters"]["Message.$"]
     assert "\\'iris-xgboost\\'" in states["NotifyFailure"]["Parameters"]["Message.$"]  # the label's quotes, escaped
