@@ -1,7 +1,7 @@
 """Monitors of the endpoints this stack serves, and where the served package's baseline is.
 
 ``monitor_endpoint`` monitors any served endpoint (its name, capture URI, served package and feature
-columns): ``build_monitoring`` calls it for the stack's own endpoint (the trained model's, a drift alarm per
+columns) with data quality, model quality and the catalog's bias / explainability entries: ``build_monitoring`` calls it for the stack's own endpoint (the trained model's, a drift alarm per
 feature), ``program.catalog_realtime`` for each real-time catalog endpoint (no per-feature alarms: the
 catalog does not know an entry's features; docs/monitoring.md).
 
@@ -115,7 +115,9 @@ def monitor_endpoint(ctx: StackContext, settings: Settings, name: str, endpoint:
     instance, volume, runtime and baseline), else, where the stack's ``monitoringDataQuality`` is on, the
     served package's baseline (a package without one gets none: the program says so, and the policy pack
     then refuses the stack where its environment requires monitoring). Model quality: the endpoint's
-    ``byom_model_quality_monitor`` entry. None where the endpoint gets no monitor."""
+    ``byom_model_quality_monitor`` entry. Each entry gets its baseline run (``build_baseline``); bias and
+    explainability entries each get a ``ClarifyMonitoring`` of their own. Returns the data / model quality
+    ``EndpointMonitoring``, None where the endpoint has neither."""
     attached = attached_monitors(settings, endpoint.reference)
     registry, names = registry_names(settings), ctx.names
     spec = settings.monitoring.spec
