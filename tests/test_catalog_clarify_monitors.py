@@ -56,7 +56,7 @@ def test_each_entry_gets_a_clarify_job_definition_reading_its_baselines_files(ru
         f"s3://{BUCKET}/monitoring-config/{ENDPOINT}/{kind}/analysis_config.json")
     assert inputs[f"{prefix}BaselineConfig"] == {"constraintsResource": {"s3Uri": "s3://testbucket/baseline_output/analysis.json"}}
     assert inputs[f"{prefix}JobInput"]["endpointInput"]["endpointName"] == ENDPOINT
-    assert inputs["networkConfig"] == {"enableNetworkIsolation": True}
+    assert inputs["networkConfig"] == {"enableNetworkIsolation": short == "mb"}  # explainability calls the model
     assert inputs["stoppingCondition"] == {"maxRuntimeInSeconds": 1800}
     schedule = run.one(Token.SAGEMAKER_MONITORING_SCHEDULE, f"mlops-staging-monitoring-{short}-schedule").inputs
     assert schedule["monitoringScheduleConfig"]["scheduleConfig"] == {"scheduleExpression": "cron(0 * ? * * *)"}
