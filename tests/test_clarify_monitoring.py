@@ -89,7 +89,14 @@ def test_the_explainability_configuration_names_the_features_shap_and_the_served
         "version": "1.0", "headers": ["age", "income", "sex"],
         "methods": {"shap": {"baseline": f"{BASELINES}/shap-baseline.csv", "num_samples": 100,
                              "agg_method": "mean_abs", "save_local_shap_values": False}},
-        "predictor": {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv"}}
+        # the label column comes from monitor_inference_attribute ("0"), as the monitor reads it
+        "predictor": {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv", "label": 0}}
+
+
+def test_the_predicted_label_config_wins_over_the_monitors_attributes_and_paths_stay_text():
+    analysis = replace(BIAS_ANALYSIS, inference_attribute="predicted.label", probability_attribute="3")
+    assert {k: v for k, v in baseline_analysis_config(analysis, ENDPOINT)["predictor"].items()
+            if k in ("label", "probability")} == {"label": "predicted.label", "probability": 0}  # config's probability
 
 
 def test_several_facets_each_get_their_values():
