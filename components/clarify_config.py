@@ -204,15 +204,15 @@ def _column_of(value: Any) -> Any:
 
 
 def _predictor(analysis: ClarifyAnalysis, endpoint_name: str) -> dict[str, Any]:
-    """Where Clarify asks for predictions and how it reads them: ``model_predicted_label_config``'s label and
-    probability, else the monitor's own attributes (``monitor_inference_attribute`` / ``_probability_``), so the
-    baseline reads the model's output as the monitor does."""
+    """Where Clarify asks for predictions and how it reads them, in the order ``endpoint_attributes`` reads
+    them for the monitor, so baseline and monitor agree: the monitor's own attributes
+    (``monitor_inference_attribute`` / ``_probability_``), else ``model_predicted_label_config``'s."""
     predictor: dict[str, Any] = {"endpoint_name": endpoint_name, "content_type": analysis.content_type,
                                  "accept_type": analysis.content_type}
     predicted = analysis.model_predicted_label_config
     fallback = {"label": analysis.inference_attribute, "probability": analysis.probability_attribute}
     for key in ("label", "probability", "label_headers"):
-        value = predicted.get(key, fallback.get(key))
+        value = fallback.get(key) if fallback.get(key) is not None else predicted.get(key)
         if value is not None:
             predictor[key] = _column_of(value)
     return predictor

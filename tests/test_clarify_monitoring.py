@@ -93,10 +93,14 @@ def test_the_explainability_configuration_names_the_features_shap_and_the_served
         "predictor": {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv", "label": 0}}
 
 
-def test_the_predicted_label_config_wins_over_the_monitors_attributes_and_paths_stay_text():
-    analysis = replace(BIAS_ANALYSIS, inference_attribute="predicted.label", probability_attribute="3")
-    assert {k: v for k, v in baseline_analysis_config(analysis, ENDPOINT)["predictor"].items()
-            if k in ("label", "probability")} == {"label": "predicted.label", "probability": 0}  # config's probability
+def test_the_predictor_reads_the_output_as_the_monitor_does_and_paths_stay_text():
+    analysis = replace(BIAS_ANALYSIS, inference_attribute="predicted.label")  # model_predicted_label_config: probability 0
+    predictor = baseline_analysis_config(analysis, ENDPOINT)["predictor"]
+    assert (predictor["label"], predictor["probability"]) == ("predicted.label", 0)
+    assert analysis.endpoint_attributes()["inference_attribute"] == "predicted.label"
+    overridden = replace(analysis, probability_attribute="3")  # the monitor's attribute first, as endpoint_attributes
+    assert baseline_analysis_config(overridden, ENDPOINT)["predictor"]["probability"] == 3
+    assert overridden.endpoint_attributes()["probability_attribute"] == "3"
 
 
 def test_several_facets_each_get_their_values():
