@@ -102,6 +102,7 @@ def test_the_configuration_function_reads_the_header_and_writes_only_the_three_c
     found = statements(run, "mlops-staging-monitoring-mb-baseline-config-policy")
     assert {sid: (s["Action"], s["Resource"]) for sid, s in found.items()
             if sid not in ("WriteOwnLogs", "Tracing", "DecryptEnvironment")} == {
+        "FindBaselineData": (["s3:ListBucket"], [f"arn:aws:s3:::{BUCKET}"]),
         "ReadHeaderRowAndStagedConfig": (["s3:GetObject"], [f"arn:aws:s3:::{BUCKET}/training_data.csv",
                                                             f"{folder}/baseline/monitoring_analysis_config.json"]),
         "WriteConfigs": (["s3:PutObject"], [f"{folder}/baseline/analysis_config.json",
@@ -110,6 +111,7 @@ def test_the_configuration_function_reads_the_header_and_writes_only_the_three_c
         "DecryptThroughS3": (["kms:Decrypt"], [key]),
         "EncryptThroughS3": (["kms:GenerateDataKey"], [key]),
     }
+    assert found["FindBaselineData"]["Condition"] == {"StringEquals": {"s3:prefix": "training_data.csv"}}
     run_policy = statements(run, "mlops-staging-monitoring-mb-baseline-run-policy")
     assert run_policy["ConfigureAnalysis"]["Resource"] == [
         f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:mlops-staging-byom-testmodel-mb-baseline-config"]
