@@ -234,14 +234,15 @@ def _compute(s: Scope) -> list[dict[str, Any]]:
     ]
 
 
-def _clarify_monitors(s: Scope, kind: str, resource: str) -> list[dict[str, Any]]:
-    """One Clarify job definition type (``ModelBias``, ``model-bias-job-definition``): created only isolated from
-    the network and with KMS keys for its output and volume (what the policy pack requires), read, deleted."""
+def _clarify_monitors(s: Scope, kind: str, resource: str, *, isolated: bool) -> list[dict[str, Any]]:
+    """One Clarify job definition type (``ModelBias``, ``model-bias-job-definition``): created only with KMS keys
+    for its output and volume and, where ``isolated``, isolated from the network (what the policy pack requires:
+    explainability jobs must call the model), read, deleted."""
     arns = s.arns("sagemaker", f"{resource}/{{prefix}}-*")
+    isolation = {"Bool": {"sagemaker:NetworkIsolation": "true"}} if isolated else {}
     return [
         _statement(f"SageMaker{kind}MonitorsCreate", [f"sagemaker:Create{kind}JobDefinition"], arns, {
-            "Bool": {"sagemaker:NetworkIsolation": "true"},
-            "Null": {"sagemaker:OutputKmsKey": "false", "sagemaker:VolumeKmsKey": "false"}}),
+            **isolation, "Null": {"sagemaker:OutputKmsKey": "false", "sagemaker:VolumeKmsKey": "false"}}),
         _statement(f"SageMaker{kind}Monitors", [f"sagemaker:Describe{kind}JobDefinition",
                                                  f"sagemaker:Delete{kind}JobDefinition", *SAGEMAKER_TAGS], arns),
     ]
@@ -257,8 +258,8 @@ def _monitoring(s: Scope) -> list[dict[str, Any]]:
         _statement("CloudControlResources", [
             "cloudformation:CreateResource", "cloudformation:GetResource", "cloudformation:UpdateResource",
             "cloudformation:DeleteResource", "cloudformation:GetResourceRequestStatus"], ["*"]),
-        *_clarify_monitors(s, "ModelBias", "model-bias-job-definition"),
-        *_clarify_monitors(s, "ModelExplainability", "model-explainability-job-definition"),
+        *_clarify_monitors(s, "ModelBias", "model-bias-job-definition", isolated=True),
+        *_clarify_monitors(s, "ModelExplainability", "model-explainability-job-definition", isolated=False),
         _statement("SageMakerMonitors", [
             "sagemaker:CreateDataQualityJobDefinition", "sagemaker:DescribeDataQualityJobDefinition",
             "sagemaker:DeleteDataQualityJobDefinition", *SAGEMAKER_TAGS],

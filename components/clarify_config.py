@@ -198,13 +198,23 @@ def _bias_section(analysis: ClarifyAnalysis) -> dict[str, Any]:
     return section
 
 
+def _column_of(value: Any) -> Any:
+    """An output attribute as Clarify's predictor takes it: a column index as a number, else the JMESPath."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
 def _predictor(analysis: ClarifyAnalysis, endpoint_name: str) -> dict[str, Any]:
+    """Where Clarify asks for predictions and how it reads them, in the order ``endpoint_attributes`` reads
+    them for the monitor, so baseline and monitor agree: the monitor's own attributes
+    (``monitor_inference_attribute`` / ``_probability_``), else ``model_predicted_label_config``'s."""
     predictor: dict[str, Any] = {"endpoint_name": endpoint_name, "content_type": analysis.content_type,
                                  "accept_type": analysis.content_type}
     predicted = analysis.model_predicted_label_config
+    fallback = {"label": analysis.inference_attribute, "probability": analysis.probability_attribute}
     for key in ("label", "probability", "label_headers"):
-        if predicted.get(key) is not None:
-            predictor[key] = predicted[key]
+        value = fallback.get(key) if fallback.get(key) is not None else predicted.get(key)
+        if value is not None:
+            predictor[key] = _column_of(value)
     return predictor
 
 

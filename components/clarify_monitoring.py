@@ -16,7 +16,8 @@ Framework's terms, the baseline's constraints), so any caller can attach one: th
   ``predictor.endpoint_name``; without it Clarify would create a shadow endpoint);
 - the job definition (pulumi-aws-native ``ModelBiasJobDefinition`` / ``ModelExplainabilityJobDefinition``:
   the Clarify image, the endpoint input with its attributes, the ground truth for bias, the baseline
-  constraints, KMS on the output and the volume, network isolation, max runtime) and its
+  constraints, KMS on the output and the volume, network isolation for bias (``NETWORK_ISOLATION``), max
+  runtime) and its
   ``aws.sagemaker.MonitoringSchedule`` (``ModelBias`` / ``ModelExplainability``, cron at most hourly);
 - what happened, to the stack's topic: one CloudWatch alarm per ``ClarifyAlarm`` on the metrics Clarify
   publishes (``aws/sagemaker/Endpoints/bias-metrics``: ``bias_metric_<metric>``;
@@ -61,6 +62,11 @@ from components.specs import MonitorSpec
 METRICS_NAMESPACES = {BIAS: "aws/sagemaker/Endpoints/bias-metrics",
                       EXPLAINABILITY: "aws/sagemaker/Endpoints/explainability-metrics"}
 """Where Clarify publishes a real-time endpoint's metrics, per monitor type."""
+NETWORK_ISOLATION = {BIAS: True, EXPLAINABILITY: False}
+"""Bias compares captured predictions with ground truth: no model call, isolated. Explainability asks the model
+about synthetic records (Kernel SHAP), which AWS says needs the network: "EnableNetworkIsolation must be set to
+False (default) so that Clarify can invoke an endpoint, if necessary, for predictions" (SageMaker developer
+guide, "Configure a SageMaker Clarify Processing Job")."""
 CONFIG_FILE = "analysis_config.json"
 _INPUT_PATH = "/opt/ml/processing/input/endpoint"
 
@@ -126,7 +132,8 @@ class ClarifyMonitoringArgs:
     entry's ``kms_key_arn``, the registry's key): decrypted through S3 only."""
     alarms: tuple[ClarifyAlarm, ...] | None = None
     """None: ``DEFAULT_ALARMS`` of the monitor type."""
-    network_isolation: bool = True
+    network_isolation: bool | None = None
+    """None: ``NETWORK_ISOLATION`` of the monitor type."""
 
 
 class ClarifyMonitoring(pulumi.ComponentResource):
@@ -203,7 +210,8 @@ class ClarifyMonitoring(pulumi.ComponentResource):
         job_input: Any = {"endpoint_input": endpoint_input}
         common: dict[str, Any] = {
             "job_definition_name": a.monitors.monitor(kind), "role_arn": role.arn,
-            **ProcessingSettings.of(spec, ctx.kms_key_arn, network_isolation=a.network_isolation).job_definition_args(),
+            **ProcessingSettings.of(spec, ctx.kms_key_arn, network_isolation=NETWORK_ISOLATION[kind]
+                                    if a.network_isolation is None else a.network_isolation).job_definition_args(),
         }
         output = monitoring_output_config(ctx.kms_key_arn, self._reports)
         baseline: Any = {"constraints_resource": {"s3_uri": a.constraints_uri}}

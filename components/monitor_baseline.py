@@ -310,6 +310,9 @@ class MonitorBaseline(pulumi.ComponentResource):
             ctx, function_name=args.names.config_function, folder="clarify_config",
             description=f"Clarify configurations of {run.label} from its baseline data's header row"[:256],
             modules=("components/clarify_config.py",), statements=[
+                # Without it S3 answers a missing baseline_data with AccessDenied instead of NoSuchKey.
+                statement("FindBaselineData", ["s3:ListBucket"], [Names.s3_arn(bucket)],
+                          condition={"StringEquals": {"s3:prefix": run.data_key}}),
                 statement("ReadHeaderRowAndStagedConfig", ["s3:GetObject"], [
                     Names.s3_arn(bucket, run.data_key), Names.s3_arn(bucket, keys.staged)]),
                 statement("WriteConfigs", ["s3:PutObject"], [

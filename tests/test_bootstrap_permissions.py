@@ -237,18 +237,20 @@ def test_every_name_the_program_gives_is_inside_its_accounts_deploy_role(stack, 
     assert _names_inside(stack_run(stack), stack) >= 15
 
 
-def test_the_clarify_monitors_names_are_inside_the_deploy_role_and_created_only_isolated_with_kms():
+def test_the_clarify_monitors_names_are_inside_the_deploy_role_and_created_only_with_kms_bias_isolated():
     run = _clarify_run()
-    assert _names_inside(run, "staging") >= 2 + 2 + 2 + 4  # definitions, objects, roles, alarms
+    assert _names_inside(run, "staging") >= 2 + 2 + 2 + 2  # definitions, schedules, roles, alarms
     creates = {s["Sid"]: s for s in _statements("staging") if s["Sid"].endswith("MonitorsCreate")}
     assert sorted(creates) == ["SageMakerModelBiasMonitorsCreate", "SageMakerModelExplainabilityMonitorsCreate"]
-    for statement in creates.values():
-        assert statement["Condition"] == {"Bool": {"sagemaker:NetworkIsolation": "true"},
-                                          "Null": {"sagemaker:OutputKmsKey": "false", "sagemaker:VolumeKmsKey": "false"}}
+    keys = {"Null": {"sagemaker:OutputKmsKey": "false", "sagemaker:VolumeKmsKey": "false"}}
+    assert creates["SageMakerModelBiasMonitorsCreate"]["Condition"] == {
+        "Bool": {"sagemaker:NetworkIsolation": "true"}, **keys}
+    assert creates["SageMakerModelExplainabilityMonitorsCreate"]["Condition"] == keys  # it must call the model
     # what the condition asks for is what the monitors send
     for token in NATIVE_ARN_TYPES:
+        isolated = token == Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION
         for definition in run.by_type(token):
-            assert definition.inputs["networkConfig"] == {"enableNetworkIsolation": True}
+            assert definition.inputs["networkConfig"] == {"enableNetworkIsolation": isolated}
             assert definition.inputs["jobResources"]["clusterConfig"]["volumeKmsKeyId"]
             assert next(v for k, v in definition.inputs.items() if k.endswith("JobOutputConfig"))["kmsKeyId"]
 

@@ -56,7 +56,7 @@ def test_each_entry_gets_a_clarify_job_definition_reading_its_baselines_files(ru
         f"s3://{BUCKET}/monitoring-config/{ENDPOINT}/{kind}/analysis_config.json")
     assert inputs[f"{prefix}BaselineConfig"] == {"constraintsResource": {"s3Uri": "s3://testbucket/baseline_output/analysis.json"}}
     assert inputs[f"{prefix}JobInput"]["endpointInput"]["endpointName"] == ENDPOINT
-    assert inputs["networkConfig"] == {"enableNetworkIsolation": True}
+    assert inputs["networkConfig"] == {"enableNetworkIsolation": short == "mb"}  # explainability calls the model
     assert inputs["stoppingCondition"] == {"maxRuntimeInSeconds": 1800}
     schedule = run.one(Token.SAGEMAKER_MONITORING_SCHEDULE, f"mlops-staging-monitoring-{short}-schedule").inputs
     assert schedule["monitoringScheduleConfig"]["scheduleConfig"] == {"scheduleExpression": "cron(0 * ? * * *)"}
@@ -102,6 +102,7 @@ def test_the_configuration_function_reads_the_header_and_writes_only_the_three_c
     found = statements(run, "mlops-staging-monitoring-mb-baseline-config-policy")
     assert {sid: (s["Action"], s["Resource"]) for sid, s in found.items()
             if sid not in ("WriteOwnLogs", "Tracing", "DecryptEnvironment")} == {
+        "FindBaselineData": (["s3:ListBucket"], [f"arn:aws:s3:::{BUCKET}"]),
         "ReadHeaderRowAndStagedConfig": (["s3:GetObject"], [f"arn:aws:s3:::{BUCKET}/training_data.csv",
                                                             f"{folder}/baseline/monitoring_analysis_config.json"]),
         "WriteConfigs": (["s3:PutObject"], [f"{folder}/baseline/analysis_config.json",
@@ -110,6 +111,7 @@ def test_the_configuration_function_reads_the_header_and_writes_only_the_three_c
         "DecryptThroughS3": (["kms:Decrypt"], [key]),
         "EncryptThroughS3": (["kms:GenerateDataKey"], [key]),
     }
+    assert found["FindBaselineData"]["Condition"] == {"StringEquals": {"s3:prefix": "training_data.csv"}}
     run_policy = statements(run, "mlops-staging-monitoring-mb-baseline-run-policy")
     assert run_policy["ConfigureAnalysis"]["Resource"] == [
         f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:mlops-staging-byom-testmodel-mb-baseline-config"]

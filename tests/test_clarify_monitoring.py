@@ -89,7 +89,18 @@ def test_the_explainability_configuration_names_the_features_shap_and_the_served
         "version": "1.0", "headers": ["age", "income", "sex"],
         "methods": {"shap": {"baseline": f"{BASELINES}/shap-baseline.csv", "num_samples": 100,
                              "agg_method": "mean_abs", "save_local_shap_values": False}},
-        "predictor": {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv"}}
+        # the label column comes from monitor_inference_attribute ("0"), as the monitor reads it
+        "predictor": {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv", "label": 0}}
+
+
+def test_the_predictor_reads_the_output_as_the_monitor_does_and_paths_stay_text():
+    analysis = replace(BIAS_ANALYSIS, inference_attribute="predicted.label")  # model_predicted_label_config: probability 0
+    predictor = baseline_analysis_config(analysis, ENDPOINT)["predictor"]
+    assert (predictor["label"], predictor["probability"]) == ("predicted.label", 0)
+    assert analysis.endpoint_attributes()["inference_attribute"] == "predicted.label"
+    overridden = replace(analysis, probability_attribute="3")  # the monitor's attribute first, as endpoint_attributes
+    assert baseline_analysis_config(overridden, ENDPOINT)["predictor"]["probability"] == 3
+    assert overridden.endpoint_attributes()["probability_attribute"] == "3"
 
 
 def test_several_facets_each_get_their_values():
@@ -131,7 +142,7 @@ def definition(run, kind):
 
 
 @pytest.mark.parametrize("kind", [BIAS, EXPLAINABILITY])
-def test_the_job_definition_runs_clarify_on_the_endpoint_with_kms_isolation_and_a_runtime(run, kind):
+def test_the_job_definition_runs_clarify_on_the_endpoint_with_kms_and_a_runtime_bias_isolated(run, kind):
     key = run.one(Token.KMS_KEY).outputs["arn"]
     inputs = definition(run, kind).inputs
     prefix = "modelBias" if kind == BIAS else "modelExplainability"
@@ -145,7 +156,8 @@ def test_the_job_definition_runs_clarify_on_the_endpoint_with_kms_isolation_and_
         "s3UploadMode": "EndOfJob"}}]}
     assert inputs["jobResources"] == {"clusterConfig": {
         "instanceType": "ml.m5.large", "instanceCount": 1, "volumeSizeInGb": 20, "volumeKmsKeyId": key}}
-    assert inputs["networkConfig"] == {"enableNetworkIsolation": True}
+    # bias needs no model call; explainability asks the model (AWS: isolation must be off for Clarify to call it)
+    assert inputs["networkConfig"] == {"enableNetworkIsolation": kind == BIAS}
     assert inputs["stoppingCondition"] == {"maxRuntimeInSeconds": 3600}
     role = run.one(Token.IAM_ROLE, f"clarify-{kind}-monitor-role")
     assert inputs["roleArn"] == role.outputs["arn"] and role.inputs["name"] == f"{ENDPOINT}-{kind}-monitor"

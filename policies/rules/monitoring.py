@@ -1,5 +1,6 @@
 """SageMaker Model Monitor: data-capturing endpoints are monitored where the environment requires it, and
-monitoring jobs encrypt what they write and run without network access.
+monitoring jobs encrypt what they write and run without network access (but explainability jobs, which must
+call the model: ``NETWORKED_BY_DESIGN``).
 
 Monitoring jobs are declared by a job definition (pulumi-aws ``DataQualityJobDefinition``; pulumi-aws-native
 ``ModelQualityJobDefinition``, ``ModelBiasJobDefinition``, ``ModelExplainabilityJobDefinition``) referenced by a
@@ -58,6 +59,11 @@ JOB_FIELDS: dict[str, dict[str, Where]] = {
 """Where each monitoring job type keeps what the rules judge: its output KMS key, its volume KMS key and its
 network configuration (the schedule: of its inline job)."""
 MONITORING_JOB_TYPES = set(JOB_FIELDS["network"])
+NETWORKED_BY_DESIGN = {MODEL_EXPLAINABILITY_TYPE: (
+    "Clarify's explainability job asks the model about synthetic records (Kernel SHAP); AWS: EnableNetworkIsolation "
+    "must be False so that Clarify can invoke an endpoint for predictions")}
+"""Monitoring job types the isolation rule leaves out, with the reason."""
+ISOLATED_JOB_TYPES = MONITORING_JOB_TYPES - set(NETWORKED_BY_DESIGN)
 
 
 def _job(resource: Resource) -> dict[str, Any] | None:
@@ -157,11 +163,12 @@ monitoring_kms = resource_rule(
 
 monitoring_network_isolation = resource_rule(
     name="aws-sagemaker-monitoring-enable-network-isolation",
-    description="SageMaker monitoring jobs run with network isolation.",
+    description=("SageMaker monitoring jobs run with network isolation (explainability jobs excepted: Clarify must "
+                 "call the model)."),
     severity=Severity.HIGH,
     remediation=("Set `network_config={'enable_network_isolation': True}` on the job definition (data quality, "
-                 "model quality, bias, explainability) or the inline one."),
-    resource_types=MONITORING_JOB_TYPES,
+                 "model quality, bias) or the inline one."),
+    resource_types=ISOLATED_JOB_TYPES,
     check=check_monitoring_network_isolation,
 )
 

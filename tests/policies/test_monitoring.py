@@ -83,7 +83,8 @@ NATIVE_KMS_CASES = [case for token, prefix in NATIVE.items() for case in (
     (f"{prefix}, volume unencrypted", token, without(native_definition(prefix), "jobResources", "clusterConfig",
                                                      "volumeKmsKeyId"), "does not encrypt its volumes with KMS"),
 )]
-NATIVE_NETWORK_CASES = [case for token, prefix in NATIVE.items() for case in (
+NATIVE_NETWORK_CASES = [case for token, prefix in NATIVE.items() if token != Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION
+                        for case in (
     (f"{prefix} isolated", token, native_definition(prefix), None),
     (f"{prefix} without network config", token, without(native_definition(prefix), "networkConfig"),
      "runs with network access"),
@@ -134,6 +135,14 @@ def test_monitoring_network_isolation(label, resource_type, props, expected):
 def test_the_rules_judge_every_monitoring_job_type():
     # Each type's failing cases above prove the rule applies to it; this says no type is left out.
     assert monitoring.MONITORING_JOB_TYPES == set(NATIVE) | {DQ, SCHEDULE}
+    assert monitoring.ISOLATED_JOB_TYPES == monitoring.MONITORING_JOB_TYPES - {
+        Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION}
+
+
+def test_an_explainability_job_may_reach_the_model_it_explains():
+    props = {**native_definition("modelExplainability"), "networkConfig": {"enableNetworkIsolation": False}}
+    expect(run_resource_policy(monitoring.monitoring_network_isolation,
+                               Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION, props), None)
 
 
 CAPTURE = {"enableCapture": True, "initialSamplingPercentage": 20, "destinationS3Uri": "s3://b/data-capture"}
