@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.names import Names
+from components.names import MONITORING_CONFIG_PREFIX, Names
 
 # The services the program passes its own roles to (iam:PassedToService).
 PASSED_TO_SERVICES = (
@@ -260,6 +260,10 @@ def _monitoring(s: Scope) -> list[dict[str, Any]]:
             "cloudformation:DeleteResource", "cloudformation:GetResourceRequestStatus"], ["*"]),
         *_clarify_monitors(s, "ModelBias", "model-bias-job-definition", isolated=True),
         *_clarify_monitors(s, "ModelExplainability", "model-explainability-job-definition", isolated=False),
+        # The Clarify monitors' baseline/model.json (the served model, whose change reruns their baselines).
+        _statement("MonitorConfigurations", ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:GetObjectTagging",
+                                             "s3:PutObjectTagging"],
+                   s.arns("s3", f"{{prefix}}-*/{MONITORING_CONFIG_PREFIX}/*", region=False, account=False)),
         _statement("SageMakerMonitors", [
             "sagemaker:CreateDataQualityJobDefinition", "sagemaker:DescribeDataQualityJobDefinition",
             "sagemaker:DeleteDataQualityJobDefinition", *SAGEMAKER_TAGS],
@@ -363,6 +367,7 @@ GRANTS: dict[str, tuple[str, ...]] = {
     "aws:sagemaker/monitoringSchedule:MonitoringSchedule": ("monitoring",),
     "aws-native:sagemaker:ModelBiasJobDefinition": ("monitoring", "iam"),
     "aws-native:sagemaker:ModelExplainabilityJobDefinition": ("monitoring", "iam"),
+    "aws:s3/bucketObjectv2:BucketObjectv2": ("monitoring", "storage"),
     "aws-native:sagemaker:ModelQualityJobDefinition": ("monitoring", "iam"),
     "aws:appautoscaling/target:Target": ("compute", "iam"),
     "aws:appautoscaling/policy:Policy": ("compute", "messaging"),

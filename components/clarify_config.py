@@ -15,10 +15,11 @@ to Monitor Attribution Drift"):
   ``{"name_or_index", "value_or_threshold"}`` per facet) and ``group_variable``; the predicted label, its
   probability and the threshold are the job's endpoint input attributes, not part of this file;
 - explainability monitor: the feature ``headers`` (without the label), ``methods.shap`` and a ``predictor``
-  naming the monitored endpoint (``endpoint_name``): Kernel SHAP asks the model about synthetic records, and
-  with ``endpoint_name`` Clarify asks the served endpoint instead of creating a shadow endpoint
-  (``sm-clarify-*``) from the model, so the monitor role needs ``sagemaker:InvokeEndpoint`` on that one
-  endpoint and no right to create endpoints;
+  naming the served endpoint's model (``ShadowModel``): Kernel SHAP asks the model about synthetic records,
+  on a temporary endpoint Clarify creates from the model and deletes (its "shadow endpoint",
+  ``<endpoint_name_prefix>-*``), as the AWS MLOps Framework does. Never the served endpoint itself: it
+  captures what it is asked, and the synthetic records would become the data every monitor of the endpoint
+  analyses (and add ``num_samples`` requests per record to its load);
 - the baseline job (``dataset_type`` ``text/csv``, the whole header and the label): bias computes pre- and
   post-training metrics (``methods: all``), explainability SHAP; both with the same ``predictor``. Its
   ``analysis.json`` is the monitors' baseline constraints.
@@ -51,6 +52,22 @@ DATA_INPUT_PATH = "/opt/ml/processing/input/data"
 OUTPUT_PATH = "/opt/ml/processing/output"
 ANALYSIS_FILE = "analysis.json"
 """What a Clarify job writes: the baseline job's is the monitors' constraints."""
+
+
+@dataclass(frozen=True)
+class ShadowModel:
+    """The model Clarify asks for predictions, on a shadow endpoint of its own (``predictor`` of the analysis
+    configuration): the served endpoint's model, on its instance type."""
+
+    model_name: str
+    instance_type: str
+    endpoint_name_prefix: str
+    """Clarify names the shadow endpoint and its configuration ``<prefix>-...``: the roles may create and delete
+    only those."""
+
+    def predictor(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "instance_type": self.instance_type, "initial_instance_count": 1,
+                "endpoint_name_prefix": self.endpoint_name_prefix}
 
 
 @dataclass(frozen=True)
@@ -203,11 +220,11 @@ def _column_of(value: Any) -> Any:
     return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
-def _predictor(analysis: ClarifyAnalysis, endpoint_name: str) -> dict[str, Any]:
+def _predictor(analysis: ClarifyAnalysis, model: ShadowModel) -> dict[str, Any]:
     """Where Clarify asks for predictions and how it reads them, in the order ``endpoint_attributes`` reads
     them for the monitor, so baseline and monitor agree: the monitor's own attributes
     (``monitor_inference_attribute`` / ``_probability_``), else ``model_predicted_label_config``'s."""
-    predictor: dict[str, Any] = {"endpoint_name": endpoint_name, "content_type": analysis.content_type,
+    predictor: dict[str, Any] = {**model.predictor(), "content_type": analysis.content_type,
                                  "accept_type": analysis.content_type}
     predicted = analysis.model_predicted_label_config
     fallback = {"label": analysis.inference_attribute, "probability": analysis.probability_attribute}
@@ -224,19 +241,19 @@ def _shap(analysis: ClarifyAnalysis) -> dict[str, Any]:
     return shap
 
 
-def monitoring_analysis_config(analysis: ClarifyAnalysis, endpoint_name: str) -> dict[str, Any]:
+def monitoring_analysis_config(analysis: ClarifyAnalysis, model: ShadowModel) -> dict[str, Any]:
     """The monitoring job's analysis configuration (its ``ConfigUri``'s content)."""
     if analysis.monitor_type == BIAS:
         return {"version": CONFIG_VERSION, "headers": list(analysis.headers), "label": analysis.label,
                 **_bias_section(analysis)}
     return {"version": CONFIG_VERSION, "headers": analysis.features, "methods": {"shap": _shap(analysis)},
-            "predictor": _predictor(analysis, endpoint_name)}
+            "predictor": _predictor(analysis, model)}
 
 
-def baseline_analysis_config(analysis: ClarifyAnalysis, endpoint_name: str) -> dict[str, Any]:
+def baseline_analysis_config(analysis: ClarifyAnalysis, model: ShadowModel) -> dict[str, Any]:
     """The baseline job's analysis configuration: the whole dataset (label first), and what to compute."""
     config: dict[str, Any] = {"version": CONFIG_VERSION, "dataset_type": "text/csv", "headers": list(analysis.headers),
-                              "label": analysis.label, "predictor": _predictor(analysis, endpoint_name)}
+                              "label": analysis.label, "predictor": _predictor(analysis, model)}
     if analysis.monitor_type == BIAS:
         config.update(_bias_section(analysis))
         config["methods"] = {"pre_training_bias": {"methods": "all"}, "post_training_bias": {"methods": "all"}}

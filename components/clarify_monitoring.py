@@ -11,9 +11,9 @@ Framework's terms, the baseline's constraints), so any caller can attach one: th
 - one role (``MonitorNames.role_of``) that reads only the endpoint's capture prefix, the ground-truth prefix
   (bias), the baseline's constraints and this configuration, writes only ``monitoring/<endpoint>/<type>/``,
   uses the keys through S3 only (and lets SageMaker encrypt the job's volume with the stack key), writes its
-  job logs and publishes to its own metrics namespace; the explainability role may also call
-  ``sagemaker:InvokeEndpoint`` on the monitored endpoint, which Kernel SHAP queries (the configuration's
-  ``predictor.endpoint_name``; without it Clarify would create a shadow endpoint);
+  job logs and publishes to its own metrics namespace; the explainability role may also create, ask and delete
+  Clarify's shadow endpoints (``shadow_endpoint_statements``), on which Kernel SHAP asks the served model:
+  never the served endpoint, whose data capture would record the synthetic records;
 - the job definition (pulumi-aws-native ``ModelBiasJobDefinition`` / ``ModelExplainabilityJobDefinition``:
   the Clarify image, the endpoint input with its attributes, the ground truth for bias, the baseline
   constraints, KMS on the output and the volume, network isolation for bias (``NETWORK_ISOLATION``), max
@@ -56,7 +56,7 @@ from components.monitor_common import (
     monitoring_output_config,
     read_prefix_statements,
 )
-from components.names import MONITORING_CONFIG_PREFIX, MONITORING_PREFIX, MonitorNames, s3_uri_arn
+from components.names import MONITORING_CONFIG_PREFIX, MONITORING_PREFIX, MonitorNames, Names, s3_uri_arn
 from components.specs import MonitorSpec
 
 METRICS_NAMESPACES = {BIAS: "aws/sagemaker/Endpoints/bias-metrics",
@@ -81,13 +81,32 @@ class ConfigKeys:
     """The monitoring job's, written before the baseline job; copied to ``live`` once the job succeeded."""
     baseline: str
     """The baseline job's."""
+    model: str
+    """The served model the configurations name (written by the program at each deploy: a new model starts a
+    new baseline run)."""
 
 
 def config_keys(endpoint: str, monitor_type: str) -> ConfigKeys:
     """``monitoring-config/<endpoint>/<type>/``: ``analysis_config.json`` (live) and ``baseline/`` (the others)."""
     folder = f"{MONITORING_CONFIG_PREFIX}/{endpoint}/{monitor_type}"
     return ConfigKeys(live=f"{folder}/{CONFIG_FILE}", staged=f"{folder}/baseline/monitoring_{CONFIG_FILE}",
-                      baseline=f"{folder}/baseline/{CONFIG_FILE}")
+                      baseline=f"{folder}/baseline/{CONFIG_FILE}", model=f"{folder}/baseline/model.json")
+
+
+def shadow_endpoint_statements(names: Names, prefix: str) -> list[dict[str, Any]]:
+    """What a Clarify job needs to ask a model on a shadow endpoint (``ShadowModel``): create, describe and
+    delete the endpoint configuration and endpoint it names ``<prefix>-...``, tag them, invoke that endpoint;
+    nothing of any other endpoint."""
+    if not prefix:
+        raise ValueError("a Clarify job that asks the model needs its shadow endpoints' name prefix")
+    return [
+        statement("ShadowEndpointConfig", ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
+                                           "sagemaker:DeleteEndpointConfig", "sagemaker:AddTags"],
+                  [names.sagemaker_arn(f"endpoint-config/{prefix}-*")]),
+        statement("ShadowEndpoint", ["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint",
+                                     "sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:AddTags"],
+                  [names.sagemaker_arn(f"endpoint/{prefix}-*")]),
+    ]
 
 
 @dataclass(frozen=True)
@@ -130,6 +149,9 @@ class ClarifyMonitoringArgs:
     keys: tuple[pulumi.Input[str], ...] = ()
     """KMS keys other than the stack's that encrypt the capture, the ground truth or the baseline (a catalog
     entry's ``kms_key_arn``, the registry's key): decrypted through S3 only."""
+    shadow_endpoint_prefix: str | None = None
+    """Where Clarify's shadow endpoints are named (``ShadowModel.endpoint_name_prefix``; explainability); None:
+    the stack's (``Names.clarify_endpoint_prefix``)."""
     alarms: tuple[ClarifyAlarm, ...] | None = None
     """None: ``DEFAULT_ALARMS`` of the monitor type."""
     network_isolation: bool | None = None
@@ -187,10 +209,9 @@ class ClarifyMonitoring(pulumi.ComponentResource):
             s3_uri_arn(a.constraints_uri), pulumi.Output.concat(ctx.bucket_arn, f"/{self._config_key}"), *shap_file])]
         if kind == BIAS and a.ground_truth_uri:
             reads = [*read_prefix_statements("ListGroundTruth", "ReadGroundTruth", a.ground_truth_uri), *reads]
-        # Kernel SHAP asks the model: the configuration's predictor names the monitored endpoint.
-        invoke = [] if kind == BIAS else [statement(
-            "ExplainThroughTheEndpoint", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-            [ctx.names.arn("sagemaker", f"endpoint/{a.endpoint}")])]
+        # Kernel SHAP asks the model, on a shadow endpoint Clarify creates from it (the configuration's predictor).
+        invoke = [] if kind == BIAS else shadow_endpoint_statements(
+            ctx.names, a.shadow_endpoint_prefix or ctx.names.clarify_endpoint_prefix)
         role, _ = service_role(
             f"{name}-monitor", role_name=a.monitors.role_of(kind),
             description=f"Clarify {kind} monitoring executions of {a.endpoint}", service="sagemaker.amazonaws.com",

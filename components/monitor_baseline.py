@@ -12,14 +12,18 @@ Like the upload registration of uploaded models (``components.model_upload``: th
                    entry's problem type and the baseline's inference / probability / ground truth columns);
                    bias / explainability: Clarify, writing analysis.json there (components/clarify_config.py)
          [bias / explainability: PublishAnalysis: the monitoring configuration takes effect]
+      (bias / explainability: also whenever a deploy changes the served model, whose name each deploy writes
+       to baseline/model.json: the configurations name the model Clarify asks)
          -> NotifySuccess (the topic: where the files are) -> Succeeded
          any error -> NotifyFailure (the topic: BaselineFailed, the step's error and cause) -> BaselineFailed
 
 The job runs as its own role (lists and reads only that object, writes only the output prefix, KMS through S3,
 its volume with the stack key), its volume and output encrypted, with the entry's ``instance_type``,
 ``instance_volume_size`` and ``baseline_max_runtime_seconds``; the analyzer with network isolation. Clarify's
-baseline asks the monitored endpoint for predictions (``sagemaker:InvokeEndpoint`` on that endpoint only), which
-network isolation would cut off, so it runs without. The monitor's job definition reads the files at that
+baseline asks the served model for predictions on a shadow endpoint it creates and deletes
+(``shadow_endpoint_statements``: only ``<Names.clarify_endpoint_prefix>-*``), which network isolation would cut
+off, so it runs without. The model is the one the endpoint serves when the stack is deployed: after a new
+model, upload baseline_data again (a new model wants a new baseline anyway). The monitor's job definition reads the files at that
 output location (``program.catalog_monitoring.baseline_uris``): until the first baseline run has written them,
 its executions fail and say so (docs/monitoring.md).
 """
@@ -27,7 +31,7 @@ its executions fail and say so (docs/monitoring.md).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pulumi
@@ -37,10 +41,11 @@ from catalog.entries import S3Location
 from components.clarify_config import (
     BaselineJob,
     ClarifyAnalysis,
+    ShadowModel,
     analysis_fields,
     baseline_processing_job,
 )
-from components.clarify_monitoring import ConfigKeys
+from components.clarify_monitoring import ConfigKeys, shadow_endpoint_statements
 from components.context import StackContext
 from components.iam import read_location_statements, service_role, state_machine_logging_statements, statement
 from components.model_upload import upload_event_pattern
@@ -93,11 +98,20 @@ class BaselineRun:
 @dataclass(frozen=True)
 class ClarifyBaseline:
     """A bias / explainability monitor's baseline: its analysis (without headers: the run reads them from the
-    baseline data) and the endpoint it asks for predictions."""
+    baseline data) and the served model it asks for predictions, on a shadow endpoint."""
 
     analysis: ClarifyAnalysis
-    endpoint: str
+    model_name: pulumi.Input[str]
+    """The served endpoint's model (``definition`` takes it resolved)."""
+    instance_type: str
+    """The served endpoint's instance type: the shadow endpoint's."""
+    shadow_endpoint_prefix: str
     keys: ConfigKeys
+
+    def shadow_model(self) -> ShadowModel:
+        if not isinstance(self.model_name, str):
+            raise TypeError("ClarifyBaseline.model_name must be resolved before the definition is written")
+        return ShadowModel(self.model_name, self.instance_type, self.shadow_endpoint_prefix)
     """Where the configurations go in the stack bucket (``components.clarify_monitoring.config_keys``)."""
 
 
@@ -110,6 +124,8 @@ class BaselineNames:
     rule: str
     config_function: str | None = None
     """Bias / explainability: the configuration function's name (its role: ``<name>-fn``)."""
+    model_rule: str | None = None
+    """Bias / explainability: the rule that starts the run when the served model changes."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +177,7 @@ def configuration_event(run: BaselineRun, clarify: ClarifyBaseline, action: str,
     staged = {"stagedConfig": f"s3://{bucket}/{clarify.keys.staged}", "kmsKeyArn": kms_key_arn}
     if action == "publish":
         return {"action": action, **staged, "monitoringConfig": f"s3://{bucket}/{clarify.keys.live}"}
-    return {"action": action, "dataset": f"s3://{bucket}/{run.data_key}", "endpointName": clarify.endpoint,
+    return {"action": action, "dataset": f"s3://{bucket}/{run.data_key}", "model": asdict(clarify.shadow_model()),
             "analysis": analysis_fields(clarify.analysis),
             "baselineConfig": f"s3://{bucket}/{clarify.keys.baseline}", **staged}
 
@@ -266,10 +282,16 @@ class MonitorBaseline(pulumi.ComponentResource):
         invoke = [] if function is None else [
             statement("ConfigureAnalysis", ["lambda:InvokeFunction"], [function.function_arn])]
         function_arn = None if function is None else function.function_arn
-        document = pulumi.Output.all(job_role.arn, ctx.kms_key_arn, ctx.topic_arn, function_arn).apply(
-            lambda v: json.dumps(definition(run, image_uri=a.image_uri, bucket=names.bucket, job_prefix=n.machine,
-                                            job_role_arn=v[0], kms_key_arn=v[1], topic_arn=v[2],
-                                            config_function_arn=v[3]), indent=2))
+        model_name = None if run.clarify is None else run.clarify.model_name
+
+        def document_of(v: list[Any]) -> str:
+            resolved = run if run.clarify is None else replace(run, clarify=replace(run.clarify, model_name=v[4]))
+            return json.dumps(definition(resolved, image_uri=a.image_uri, bucket=names.bucket, job_prefix=n.machine,
+                                         job_role_arn=v[0], kms_key_arn=v[1], topic_arn=v[2],
+                                         config_function_arn=v[3]), indent=2)
+
+        document = pulumi.Output.all(job_role.arn, ctx.kms_key_arn, ctx.topic_arn, function_arn, model_name).apply(
+            document_of)
         machine = logged_state_machine(
             name, ctx=ctx, machine_name=n.machine, definition=document, role_base=f"{name}-run", role_name=n.machine,
             role_description=f"Runs the {run.monitor_type} baseline of {run.label}", parent=self, statements=[
@@ -295,8 +317,34 @@ class MonitorBaseline(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{name}-target", rule=rule.name, arn=machine.arn, role_arn=events_role.arn,
             retry_policy={"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}, opts=child)
+        if run.clarify is not None:
+            self._rerun_on_new_model(name, args, machine, events_role)
         self.state_machine_arn = machine.arn
         self.register_outputs({"state_machine_arn": self.state_machine_arn})
+
+    def _rerun_on_new_model(self, name: str, args: MonitorBaselineArgs, machine: aws.sfn.StateMachine,
+                            events_role: aws.iam.Role) -> None:
+        """The configurations name the served model, which a deploy may replace (and delete): each deploy writes
+        the model's name to ``keys.model``, after the state machine that names it, and a change of that object
+        runs the baseline again, for the new model (the first deploy's run asks for baseline_data if it is not
+        there yet)."""
+        ctx, run, n = args.ctx, args.run, args.names
+        assert run.clarify is not None and n.model_rule is not None
+        child = pulumi.ResourceOptions(parent=self)
+        key = run.clarify.keys.model
+        aws.s3.BucketObjectv2(
+            f"{name}-model", bucket=ctx.bucket_name, key=key, content_type="application/json",
+            content=pulumi.Output.from_input(run.clarify.model_name).apply(lambda model: json.dumps(
+                {"model_name": model, "instance_type": run.clarify.instance_type} if run.clarify else {})),
+            server_side_encryption="aws:kms", kms_key_id=ctx.kms_key_arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[machine]))
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-model-rule", name=n.model_rule,
+            description=f"A new model behind {run.label}'s endpoint: make its {run.monitor_type} baseline again"[:512],
+            event_pattern=json.dumps(upload_event_pattern(ctx.names.bucket, key)), opts=child)
+        aws.cloudwatch.EventTarget(
+            f"{name}-model-target", rule=rule.name, arn=machine.arn, role_arn=events_role.arn,
+            retry_policy={"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 10}, opts=child)
 
     def _config_function(self, name: str, args: MonitorBaselineArgs) -> PythonFunction:
         """The bias / explainability run's configuration function (lambdas/clarify_config): reads the first
@@ -325,7 +373,7 @@ class MonitorBaseline(pulumi.ComponentResource):
 
 def _clarify_job_statements(ctx: StackContext, clarify: ClarifyBaseline) -> list[dict[str, Any]]:
     """What Clarify's baseline job reads besides the data (its configuration, a SHAP baseline file) and asks:
-    the monitored endpoint, for predictions (``predictor.endpoint_name``)."""
+    the served model, on a shadow endpoint (``shadow_endpoint_statements``)."""
     names = ctx.names
     shap_baseline = clarify.analysis.shap_config.get("baseline")  # rows, or the S3 URI of a file of them
     shap_file = [s3_uri_arn(shap_baseline)] if isinstance(shap_baseline, str) else []
@@ -334,6 +382,5 @@ def _clarify_job_statements(ctx: StackContext, clarify: ClarifyBaseline) -> list
         *read_location_statements("ListAnalysisConfig", "ReadAnalysisConfig",
                                   S3Location(names.bucket, clarify.keys.baseline)),
         *([statement("ReadShapBaseline", ["s3:GetObject"], shap_file)] if shap_file else []),
-        statement("AskTheMonitoredEndpoint", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-                  [names.sagemaker_arn(f"endpoint/{clarify.endpoint}")]),
+        *shadow_endpoint_statements(names, clarify.shadow_endpoint_prefix),
     ]

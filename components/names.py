@@ -291,6 +291,12 @@ class Names(CatalogNames):
         """The stack's own endpoint's monitors: ``<endpoint>-monitor`` (role), ``<endpoint>-data-quality``."""
         return MonitorNames(role=short_name(self.endpoint, "monitor", limit=IAM_ROLE_NAME_MAX), owner=(self.endpoint,))
 
+    @property
+    def clarify_endpoint_prefix(self) -> str:
+        """Clarify's shadow endpoints and their configurations in this stack (``mlops-<env>-clarify-...``), on which
+        explainability and bias baselines ask a served model (``components.clarify_config.ShadowModel``)."""
+        return f"{self.prefix}-clarify"
+
     def catalog_monitor(self, model_name: str) -> MonitorNames:
         """A real-time catalog entry's monitors, by ``catalog_name`` whatever its endpoint_name: ``...-monitor`` (role)."""
         return MonitorNames(role=self.catalog_name(model_name, "monitor", limit=IAM_ROLE_NAME_MAX),

@@ -199,18 +199,28 @@ SHORT_TYPE = {DATA_QUALITY_MONITOR: "dq", MODEL_QUALITY_MONITOR: "mq", MODEL_BIA
 MONITOR_TYPE = {DATA_QUALITY_MONITOR: "data-quality", MODEL_QUALITY_MONITOR: "model-quality", **CLARIFY_TYPE}
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """What a monitored endpoint serves, as Clarify's baselines ask it (on a shadow endpoint)."""
+
+    endpoint: str
+    model_name: pulumi.Input[str]
+    instance_type: str
+
+
 def build_baseline(ctx: StackContext, settings: Settings, name: str, entry: MonitorEntry,
-                   endpoint: str) -> MonitorBaseline:
+                   served: ServedModel) -> MonitorBaseline:
     """The entry's baseline run (``components.monitor_baseline``): an upload of its baseline_data makes
     statistics.json / constraints.json (Clarify: analysis.json and the analysis configurations) in its
-    baseline_job_output_location; ``endpoint``: the monitored endpoint's name (Clarify asks it)."""
+    baseline_job_output_location; ``served``: the monitored endpoint and its model (Clarify asks the model)."""
     environment, names = settings.environment, ctx.names
     kind = f"{SHORT_TYPE[entry.pipeline_type]}-baseline"
     output: S3Location = entry.value_for("baseline_job_output_location", environment)
     clarify = None
     if entry.pipeline_type in CLARIFY_TYPE:
         monitor_type = CLARIFY_TYPE[entry.pipeline_type]
-        clarify = ClarifyBaseline(clarify_analysis(entry), endpoint, config_keys(endpoint, monitor_type))
+        clarify = ClarifyBaseline(clarify_analysis(entry), served.model_name, served.instance_type,
+                                  names.clarify_endpoint_prefix, config_keys(served.endpoint, monitor_type))
     run = BaselineRun(
         label=entry.label, monitor_type=MONITOR_TYPE[entry.pipeline_type],
         data_key=entry.value_for("baseline_data", environment), output_uri=output.uri,
@@ -230,5 +240,6 @@ def build_baseline(ctx: StackContext, settings: Settings, name: str, entry: Moni
             events_role=names.catalog_name(entry.model_name, f"{kind}-events", limit=IAM_ROLE_NAME_MAX),
             rule=names.catalog_name(entry.model_name, f"{kind}-upload", limit=64),
             config_function=(None if clarify is None else names.catalog_name(
-                entry.model_name, f"{kind}-config", limit=IAM_ROLE_NAME_MAX - len(function_role(""))))),
+                entry.model_name, f"{kind}-config", limit=IAM_ROLE_NAME_MAX - len(function_role("")))),
+            model_rule=None if clarify is None else names.catalog_name(entry.model_name, f"{kind}-model", limit=64)),
         ), opts=ctx.opts)

@@ -111,7 +111,8 @@ def build_realtime(ctx: StackContext, settings: Settings, inference_api: Inferen
             ctx, settings, names.catalog_name(entry.model_name, "monitoring", limit=LOGICAL_NAME_MAX),
             MonitoredTarget(name=s.endpoint_name, monitors=names.catalog_monitor(entry.model_name),
                             capture_uri=f"s3://{capture.bucket}/{capture.prefix}", package_arn=s.model_package_arn,
-                            resource=endpoint, capture_key_arn=kms_key_arn,
+                            resource=endpoint, capture_key_arn=kms_key_arn, model_name=endpoint.endpoint.model_name,
+                            instance_type=entry.value_for("inference_instance", environment),
                             remedy=(f"give {entry.label} baseline_data and upload its model again"
                                     if entry.model_artifact_location is not None
                                     else "serve a package registered with a baseline"),

@@ -40,6 +40,7 @@ from components.model_endpoint import ModelEndpoint
 from components.names import BASELINE_PREFIX, MonitorNames, Names
 from program.catalog_monitoring import (
     SHORT_TYPE,
+    ServedModel,
     attached_monitors,
     baseline_uris,
     build_baseline,
@@ -71,6 +72,10 @@ class MonitoredTarget:
     """The package the endpoint serves: its DriftCheckBaselines are the monitor's baseline."""
     resource: pulumi.Resource
     """The endpoint's component: the monitor is created after it (its job input names the endpoint)."""
+    model_name: pulumi.Input[str]
+    """The model it serves: Clarify's baselines and explainability monitors ask it, on a shadow endpoint."""
+    instance_type: str
+    """Its instance type: the shadow endpoint's."""
     features: tuple[str, ...] = ()
     """Feature columns that get a drift alarm (``feature_columns``); none where the model's are unknown."""
     capture_key_arn: str | None = None
@@ -138,7 +143,8 @@ def monitor_endpoint(ctx: StackContext, settings: Settings, name: str, endpoint:
     quality = attached.model_quality
     after_endpoint = pulumi.ResourceOptions.merge(ctx.opts, pulumi.ResourceOptions(depends_on=[endpoint.resource]))
     for entry in attached.entries:  # each entry's baseline, made from its baseline_data
-        build_baseline(ctx, settings, f"{name}-{SHORT_TYPE[entry.pipeline_type]}-baseline", entry, endpoint.name)
+        build_baseline(ctx, settings, f"{name}-{SHORT_TYPE[entry.pipeline_type]}-baseline", entry,
+                       ServedModel(endpoint.name, endpoint.model_name, endpoint.instance_type))
     keys = tuple(k for k in (endpoint.capture_key_arn, *entry_keys(settings, attached)) if k)
     for entry in attached.clarify:  # bias / explainability: each its own role, definition and schedule
         ClarifyMonitoring(f"{name}-{SHORT_TYPE[entry.pipeline_type]}", clarify_monitor(
@@ -172,6 +178,7 @@ def build_monitoring(ctx: StackContext, settings: Settings, endpoint: ModelEndpo
     return monitor_endpoint(ctx, settings, f"{names.prefix}-monitoring", MonitoredTarget(
         name=names.endpoint, monitors=names.endpoint_monitor,
         capture_uri=endpoint.data_capture_uri, package_arn=package_arn, resource=endpoint,
+        model_name=endpoint.model_name, instance_type=settings.endpoint.spec.instance_type,
         features=feature_columns(settings.endpoint.feature_count),
         remedy="it was registered before the training workflow made baselines; train and approve a new package"),
         describe)

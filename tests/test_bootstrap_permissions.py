@@ -17,7 +17,7 @@ from bootstrap.permissions import AREAS, GRANTS, deployer_policies
 from bootstrap.resources import MANAGED_POLICY_MAX_CHARACTERS, policy_sizes
 from components.names import Names
 from tests.conftest import PROD_TRAINING
-from tools.mockrun import ProgramRun, run_components, run_program
+from tools.mockrun import ProgramRun, run_program
 from tools.tokens import Token
 
 ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
@@ -94,11 +94,19 @@ CREATE_TIME = {("CreateTaggedKeys", "kms:TagResource")}
 
 @cache
 def _clarify_run() -> ProgramRun:
-    """The Clarify monitors (components/clarify_monitoring.py) of the staging endpoint, which catalog monitor
-    entries create: their aws-native job definitions need grants too."""
-    from tests.test_clarify_monitoring import build
+    """Staging with a bias and an explainability monitor entry on its own endpoint (the shipped catalog has
+    none): their aws-native job definitions and baseline runs' model objects need grants too."""
+    import json
+    import tempfile
+    from pathlib import Path
 
-    return run_components("staging", build)
+    from tests.catalog.monitor_bodies import monitor_body
+
+    bodies = [monitor_body(kind, "BinaryClassification", endpoint="@trained")
+              for kind in ("byom_model_bias_monitor", "byom_model_explainability_monitor")]
+    catalog = Path(tempfile.mkdtemp()) / "catalog.json"
+    catalog.write_text(json.dumps({"pipelines": bodies}))
+    return run_program("staging", overrides={"catalogFile": str(catalog), "catalogPackages": "{}"})
 
 
 def test_every_resource_type_the_program_creates_has_a_grant_and_nothing_else_does(stack_run):
@@ -202,6 +210,7 @@ CREATE_ACTION = {
     Token.KMS_ALIAS: "kms:CreateAlias",
     Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION: "sagemaker:CreateModelBiasJobDefinition",
     Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION: "sagemaker:CreateModelExplainabilityJobDefinition",
+    Token.S3_BUCKET_OBJECTV2: "s3:PutObject",
 }
 NATIVE_ARN_TYPES = {Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION: "model-bias-job-definition",
                     Token.NATIVE_SAGEMAKER_MODEL_EXPLAINABILITY_JOB_DEFINITION: "model-explainability-job-definition"}
@@ -210,6 +219,8 @@ NATIVE_ARN_TYPES = {Token.NATIVE_SAGEMAKER_MODEL_BIAS_JOB_DEFINITION: "model-bia
 def _arn(resource, names: Names) -> str:
     if resource.type in NATIVE_ARN_TYPES:
         return names.arn("sagemaker", f"{NATIVE_ARN_TYPES[resource.type]}/{resource.inputs['jobDefinitionName']}")
+    if resource.type == Token.S3_BUCKET_OBJECTV2:
+        return f"arn:aws:s3:::{resource.inputs['bucket']}/{resource.inputs['key']}"
     if resource.type == Token.CLOUDWATCH_METRIC_ALARM:
         return names.arn("cloudwatch", f"alarm:{resource.inputs['name']}")
     if resource.type == Token.KMS_ALIAS:

@@ -75,8 +75,13 @@ def test_the_baseline_run_configures_runs_clarify_then_publishes(run, short):
     assert prepare["Parameters"]["FunctionName"] == publish["Parameters"]["FunctionName"] == function
     payload = prepare["Parameters"]["Payload"]
     folder = f"s3://{BUCKET}/monitoring-config/{ENDPOINT}/{kind}"
-    assert (payload["action"], payload["dataset"], payload["endpointName"]) == (
-        "prepare", f"s3://{BUCKET}/training_data.csv", ENDPOINT)
+    assert (payload["action"], payload["dataset"]) == ("prepare", f"s3://{BUCKET}/training_data.csv")
+    # the served model (the mocks' name of the endpoint's SageMaker model), on a shadow endpoint of its instance type
+    (model,) = run.by_type(Token.SAGEMAKER_MODEL)
+    (config,) = run.by_type(Token.SAGEMAKER_ENDPOINT_CONFIGURATION)
+    assert payload["model"] == {"model_name": model.outputs["name"],
+                                "instance_type": config.inputs["productionVariants"][0]["instanceType"],
+                                "endpoint_name_prefix": "mlops-staging-clarify"}
     assert (payload["baselineConfig"], payload["stagedConfig"]) == (
         f"{folder}/baseline/analysis_config.json", f"{folder}/baseline/monitoring_analysis_config.json")
     assert payload["analysis"]["monitor_type"] == kind and "headers" not in payload["analysis"]
@@ -117,13 +122,18 @@ def test_the_configuration_function_reads_the_header_and_writes_only_the_three_c
         f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:mlops-staging-byom-testmodel-mb-baseline-config"]
 
 
-def test_the_clarify_baseline_job_reads_data_config_and_shap_baseline_and_asks_only_the_endpoint(run):
+def test_the_clarify_baseline_job_reads_data_config_and_shap_baseline_and_asks_only_shadow_endpoints(run):
     found = statements(run, "mlops-staging-monitoring-me-baseline-job-policy")
     folder = f"arn:aws:s3:::{BUCKET}/monitoring-config/{ENDPOINT}/model-explainability/baseline"
     assert found["ReadAnalysisConfig"]["Resource"] == [f"{folder}/analysis_config.json", f"{folder}/analysis_config.json/*"]
     assert found["ReadShapBaseline"]["Resource"] == ["arn:aws:s3:::testbucket/baselines/shap_baseline.csv"]
-    assert found["AskTheMonitoredEndpoint"]["Action"] == ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"]
-    assert found["AskTheMonitoredEndpoint"]["Resource"] == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{ENDPOINT}"]
+    assert found["ShadowEndpoint"]["Action"] == ["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint",
+                                                 "sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:AddTags"]
+    assert found["ShadowEndpoint"]["Resource"] == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/mlops-staging-clarify-*"]
+    assert found["ShadowEndpointConfig"]["Resource"] == [
+        f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint-config/mlops-staging-clarify-*"]
+    # nothing of the served endpoint: Clarify's requests would be captured with the real ones
+    assert not any(f"endpoint/{ENDPOINT}" in str(s["Resource"]) for s in found.values())
     assert found["WriteBaseline"]["Resource"] == ["arn:aws:s3:::testbucket/baseline_output/*"]
     assert "ReadShapBaseline" not in statements(run, "mlops-staging-monitoring-mb-baseline-job-policy")
 
@@ -156,3 +166,21 @@ def test_model_scores_tell_shap_which_output_to_explain(tmp_path):
     run = run_with(tmp_path, body)
     analysis = machine(run, "me")["States"]["PrepareAnalysis"]["Parameters"]["Payload"]["analysis"]
     assert analysis["model_predicted_label_config"] == {"label": 1}
+
+
+@pytest.mark.parametrize("short", KINDS)
+def test_each_deploy_names_the_served_model_and_a_new_model_reruns_the_baseline(run, short):
+    _, kind, *_ = KINDS[short]
+    key = run.one(Token.KMS_KEY).outputs["arn"]
+    (model,) = run.by_type(Token.SAGEMAKER_MODEL)
+    written = run.one(Token.S3_BUCKET_OBJECTV2, f"mlops-staging-monitoring-{short}-baseline-model")
+    assert written.inputs["key"] == f"monitoring-config/{ENDPOINT}/{kind}/baseline/model.json"
+    assert json.loads(written.inputs["content"])["model_name"] == model.outputs["name"]
+    assert (written.inputs["serverSideEncryption"], written.inputs["kmsKeyId"]) == ("aws:kms", key)
+    rule = run.one(Token.CLOUDWATCH_EVENT_RULE, f"mlops-staging-monitoring-{short}-baseline-model-rule")
+    assert json.loads(rule.inputs["eventPattern"])["detail"]["object"]["key"] == [written.inputs["key"]]
+    target = run.one(Token.CLOUDWATCH_EVENT_TARGET, f"mlops-staging-monitoring-{short}-baseline-model-target")
+    machine = run.one(Token.SFN_STATE_MACHINE, f"mlops-staging-monitoring-{short}-baseline-state-machine")
+    assert target.inputs["arn"] == machine.outputs["arn"]
+    # written after the state machine that names the same model, so the run it starts uses it
+    assert machine.urn in written.dependencies

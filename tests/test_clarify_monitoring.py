@@ -15,6 +15,7 @@ from components.clarify_config import (
     EXPLAINABILITY,
     BaselineJob,
     ClarifyAnalysis,
+    ShadowModel,
     analysis_problems,
     baseline_analysis_config,
     baseline_processing_job,
@@ -42,6 +43,7 @@ BASELINES = "s3://mlops-dev-111111111111-eu-west-1/workflow/clarify"
 REGISTRY_KEY = "arn:aws:kms:eu-west-1:111111111111:key/*"
 IMAGE = "131013547314.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-clarify-processing:1.0"
 HEADERS = ("approved", "age", "income", "sex")
+SHADOW = ShadowModel("mlops-staging-endpoint-model-0000", "ml.c5.xlarge", "mlops-staging-clarify")
 
 BIAS_ANALYSIS = ClarifyAnalysis(
     BIAS, HEADERS, "BinaryClassification",
@@ -79,34 +81,37 @@ def test_the_clarify_image_comes_from_sagemaker_core():
 
 
 def test_the_bias_configuration_is_clarifys_monitoring_format():
-    assert monitoring_analysis_config(BIAS_ANALYSIS, ENDPOINT) == {
+    assert monitoring_analysis_config(BIAS_ANALYSIS, SHADOW) == {
         "version": "1.0", "headers": list(HEADERS), "label": "approved", "label_values_or_threshold": [1],
         "facet": [{"name_or_index": "sex", "value_or_threshold": [0]}], "group_variable": "age"}
 
 
-def test_the_explainability_configuration_names_the_features_shap_and_the_served_endpoint():
-    assert monitoring_analysis_config(EXPLAIN_ANALYSIS, ENDPOINT) == {
+def test_the_explainability_configuration_names_the_features_shap_and_the_served_model_on_a_shadow_endpoint():
+    assert monitoring_analysis_config(EXPLAIN_ANALYSIS, SHADOW) == {
         "version": "1.0", "headers": ["age", "income", "sex"],
         "methods": {"shap": {"baseline": f"{BASELINES}/shap-baseline.csv", "num_samples": 100,
                              "agg_method": "mean_abs", "save_local_shap_values": False}},
         # the label column comes from monitor_inference_attribute ("0"), as the monitor reads it
-        "predictor": {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv", "label": 0}}
+        # never the served endpoint: its data capture would record SHAP's synthetic records
+        "predictor": {"model_name": "mlops-staging-endpoint-model-0000", "instance_type": "ml.c5.xlarge",
+                      "initial_instance_count": 1, "endpoint_name_prefix": "mlops-staging-clarify",
+                      "content_type": "text/csv", "accept_type": "text/csv", "label": 0}}
 
 
 def test_the_predictor_reads_the_output_as_the_monitor_does_and_paths_stay_text():
     analysis = replace(BIAS_ANALYSIS, inference_attribute="predicted.label")  # model_predicted_label_config: probability 0
-    predictor = baseline_analysis_config(analysis, ENDPOINT)["predictor"]
+    predictor = baseline_analysis_config(analysis, SHADOW)["predictor"]
     assert (predictor["label"], predictor["probability"]) == ("predicted.label", 0)
     assert analysis.endpoint_attributes()["inference_attribute"] == "predicted.label"
     overridden = replace(analysis, probability_attribute="3")  # the monitor's attribute first, as endpoint_attributes
-    assert baseline_analysis_config(overridden, ENDPOINT)["predictor"]["probability"] == 3
+    assert baseline_analysis_config(overridden, SHADOW)["predictor"]["probability"] == 3
     assert overridden.endpoint_attributes()["probability_attribute"] == "3"
 
 
 def test_several_facets_each_get_their_values():
     analysis = replace(BIAS_ANALYSIS, bias_config={"label_values_or_threshold": [1], "facet_name": ["sex", "age"],
                                                    "facet_values_or_threshold": [[0], [40]]})
-    assert monitoring_analysis_config(analysis, ENDPOINT)["facet"] == [
+    assert monitoring_analysis_config(analysis, SHADOW)["facet"] == [
         {"name_or_index": "sex", "value_or_threshold": [0]}, {"name_or_index": "age", "value_or_threshold": [40]}]
 
 
@@ -232,7 +237,7 @@ def test_the_bias_role_reads_capture_ground_truth_baseline_and_config_and_nothin
     ]
 
 
-def test_the_explainability_role_also_reads_the_shap_baseline_and_asks_only_the_monitored_endpoint(run):
+def test_the_explainability_role_also_reads_the_shap_baseline_and_asks_only_its_shadow_endpoints(run):
     key = run.one(Token.KMS_KEY).outputs["arn"]
     assert statements(run, EXPLAINABILITY) == [
         *capture_reads(),
@@ -241,8 +246,12 @@ def test_the_explainability_role_also_reads_the_shap_baseline_and_asks_only_the_
             f"{ARN_BUCKET}/monitoring-config/{ENDPOINT}/model-explainability/analysis_config.json",
             "arn:aws:s3:::mlops-dev-111111111111-eu-west-1/workflow/clarify/shap-baseline.csv"]),
         *common_tail(key, EXPLAINABILITY),
-        allow("ExplainThroughTheEndpoint", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-              [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{ENDPOINT}"]),
+        allow("ShadowEndpointConfig", ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
+                                       "sagemaker:DeleteEndpointConfig", "sagemaker:AddTags"],
+              [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint-config/mlops-staging-clarify-*"]),
+        allow("ShadowEndpoint", ["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint",
+                                 "sagemaker:DeleteEndpoint", "sagemaker:AddTags"],
+              [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/mlops-staging-clarify-*"]),
     ]
 
 
@@ -354,14 +363,14 @@ def test_the_baseline_job_reads_dataset_and_config_and_writes_the_analysis_with_
 
 
 def test_the_baseline_configurations_analyse_the_whole_dataset():
-    bias = baseline_analysis_config(BIAS_ANALYSIS, ENDPOINT)
+    bias = baseline_analysis_config(BIAS_ANALYSIS, SHADOW)
     assert bias["dataset_type"] == "text/csv" and bias["headers"] == list(HEADERS) and bias["label"] == "approved"
     assert bias["methods"] == {"pre_training_bias": {"methods": "all"}, "post_training_bias": {"methods": "all"}}
     assert bias["probability_threshold"] == 0.6
-    assert bias["predictor"] == {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv",
+    assert bias["predictor"] == {**SHADOW.predictor(), "content_type": "text/csv", "accept_type": "text/csv",
                                  "probability": 0}
-    explain = baseline_analysis_config(EXPLAIN_ANALYSIS, ENDPOINT)
-    assert explain["methods"] == monitoring_analysis_config(EXPLAIN_ANALYSIS, ENDPOINT)["methods"]
+    explain = baseline_analysis_config(EXPLAIN_ANALYSIS, SHADOW)
+    assert explain["methods"] == monitoring_analysis_config(EXPLAIN_ANALYSIS, SHADOW)["methods"]
     assert "probability_threshold" not in explain and "facet" not in explain
 
 

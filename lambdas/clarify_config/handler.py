@@ -14,7 +14,8 @@ Two steps of the monitor's baseline run (``components/monitor_baseline.py``), wh
 
 Event (constant, written into the state machine by the program)::
 
-    {"action": "prepare" | "publish", "dataset": "s3://<bucket>/<baseline_data>", "endpointName": "...",
+    {"action": "prepare" | "publish", "dataset": "s3://<bucket>/<baseline_data>",
+     "model": {"model_name": "...", "instance_type": "ml.m5.large", "endpoint_name_prefix": "mlops-<env>-clarify"},
      "analysis": {<analysis_fields>}, "baselineConfig": "s3://...", "stagedConfig": "s3://...",
      "monitoringConfig": "s3://...", "kmsKeyArn": "arn:aws:kms:..."}
 
@@ -36,6 +37,7 @@ from botocore.exceptions import ClientError
 from common import aws
 from common.logs import get_logger
 from components.clarify_config import (
+    ShadowModel,
     analysis_problems,
     analysis_with_headers,
     baseline_analysis_config,
@@ -69,6 +71,14 @@ def _text(event: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidConfigurationRequest(f"{key}: expected a non-empty string, got {value!r}")
     return value
+
+
+def _model(event: Mapping[str, Any]) -> ShadowModel:
+    value = event.get("model")
+    if not isinstance(value, Mapping) or set(value) != {"model_name", "instance_type", "endpoint_name_prefix"} or not all(
+            isinstance(v, str) and v for v in value.values()):
+        raise InvalidConfigurationRequest(f"model: expected model_name, instance_type and endpoint_name_prefix, got {value!r}")
+    return ShadowModel(**value)
 
 
 def header_row(data: bytes, complete: bool, where: str) -> tuple[str, ...]:
@@ -138,7 +148,7 @@ def handler(event, context):
     if action != "prepare":
         raise InvalidConfigurationRequest(f"action: expected 'prepare' or 'publish', got {action!r}")
     dataset, baseline_config = _location(event, "dataset"), _location(event, "baselineConfig")
-    endpoint, fields = _text(event, "endpointName"), event.get("analysis")
+    model, fields = _model(event), event.get("analysis")
     if not isinstance(fields, Mapping):
         raise InvalidConfigurationRequest(f"analysis: expected an object, got {fields!r}")
     headers = read_header(*dataset)
@@ -149,9 +159,9 @@ def handler(event, context):
     problems = analysis_problems(analysis)
     if problems:
         raise InvalidBaselineData(f"s3://{dataset[0]}/{dataset[1]}: header {list(headers)!r}: " + "; ".join(problems))
-    _put_json(*baseline_config, baseline_analysis_config(analysis, endpoint), kms_key_arn)
-    _put_json(*staged, monitoring_analysis_config(analysis, endpoint), kms_key_arn)
-    log.info("clarify configurations written", monitorType=analysis.monitor_type, endpoint=endpoint,
+    _put_json(*baseline_config, baseline_analysis_config(analysis, model), kms_key_arn)
+    _put_json(*staged, monitoring_analysis_config(analysis, model), kms_key_arn)
+    log.info("clarify configurations written", monitorType=analysis.monitor_type, model=model.model_name,
              columns=len(headers))
     return {"headers": list(headers), "label": analysis.label,
             "baselineConfig": f"s3://{baseline_config[0]}/{baseline_config[1]}",

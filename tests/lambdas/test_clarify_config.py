@@ -13,6 +13,7 @@ from components.clarify_config import (
     BIAS,
     EXPLAINABILITY,
     ClarifyAnalysis,
+    ShadowModel,
     analysis_fields,
     baseline_analysis_config,
     monitoring_analysis_config,
@@ -23,6 +24,7 @@ DATA = "baselines/credit/baseline.csv"
 ENDPOINT = "mlops-staging-byom-credit-endpoint"
 FOLDER = f"monitoring-config/{ENDPOINT}/{BIAS}"
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/stack"
+MODEL = ShadowModel("mlops-staging-byom-credit-model-abc1234", "ml.m5.large", "mlops-staging-clarify")
 BIAS_ANALYSIS = ClarifyAnalysis(
     BIAS, (), "BinaryClassification", inference_attribute="0",
     bias_config={"label_values_or_threshold": [1], "facet_name": "sex", "facet_values_or_threshold": [0],
@@ -39,7 +41,7 @@ def s3(boto):
 
 
 def event(action: str = "prepare", analysis: ClarifyAnalysis = BIAS_ANALYSIS, data: str = DATA) -> dict:
-    return {"action": action, "dataset": f"s3://{BUCKET}/{data}", "endpointName": ENDPOINT,
+    return {"action": action, "dataset": f"s3://{BUCKET}/{data}", "model": dict(MODEL.__dict__),
             "analysis": analysis_fields(analysis), "baselineConfig": f"s3://{BUCKET}/{FOLDER}/baseline/analysis_config.json",
             "stagedConfig": f"s3://{BUCKET}/{FOLDER}/baseline/monitoring_analysis_config.json",
             "monitoringConfig": f"s3://{BUCKET}/{FOLDER}/analysis_config.json", "kmsKeyArn": KEY_ARN}
@@ -61,10 +63,10 @@ def test_the_header_row_becomes_both_configurations_encrypted_with_the_stack_key
     assert result["headers"] == list(headers) and result["label"] == "approved"
     with_headers = ClarifyAnalysis(**{**analysis_fields(BIAS_ANALYSIS), "headers": headers})
     baseline, response = stored(s3, f"{FOLDER}/baseline/analysis_config.json")
-    assert baseline == baseline_analysis_config(with_headers, ENDPOINT)
+    assert baseline == baseline_analysis_config(with_headers, MODEL)
     assert (response["ServerSideEncryption"], response["SSEKMSKeyId"]) == ("aws:kms", KEY_ARN)
     staged, _ = stored(s3, f"{FOLDER}/baseline/monitoring_analysis_config.json")
-    assert staged == monitoring_analysis_config(with_headers, ENDPOINT)
+    assert staged == monitoring_analysis_config(with_headers, MODEL)
     assert staged["facet"] == [{"name_or_index": "sex", "value_or_threshold": [0]}] and staged["label"] == "approved"
     # the live configuration changes only when the baseline job has succeeded
     assert f"{FOLDER}/analysis_config.json" not in keys(s3)
@@ -92,12 +94,13 @@ def test_header_rows_as_csv_writers_make_them(s3, body, headers):
     assert clarify.handler(event(analysis=explain), None)["headers"] == list(headers)
 
 
-def test_explainability_names_the_features_and_asks_the_monitored_endpoint(s3):
+def test_explainability_names_the_features_and_asks_the_served_model_on_a_shadow_endpoint(s3):
     s3.put_object(Bucket=BUCKET, Key=DATA, Body=b"approved,age,income,sex\n")
     clarify.handler(event(analysis=EXPLAIN_ANALYSIS), None)
     staged, _ = stored(s3, f"{FOLDER}/baseline/monitoring_analysis_config.json")
     assert staged["headers"] == ["age", "income", "sex"]
-    assert staged["predictor"]["endpoint_name"] == ENDPOINT
+    assert {k: staged["predictor"][k] for k in ("model_name", "instance_type", "endpoint_name_prefix")} == MODEL.__dict__
+    assert "endpoint_name" not in staged["predictor"]  # never the served endpoint, which captures what it is asked
     assert staged["methods"]["shap"]["baseline"] == [[35, 52000, 1]]
 
 
@@ -149,6 +152,7 @@ def test_a_missing_or_empty_object_says_so(s3):
     ({"analysis": None}, "analysis: expected an object"),
     ({"analysis": {"unknown": 1}}, "analysis: "),
     ({"kmsKeyArn": ""}, "kmsKeyArn: expected a non-empty string"),
+    ({"model": {"model_name": "m"}}, "model: expected model_name, instance_type and endpoint_name_prefix"),
 ])
 def test_a_malformed_event_is_a_configuration_error(s3, change, message):
     s3.put_object(Bucket=BUCKET, Key=DATA, Body=b"approved,age,income,sex\n")

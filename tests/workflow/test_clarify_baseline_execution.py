@@ -12,7 +12,7 @@ import json
 import boto3
 import pytest
 
-from components.clarify_config import BIAS, EXPLAINABILITY, ClarifyAnalysis, monitoring_analysis_config
+from components.clarify_config import BIAS, EXPLAINABILITY, ClarifyAnalysis, ShadowModel, monitoring_analysis_config
 from components.clarify_monitoring import config_keys
 from components.monitor_baseline import BASELINE_FAILED, BaselineRun, ClarifyBaseline, definition
 from tests.workflow.harness import ACCOUNT, REGION, SageMakerScenario, SageMakerSimulator, finish_execution
@@ -32,9 +32,10 @@ ANALYSIS = ClarifyAnalysis(BIAS, (), "BinaryClassification", inference_attribute
                            bias_config={"label_values_or_threshold": [1], "facet_name": "sex",
                                         "facet_values_or_threshold": [0]})
 KEYS = config_keys(ENDPOINT, BIAS)
+MODEL = ShadowModel("mlops-staging-byom-credit-model-abc1234", "ml.m5.large", "mlops-staging-clarify")
 RUN = BaselineRun(label="pipelines[7] (byom_model_bias_monitor 'credit')", monitor_type=BIAS, data_key=DATA_KEY,
                   output_uri=OUTPUT, instance_type="ml.m5.large", volume_gb=20, max_runtime_seconds=3600,
-                  clarify=ClarifyBaseline(ANALYSIS, ENDPOINT, KEYS))
+                  clarify=ClarifyBaseline(ANALYSIS, *MODEL.__dict__.values(), KEYS))
 FUNCTION = f"{machine_name('mb', 'credit')}-config"
 
 
@@ -87,16 +88,16 @@ def test_the_header_row_configures_clarify_and_the_configuration_goes_live_after
     assert result.states == ["PrepareAnalysis", "Baseline", "PublishAnalysis", "NotifySuccess", "Succeeded"]
     headers = tuple(ROWS[0].split(","))
     live = json.loads(read_s3(f"s3://{BUCKET}/{KEYS.live}"))
-    assert live == monitoring_analysis_config(ClarifyAnalysis(**{**ANALYSIS.__dict__, "headers": headers}), ENDPOINT)
+    assert live == monitoring_analysis_config(ClarifyAnalysis(**{**ANALYSIS.__dict__, "headers": headers}), MODEL)
     assert live["headers"] == list(headers) and live["label"] == "approved"
     job = result.task_parameters("Baseline")
     assert [i["S3Input"]["S3Uri"] for i in job["ProcessingInputs"]] == [
         f"s3://{BUCKET}/{KEYS.baseline}", f"s3://{BUCKET}/{DATA_KEY}"]
     assert job["AppSpecification"] == {"ImageUri": CLARIFY_IMAGE}
-    assert job["NetworkConfig"] == {"EnableNetworkIsolation": False}  # it asks the endpoint
+    assert job["NetworkConfig"] == {"EnableNetworkIsolation": False}  # it asks the model, on a shadow endpoint
     assert resolved_problems(result) == []  # botocore's CreateProcessingJob shape
     baseline_config = json.loads(read_s3(f"s3://{BUCKET}/{KEYS.baseline}"))
-    assert baseline_config["predictor"]["endpoint_name"] == ENDPOINT and baseline_config["dataset_type"] == "text/csv"
+    assert baseline_config["predictor"]["model_name"] == MODEL.model_name and baseline_config["dataset_type"] == "text/csv"
     analysis = json.loads(read_s3(f"{OUTPUT}/analysis.json"))  # what the monitor compares with
     assert (analysis["label"], analysis["record_count"]) == ("approved", 3)
     ((subject, message),) = harness.messages()
@@ -138,7 +139,7 @@ def test_explainability_runs_the_same_steps_with_shap(harness):
     harness.deploy_clarify(BaselineRun(
         label="pipelines[8] (byom_model_explainability_monitor 'credit')", monitor_type=EXPLAINABILITY,
         data_key=DATA_KEY, output_uri=f"s3://{BUCKET}/baselines/credit/explainability", instance_type="ml.m5.large",
-        volume_gb=20, max_runtime_seconds=3600, clarify=ClarifyBaseline(explain, ENDPOINT, keys)), short="me")
+        volume_gb=20, max_runtime_seconds=3600, clarify=ClarifyBaseline(explain, *MODEL.__dict__.values(), keys)), short="me")
     result = harness.run(ROWS)
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
