@@ -202,8 +202,10 @@ class Names(CatalogNames):
         return self.arn("states", f"stateMachine:{state_machine}")
 
     def sagemaker_arn(self, resource: str) -> str:
-        """``arn:aws:sagemaker:<region>:<account>:<resource>`` (``training-job/...``, ``endpoint/...``)."""
-        return self.arn("sagemaker", resource)
+        """``arn:aws:sagemaker:<region>:<account>:<resource>`` (``training-job/...``, ``endpoint/...``), in lower
+        case: SageMaker's ARNs name every resource in lower case whatever its name's case (an endpoint
+        ``Credit-Model`` is ``endpoint/credit-model``), and IAM compares ARNs case-sensitively."""
+        return self.arn("sagemaker", resource.lower())
 
     # --- shared pieces (Foundation, Notifications) --------------------------------------------------
 

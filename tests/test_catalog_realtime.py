@@ -348,3 +348,19 @@ def test_the_stacks_tester_role_may_invoke_each_catalog_endpoint_where_there_is_
                      if s["Sid"] == "InvokeEndpoint")
     assert invoked == [f"arn:aws:sagemaker:eu-west-1:222222222222:endpoint/{name}" for name in
                        sorted(endpoint_names("staging").values())]
+
+
+def test_an_endpoint_named_in_capitals_is_granted_by_its_lower_case_arn(tmp_path):
+    """SageMaker's ARNs name resources in lower case (endpoint ``mlops-staging-Credit-Scoring`` is
+    ``endpoint/mlops-staging-credit-scoring``) and IAM compares ARNs case-sensitively."""
+    body = {**framework_body("byom_realtime_custom"), "endpoint_name": "Credit-Scoring"}
+    package = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-dev-byom-testmodel-models/3"
+    run = run_program("staging", overrides={"catalogFile": write(tmp_path, catalog(body)),
+                                            "catalogPackages": json.dumps({"testmodel": package})})
+    name = part(run, "testmodel", Token.SAGEMAKER_ENDPOINT, "endpoint").inputs["name"]
+    assert name == "mlops-staging-Credit-Scoring"
+    invoke = [s for p in run.by_type(Token.IAM_ROLE_POLICY) for s in policy_statements(p.inputs["policy"])
+              if "sagemaker:InvokeEndpoint" in s["Action"]]
+    granted = {r for s in invoke for r in s["Resource"] if "endpoint/mlops-staging-" in r and "clarify" not in r}
+    assert "arn:aws:sagemaker:eu-west-1:222222222222:endpoint/mlops-staging-credit-scoring" in granted
+    assert not any(r != r.lower() for r in granted), granted
