@@ -70,7 +70,7 @@ class BaselineRun:
     label: str
     """How notifications name the entry: ``pipelines[5] (byom_data_quality_monitor 'iris-xgboost')``."""
     monitor_type: str
-    """``data-quality`` or ``model-quality``."""
+    """``data-quality``, ``model-quality``, ``model-bias`` or ``model-explainability``."""
     data_key: str
     """``baseline_data``: an object key in the stack bucket."""
     output_uri: str
@@ -106,13 +106,14 @@ class ClarifyBaseline:
     instance_type: str
     """The served endpoint's instance type: the shadow endpoint's."""
     shadow_endpoint_prefix: str
+    """``Names.clarify_endpoint_prefix``: the shadow endpoints the job's role may create and delete."""
     keys: ConfigKeys
+    """Where the configurations go in the stack bucket (``components.clarify_monitoring.config_keys``)."""
 
     def shadow_model(self) -> ShadowModel:
         if not isinstance(self.model_name, str):
             raise TypeError("ClarifyBaseline.model_name must be resolved before the definition is written")
         return ShadowModel(self.model_name, self.instance_type, self.shadow_endpoint_prefix)
-    """Where the configurations go in the stack bucket (``components.clarify_monitoring.config_keys``)."""
 
 
 @dataclass(frozen=True)
@@ -331,11 +332,11 @@ class MonitorBaseline(pulumi.ComponentResource):
         ctx, run, n = args.ctx, args.run, args.names
         assert run.clarify is not None and n.model_rule is not None
         child = pulumi.ResourceOptions(parent=self)
-        key = run.clarify.keys.model
+        key, instance_type = run.clarify.keys.model, run.clarify.instance_type
         aws.s3.BucketObjectv2(
             f"{name}-model", bucket=ctx.bucket_name, key=key, content_type="application/json",
-            content=pulumi.Output.from_input(run.clarify.model_name).apply(lambda model: json.dumps(
-                {"model_name": model, "instance_type": run.clarify.instance_type} if run.clarify else {})),
+            content=pulumi.Output.from_input(run.clarify.model_name).apply(
+                lambda model: json.dumps({"model_name": model, "instance_type": instance_type})),
             server_side_encryption="aws:kms", kms_key_id=ctx.kms_key_arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[machine]))
         rule = aws.cloudwatch.EventRule(
