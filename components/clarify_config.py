@@ -1,8 +1,8 @@
-"""SageMaker Clarify's analysis configurations and baseline job, from the AWS MLOps Framework's monitor fields.
+"""SageMaker Clarify's analysis configurations and the AWS MLOps Framework's monitor fields.
 
-Pure functions of plain values (no Pulumi): ``components/clarify_monitoring.py`` stores
-``monitoring_analysis_config`` as the job definition's ``ConfigUri``, and a baseline run starts
-``baseline_processing_job``.
+Pure functions of plain values, standard library only (lambdas/clarify_config ships this file): a bias /
+explainability monitor's baseline run writes ``baseline_analysis_config`` and ``monitoring_analysis_config``
+(the job definition's ``ConfigUri``); its Clarify job is ``components.monitor_baseline.clarify_processing_job``.
 
 The framework's fields (``byom_model_bias_monitor`` / ``byom_model_explainability_monitor``) are the keyword
 arguments of the SageMaker Python SDK's ``clarify.BiasConfig`` (``bias_config``), ``ModelPredictedLabelConfig``
@@ -46,10 +46,6 @@ SHAP_CONFIG_KEYS = ("baseline", "num_samples", "agg_method", "use_logit", "save_
 """The SHAP keys of the analysis configuration: ``catalog.clarify.SHAPES["shap_config"]`` accepts the same."""
 AGG_METHODS = ("mean_abs", "median", "mean_sq")
 
-# Paths inside the Clarify container (the SDK's SageMakerClarifyProcessor).
-CONFIG_INPUT_PATH = "/opt/ml/processing/input/config"
-DATA_INPUT_PATH = "/opt/ml/processing/input/data"
-OUTPUT_PATH = "/opt/ml/processing/output"
 ANALYSIS_FILE = "analysis.json"
 """What a Clarify job writes: the baseline job's is the monitors' constraints."""
 
@@ -263,50 +259,3 @@ def baseline_analysis_config(analysis: ClarifyAnalysis, model: ShadowModel) -> d
     else:
         config["methods"] = {"shap": _shap(analysis)}
     return config
-
-
-@dataclass(frozen=True)
-class BaselineJob:
-    """Where a Clarify baseline job reads and writes, and on what it runs."""
-
-    image_uri: str
-    role_arn: str
-    dataset_uri: str
-    """The framework's ``baseline_data``: CSV with a header row, the label first."""
-    config_uri: str
-    """Where ``baseline_analysis_config`` is stored (an ``analysis_config.json``)."""
-    output_uri: str
-    """The framework's ``baseline_job_output_location``: the job writes ``analysis.json`` here."""
-    kms_key_arn: str
-    instance_type: str
-    instance_count: int
-    volume_size_gb: int
-    max_runtime_seconds: int
-    network_isolation: bool = True
-    output_kms_key_arn: str | None = None
-    """The key of ``output_uri`` where it is not ``kms_key_arn`` (which encrypts the volume)."""
-
-
-def baseline_processing_job(job: BaselineJob) -> dict[str, Any]:
-    """The Clarify baseline's ``CreateProcessingJob`` request without its name: the Clarify image, the
-    ``analysis_config`` and ``dataset`` inputs and the ``analysis_result`` output Clarify requires by name,
-    KMS on the output and the volume. No container environment: Clarify takes everything from the analysis
-    configuration (the SDK's processor sets none either)."""
-    def s3_input(name: str, uri: str, path: str, data_type: str) -> dict[str, Any]:
-        return {"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": path, "S3DataType": data_type,
-                                               "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}
-
-    return {
-        "AppSpecification": {"ImageUri": job.image_uri},
-        "RoleArn": job.role_arn,
-        "ProcessingInputs": [s3_input("analysis_config", job.config_uri, CONFIG_INPUT_PATH, "S3Prefix"),
-                             s3_input("dataset", job.dataset_uri, DATA_INPUT_PATH, "S3Prefix")],
-        "ProcessingOutputConfig": {"KmsKeyId": job.output_kms_key_arn or job.kms_key_arn, "Outputs": [{
-            "OutputName": "analysis_result",
-            "S3Output": {"S3Uri": job.output_uri, "LocalPath": OUTPUT_PATH, "S3UploadMode": "EndOfJob"}}]},
-        "ProcessingResources": {"ClusterConfig": {
-            "InstanceType": job.instance_type, "InstanceCount": job.instance_count,
-            "VolumeSizeInGB": job.volume_size_gb, "VolumeKmsKeyId": job.kms_key_arn}},
-        "NetworkConfig": {"EnableNetworkIsolation": job.network_isolation},
-        "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
-    }

@@ -39,21 +39,20 @@ import pulumi_aws as aws
 
 from catalog.entries import S3Location
 from components.clarify_config import (
-    BaselineJob,
     ClarifyAnalysis,
     ShadowModel,
     analysis_fields,
-    baseline_processing_job,
 )
 from components.clarify_monitoring import ConfigKeys, shadow_endpoint_statements
 from components.context import StackContext
 from components.iam import read_location_statements, service_role, state_machine_logging_statements, statement
 from components.model_upload import upload_event_pattern
+from components.monitor_common import OUTPUT_PATH, ProcessingSettings
 from components.names import Names, s3_uri_arn
 from components.notifications import publish_statements
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.state_machine import logged_state_machine
-from components.workflow.baseline import INPUT_PATH, OUTPUT_PATH, SYNC_RULE, processing_job_parameters
+from components.workflow.baseline import INPUT_PATH, SYNC_RULE, processing_job_parameters
 from components.workflow.states import LAMBDA_TRANSIENT_ERRORS, SAGEMAKER_TRANSIENT_ERRORS
 from components.workflow.steps import format_literal
 
@@ -163,13 +162,38 @@ def _analyzer_job(run: BaselineRun, source: str, image_uri: str, job_role_arn: s
     return job
 
 
+def clarify_processing_job(*, image_uri: str, role_arn: str, dataset_uri: str, config_uri: str, output_uri: str,
+                           output_kms_key_arn: str, settings: ProcessingSettings) -> dict[str, Any]:
+    """The Clarify baseline's ``CreateProcessingJob`` request without its name: the Clarify image, the
+    ``analysis_config`` (``config_uri``) and ``dataset`` inputs and the ``analysis_result`` output Clarify requires
+    by name (its paths: the SDK's SageMakerClarifyProcessor), KMS on the output; cluster, volume key, isolation and
+    runtime from ``settings``. No container environment: Clarify takes everything from the analysis configuration
+    (the SDK's processor sets none either)."""
+    def s3_input(name: str, uri: str, path: str) -> dict[str, Any]:
+        return {"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": path, "S3DataType": "S3Prefix",
+                                               "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}
+
+    return {
+        "AppSpecification": {"ImageUri": image_uri},
+        "RoleArn": role_arn,
+        "ProcessingInputs": [s3_input("analysis_config", config_uri, "/opt/ml/processing/input/config"),
+                             s3_input("dataset", dataset_uri, "/opt/ml/processing/input/data")],
+        "ProcessingOutputConfig": {"KmsKeyId": output_kms_key_arn, "Outputs": [{
+            "OutputName": "analysis_result",
+            "S3Output": {"S3Uri": output_uri, "LocalPath": OUTPUT_PATH, "S3UploadMode": "EndOfJob"}}]},
+        **settings.processing_job_parameters(),
+    }
+
+
 def _clarify_job(run: BaselineRun, clarify: ClarifyBaseline, source: str, *, image_uri: str, bucket: str,
                  job_role_arn: str, kms_key_arn: str) -> dict[str, Any]:
-    return baseline_processing_job(BaselineJob(
+    # Clarify asks the model on a shadow endpoint it creates: network isolation would cut it off.
+    return clarify_processing_job(
         image_uri=image_uri, role_arn=job_role_arn, dataset_uri=source,
-        config_uri=f"s3://{bucket}/{clarify.keys.baseline}", output_uri=run.output_uri, kms_key_arn=kms_key_arn,
-        output_kms_key_arn=run.data_key_arn, instance_type=run.instance_type, instance_count=1,
-        volume_size_gb=run.volume_gb, max_runtime_seconds=run.max_runtime_seconds, network_isolation=False))
+        config_uri=f"s3://{bucket}/{clarify.keys.baseline}", output_uri=run.output_uri,
+        output_kms_key_arn=run.data_key_arn or kms_key_arn, settings=ProcessingSettings(
+            instance_type=run.instance_type, instance_count=1, volume_gb=run.volume_gb, volume_key_arn=kms_key_arn,
+            max_runtime_seconds=run.max_runtime_seconds, network_isolation=False))
 
 
 def configuration_event(run: BaselineRun, clarify: ClarifyBaseline, action: str, *, bucket: str,

@@ -13,12 +13,10 @@ import pytest
 from components.clarify_config import (
     BIAS,
     EXPLAINABILITY,
-    BaselineJob,
     ClarifyAnalysis,
     ShadowModel,
     analysis_problems,
     baseline_analysis_config,
-    baseline_processing_job,
     monitoring_analysis_config,
 )
 from components.clarify_monitoring import (
@@ -344,11 +342,14 @@ def test_a_bias_monitor_without_ground_truth_is_refused_before_anything_is_creat
 
 
 def test_the_baseline_job_reads_dataset_and_config_and_writes_the_analysis_with_kms():
-    job = BaselineJob(image_uri=IMAGE, role_arn="arn:aws:iam::1:role/r", dataset_uri="s3://b/baseline.csv",
-                      config_uri="s3://b/config/analysis_config.json", output_uri="s3://b/baselines/bias",
-                      kms_key_arn="arn:key", instance_type="ml.m5.large", instance_count=1, volume_size_gb=20,
-                      max_runtime_seconds=1800)
-    request = baseline_processing_job(job)
+    from components.monitor_baseline import clarify_processing_job
+    from components.monitor_common import ProcessingSettings
+
+    request = clarify_processing_job(
+        image_uri=IMAGE, role_arn="arn:aws:iam::1:role/r", dataset_uri="s3://b/baseline.csv",
+        config_uri="s3://b/config/analysis_config.json", output_uri="s3://b/baselines/bias", output_kms_key_arn="arn:key",
+        settings=ProcessingSettings(instance_type="ml.m5.large", instance_count=1, volume_gb=20,
+                                    volume_key_arn="arn:key", max_runtime_seconds=1800))
     assert request["AppSpecification"] == {"ImageUri": IMAGE}
     assert [(i["InputName"], i["S3Input"]["S3Uri"], i["S3Input"]["LocalPath"]) for i in request["ProcessingInputs"]] == [
         ("analysis_config", "s3://b/config/analysis_config.json", "/opt/ml/processing/input/config"),

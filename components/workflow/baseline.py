@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.monitor_common import ProcessingSettings
+from components.monitor_common import OUTPUT_PATH, ProcessingSettings
 from components.workflow.states import SAGEMAKER_TRANSIENT_ERRORS
 from components.workflow.steps import State
 from components.workflow.tasks import RetryParams, task
@@ -35,7 +35,6 @@ __all__ = ["JsonPath", "Value", "DATASET_FORMAT", "BaselineJobSpec", "processing
 # and the endpoint's prediction are the same column (_c0) and the features the next ones (_c1...).
 DATASET_FORMAT = '{"csv": {"header": false, "output_columns_position": "START"}}'
 INPUT_PATH = "/opt/ml/processing/input/baseline_dataset_input"
-OUTPUT_PATH = "/opt/ml/processing/output"
 ANALYZER_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[\w./-]+(:[\w.-]+)?$")
 """An ECR image URI, the tag optional (sagemaker-core names the analyzer image without one)."""
 SYNC_RULE = "StepFunctionsGetEventsForSageMakerProcessingJobsRule"
