@@ -120,6 +120,23 @@ def entered_states(history: list[dict[str, Any]]) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
 
 
+def read_s3(uri: str) -> str:
+    """The text of the object at ``s3://bucket/key`` in the test account."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+
+def wait_for(found, timeout: float = 10.0):
+    """``found()``'s first truthy value, asked every 50 ms for at most ``timeout`` seconds (an event-started
+    execution appears a moment after the upload that started it)."""
+    deadline = time.monotonic() + timeout
+    while not (value := found()):
+        if time.monotonic() > deadline:
+            raise AssertionError("nothing happened in time")
+        time.sleep(0.05)
+    return value
+
+
 def finish_execution(execution_arn: str, *, timeout: float,
                      while_running: Callable[[], None] = lambda: None) -> ExecutionResult:
     """Poll a started execution until it ends, calling `while_running` at every poll; after `timeout`

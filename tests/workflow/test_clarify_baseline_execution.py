@@ -15,11 +15,10 @@ import pytest
 from components.clarify_config import BIAS, EXPLAINABILITY, ClarifyAnalysis, ShadowModel, monitoring_analysis_config
 from components.clarify_monitoring import config_keys
 from components.monitor_baseline import BASELINE_FAILED, BaselineRun, ClarifyBaseline, definition
-from tests.workflow.harness import ACCOUNT, REGION, SageMakerScenario, SageMakerSimulator, finish_execution
-from tests.workflow.test_monitor_baseline_execution import BUCKET, NAMES, STACK_KEY, BaselineHarness, machine_name
+from tests.workflow.harness import ACCOUNT, REGION, SageMakerScenario, finish_execution, read_s3
+from tests.workflow.test_monitor_baseline_execution import BUCKET, STACK_KEY, BaselineHarness, machine_name
 from tests.workflow.test_sagemaker_parameters import resolved_problems
-from tests.workflow.test_upload_execution import read_s3
-from tools.localaws.emulator import EmbeddedAws, LocalFunction
+from tools.localaws.emulator import LocalFunction
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +40,7 @@ FUNCTION = f"{machine_name('mb', 'credit')}-config"
 
 class ClarifyHarness(BaselineHarness):
     def __init__(self) -> None:
-        self.sim = SageMakerSimulator()
-        self.aws = EmbeddedAws(ACCOUNT, REGION, self.sim, {FUNCTION: LocalFunction(FUNCTION, "clarify_config")})
-        self.topic_arn = ""
-        self.machines: dict[str, str] = {}
+        super().__init__({FUNCTION: LocalFunction(FUNCTION, "clarify_config")})
 
     def deploy_clarify(self, run: BaselineRun = RUN, short: str = "mb") -> str:
         name = machine_name(short, "credit")

@@ -24,6 +24,7 @@ from tests.workflow.harness import (
     WorkflowHarness,
     approve,
     definition_params,
+    read_s3,
     reject,
 )
 
@@ -55,11 +56,6 @@ def harness():
 
 def sagemaker():
     return boto3.client("sagemaker", region_name=REGION)
-
-
-def read_s3(uri: str) -> str:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
 
 
 def only_package() -> dict:

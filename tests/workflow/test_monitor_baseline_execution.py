@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import NamedTuple
@@ -33,10 +33,11 @@ from tests.workflow.harness import (
     SageMakerScenario,
     SageMakerSimulator,
     finish_execution,
+    read_s3,
+    wait_for,
 )
 from tests.workflow.test_sagemaker_parameters import resolved_problems
-from tests.workflow.test_upload_execution import read_s3, wait_for
-from tools.localaws.emulator import EmbeddedAws
+from tools.localaws.emulator import EmbeddedAws, LocalFunction
 
 pytestmark = pytest.mark.slow
 
@@ -83,9 +84,10 @@ class BaselineHarness:
     """The stack bucket (EventBridge notifications on), the notification topic, and per run its state machine
     (the component's definition) and upload rule (the component's pattern, the state machine its target)."""
 
-    def __init__(self) -> None:
+    def __init__(self, functions: Mapping[str, LocalFunction] | None = None) -> None:
+        """``functions``: the Lambda functions the runs invoke (a bias / explainability run's configuration)."""
         self.sim = SageMakerSimulator()
-        self.aws = EmbeddedAws(ACCOUNT, REGION, self.sim, {})
+        self.aws = EmbeddedAws(ACCOUNT, REGION, self.sim, functions or {})
         self.topic_arn = ""
         self.machines: dict[str, str] = {}
 

@@ -35,6 +35,8 @@ from tests.workflow.harness import (
     ExecutionResult,
     SageMakerScenario,
     WorkflowHarness,
+    read_s3,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -124,15 +126,6 @@ class UploadHarness(WorkflowHarness):
                     "ModelPackageGroupName": package["ModelPackageGroupName"], "ModelPackageArn": package_arn,
                     "ModelPackageVersion": package["ModelPackageVersion"],
                     "ModelApprovalStatus": package["ModelApprovalStatus"], "ModelPackageStatus": "Completed"})}
-
-
-def wait_for(found, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := found()):
-        if time.monotonic() > deadline:
-            raise AssertionError("nothing happened in time")
-        time.sleep(0.05)
-    return value
 
 
 @pytest.fixture
@@ -258,11 +251,6 @@ def test_an_upload_without_a_version_is_refused_by_name(harness):
 
 def processing_jobs() -> list[str]:
     return [j["ProcessingJobName"] for j in sagemaker().list_processing_jobs()["ProcessingJobSummaries"]]
-
-
-def read_s3(uri: str) -> str:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
 
 
 def test_an_entry_with_baseline_data_is_registered_with_its_baseline(harness):
